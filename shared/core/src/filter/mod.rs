@@ -1,0 +1,60 @@
+//! SCIM filters (RFC 7644 §3.4.2.2): the syntax tree, parser, printer, in-memory evaluator
+//! and the index analysis a store uses to avoid scanning.
+
+use crate::path::AttrPath;
+
+/// A parsed filter. Paths are as written; evaluation resolves them against the registry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+    Not(Box<Filter>),
+    /// `attrPath op compValue`
+    Compare {
+        path: AttrPath,
+        op: CompareOp,
+        value: CompValue,
+    },
+    /// `attrPath pr`
+    Present(AttrPath),
+    /// `attrPath "[" valFilter "]"` — the inner filter's paths are relative to the attribute.
+    ValuePath { path: AttrPath, filter: Box<Filter> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Co,
+    Sw,
+    Ew,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl CompareOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "eq",
+            CompareOp::Ne => "ne",
+            CompareOp::Co => "co",
+            CompareOp::Sw => "sw",
+            CompareOp::Ew => "ew",
+            CompareOp::Gt => "gt",
+            CompareOp::Ge => "ge",
+            CompareOp::Lt => "lt",
+            CompareOp::Le => "le",
+        }
+    }
+}
+
+/// `compValue = false / null / true / number / string` (RFC 7644 ABNF).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompValue {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+}

@@ -1,0 +1,11 @@
+//! The pure SCIM 2.0 core of the provisioning service.
+//!
+//! Invariant: this crate does no I/O and reads no clock. It takes values (and `now`) in and
+//! gives values out; the adapters in `scim-aws` and the functions do everything else.
+
+pub mod error;
+pub mod filter;
+pub mod path;
+pub mod schema;
+
+pub use error::{ScimError, ScimResult, ScimType};
