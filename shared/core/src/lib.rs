@@ -9,3 +9,4 @@ pub mod path;
 pub mod schema;
 
 pub use error::{ScimError, ScimResult, ScimType};
+pub mod resource;

@@ -547,7 +547,7 @@ pub static CONTACT_SCHEMA: SchemaDef = SchemaDef {
 const MEMBER_SUBS: &[AttrDef] = &[
     immutable(exact(s("value", "Identifier of the member of this Group."))),
     immutable(r("$ref", &["User", "Group"], "The URI of the member.")),
-    read_only(s("display", "A human-readable name of the member.")),
+    immutable(s("display", "A human-readable name of the member.")),
     immutable(canonical(
         s("type", "A label indicating the type of resource."),
         &["User", "Group"],
