@@ -122,7 +122,11 @@ impl ScimError {
         Self::new(500, None, "The service could not complete the request.")
     }
     pub fn unavailable() -> Self {
-        Self::new(503, None, "The service is temporarily unavailable; retry later.")
+        Self::new(
+            503,
+            None,
+            "The service is temporarily unavailable; retry later.",
+        )
     }
 
     /// The SCIM error body: `status` is a string, as RFC 7644 §3.12 shows.

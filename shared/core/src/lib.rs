@@ -5,8 +5,12 @@
 
 pub mod error;
 pub mod filter;
+pub mod patch;
 pub mod path;
 pub mod schema;
 
 pub use error::{ScimError, ScimResult, ScimType};
 pub mod resource;
+pub mod discovery;
+pub mod list;
+pub mod projection;

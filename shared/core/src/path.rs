@@ -213,7 +213,9 @@ mod tests {
 
     fn resolve(text: &str) -> Option<String> {
         let p = AttrPath::parse(text, URNS).ok()?;
-        p.resolve(ResourceKind::User.def()).ok()?.map(|r| r.canonical())
+        p.resolve(ResourceKind::User.def())
+            .ok()?
+            .map(|r| r.canonical())
     }
 
     #[test]
@@ -226,14 +228,23 @@ mod tests {
     #[test]
     fn schema_qualified_paths_resolve_in_colon_and_entra_dot_form() {
         let dept = format!("{ENTERPRISE_USER_URN}:department");
-        assert_eq!(resolve(&format!("{ENTERPRISE_USER_URN}:Department")), Some(dept));
+        assert_eq!(
+            resolve(&format!("{ENTERPRISE_USER_URN}:Department")),
+            Some(dept)
+        );
         let mgr = format!("{ENTERPRISE_USER_URN}:manager");
-        assert_eq!(resolve(&format!("{ENTERPRISE_USER_URN}.manager")), Some(mgr.clone()));
+        assert_eq!(
+            resolve(&format!("{ENTERPRISE_USER_URN}.manager")),
+            Some(mgr.clone())
+        );
         assert_eq!(
             resolve(&format!("{}:manager", ENTERPRISE_USER_URN.to_uppercase())),
             Some(mgr)
         );
-        assert_eq!(resolve(&format!("{USER_SCHEMA_URN}:userName")).as_deref(), Some("userName"));
+        assert_eq!(
+            resolve(&format!("{USER_SCHEMA_URN}:userName")).as_deref(),
+            Some("userName")
+        );
         assert_eq!(
             resolve(&format!("{ENTERPRISE_USER_URN}:manager.value")),
             Some(format!("{ENTERPRISE_USER_URN}:manager.value"))

@@ -63,7 +63,10 @@ pub fn normalize_resource(kind: ResourceKind, body: &Value) -> ScimResult<Doc> {
             for (k, v) in ext_obj {
                 let path = AttrPath::parse(k, KNOWN_URNS).ok();
                 let resolved = path
-                    .map(|p| AttrPath { urn: Some(ext.id.to_string()), ..p })
+                    .map(|p| AttrPath {
+                        urn: Some(ext.id.to_string()),
+                        ..p
+                    })
                     .map(|p| p.resolve(rt))
                     .transpose()?
                     .flatten();
@@ -215,12 +218,8 @@ pub fn coerce_single(def: &AttrDef, value: &Value, label: &str) -> ScimResult<Op
     if value.is_null() {
         return Ok(None);
     }
-    let wrong = || {
-        ScimError::invalid_value(format!(
-            "'{label}' must be of type {}.",
-            def.ty.as_str()
-        ))
-    };
+    let wrong =
+        || ScimError::invalid_value(format!("'{label}' must be of type {}.", def.ty.as_str()));
     match def.ty {
         AttrType::Complex => match value {
             Value::Object(obj) => {
@@ -352,7 +351,8 @@ pub fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
         return Some(t);
     }
     if s.len() == 10 {
-        let date = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+        let date =
+            time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
         return Some(date.midnight().assume_utc());
     }
     None
@@ -421,10 +421,18 @@ pub fn render(kind: ResourceKind, id: &str, doc: &Doc, meta: &Meta, base_url: &s
     let mut m = Map::new();
     m.insert("resourceType".into(), Value::String(rt.name.to_string()));
     m.insert("created".into(), Value::String(meta.created.clone()));
-    m.insert("lastModified".into(), Value::String(meta.last_modified.clone()));
+    m.insert(
+        "lastModified".into(),
+        Value::String(meta.last_modified.clone()),
+    );
     m.insert(
         "location".into(),
-        Value::String(format!("{}{}/{}", base_url.trim_end_matches('/'), rt.endpoint, id)),
+        Value::String(format!(
+            "{}{}/{}",
+            base_url.trim_end_matches('/'),
+            rt.endpoint,
+            id
+        )),
     );
     m.insert("version".into(), Value::String(meta.etag()));
     out.insert("meta".into(), Value::Object(m));
@@ -483,8 +491,12 @@ mod tests {
 
     #[test]
     fn attribute_names_are_case_insensitive_and_output_is_canonical() {
-        let doc = user(json!({"USERNAME": "ann", "Name": {"GivenName": "Ann"}, "ACTIVE": true})).unwrap();
-        assert_eq!(Value::Object(doc), json!({"userName": "ann", "name": {"givenName": "Ann"}, "active": true}));
+        let doc =
+            user(json!({"USERNAME": "ann", "Name": {"GivenName": "Ann"}, "ACTIVE": true})).unwrap();
+        assert_eq!(
+            Value::Object(doc),
+            json!({"userName": "ann", "name": {"givenName": "Ann"}, "active": true})
+        );
     }
 
     #[test]
@@ -516,7 +528,10 @@ mod tests {
     #[test]
     fn missing_user_name_is_invalid_value() {
         let err = user(json!({"displayName": "x"})).unwrap_err();
-        assert_eq!((err.status, err.scim_type.map(|t| t.as_str())), (400, Some("invalidValue")));
+        assert_eq!(
+            (err.status, err.scim_type.map(|t| t.as_str())),
+            (400, Some("invalidValue"))
+        );
         assert!(user(json!({"userName": "  "})).is_err());
         let err = normalize_resource(ResourceKind::Group, &json!({"members": []})).unwrap_err();
         assert!(err.detail.contains("displayName"));
@@ -535,7 +550,10 @@ mod tests {
             doc[ENTERPRISE_USER_URN],
             json!({"department": "Sales", "manager": {"value": "boss-id"}, "costCenter": "42"})
         );
-        assert_eq!(doc[CONTACT_USER_URN], json!({"endDate": "2025-12-31T00:00:00Z"}));
+        assert_eq!(
+            doc[CONTACT_USER_URN],
+            json!({"endDate": "2025-12-31T00:00:00Z"})
+        );
     }
 
     #[test]
@@ -549,7 +567,10 @@ mod tests {
         let doc = user(json!({"userName": "a", "emails": [
             {"value": "a@x", "primary": true}, {"value": "b@x", "primary": "True"}]}))
         .unwrap();
-        assert_eq!(doc["emails"], json!([{"value": "a@x", "primary": true}, {"value": "b@x"}]));
+        assert_eq!(
+            doc["emails"],
+            json!([{"value": "a@x", "primary": true}, {"value": "b@x"}])
+        );
     }
 
     #[test]
@@ -567,9 +588,16 @@ mod tests {
     #[test]
     fn render_adds_schemas_id_and_meta() {
         let doc = user(json!({"userName": "a", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "X"}})).unwrap();
-        let meta = Meta { created: "2025-01-01T00:00:00Z".into(), last_modified: "2025-01-02T00:00:00Z".into(), version: 3 };
+        let meta = Meta {
+            created: "2025-01-01T00:00:00Z".into(),
+            last_modified: "2025-01-02T00:00:00Z".into(),
+            version: 3,
+        };
         let out = render(ResourceKind::User, "u1", &doc, &meta, "https://h/scim/v2/");
-        assert_eq!(out["schemas"], json!([USER_SCHEMA_URN, ENTERPRISE_USER_URN]));
+        assert_eq!(
+            out["schemas"],
+            json!([USER_SCHEMA_URN, ENTERPRISE_USER_URN])
+        );
         assert_eq!(out["meta"]["location"], "https://h/scim/v2/Users/u1");
         assert_eq!(out["meta"]["version"], "W/\"3\"");
     }

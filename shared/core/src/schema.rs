@@ -158,7 +158,9 @@ impl ResourceTypeDef {
 
     /// Finds a top-level attribute of the core schema or a common attribute.
     pub fn core_attr(&self, name: &str) -> Option<&'static AttrDef> {
-        self.schema.attr(name).or_else(|| find_attr(COMMON_ATTRS, name))
+        self.schema
+            .attr(name)
+            .or_else(|| find_attr(COMMON_ATTRS, name))
     }
 
     /// All schemas of this type, core first.
@@ -311,7 +313,10 @@ const fn write_only(mut a: AttrDef) -> AttrDef {
 // Common attributes (RFC 7643 §3.1): part of every resource, not of any schema document.
 
 const META_SUBS: &[AttrDef] = &[
-    read_only(exact(s("resourceType", "The name of the resource type of the resource."))),
+    read_only(exact(s(
+        "resourceType",
+        "The name of the resource type of the resource.",
+    ))),
     read_only(attr("created", AttrType::DateTime)),
     read_only(attr("lastModified", AttrType::DateTime)),
     read_only(exact(r("location", &["uri"], "The URI of the resource."))),
@@ -321,7 +326,10 @@ const META_SUBS: &[AttrDef] = &[
 pub static COMMON_ATTRS: &[AttrDef] = &[
     returned(
         read_only(exact(unique(
-            s("id", "Unique identifier for the resource, assigned by the service provider."),
+            s(
+                "id",
+                "Unique identifier for the resource, assigned by the service provider.",
+            ),
             Uniqueness::Server,
         ))),
         Returned::Always,
@@ -356,7 +364,10 @@ const NAME_SUBS: &[AttrDef] = &[
 
 const EMAIL_SUBS: &[AttrDef] = &[
     s("value", "Email address for the User."),
-    s("display", "A human-readable name, primarily used for display purposes."),
+    s(
+        "display",
+        "A human-readable name, primarily used for display purposes.",
+    ),
     canonical(
         s("type", "A label indicating the attribute's function."),
         TYPE_WORK_HOME_OTHER,
@@ -366,7 +377,10 @@ const EMAIL_SUBS: &[AttrDef] = &[
 
 const PHONE_SUBS: &[AttrDef] = &[
     s("value", "Phone number of the User."),
-    s("display", "A human-readable name, primarily used for display purposes."),
+    s(
+        "display",
+        "A human-readable name, primarily used for display purposes.",
+    ),
     canonical(
         s("type", "A label indicating the attribute's function."),
         &["work", "home", "mobile", "fax", "pager", "other"],
@@ -376,7 +390,10 @@ const PHONE_SUBS: &[AttrDef] = &[
 
 const IMS_SUBS: &[AttrDef] = &[
     s("value", "Instant messaging address for the User."),
-    s("display", "A human-readable name, primarily used for display purposes."),
+    s(
+        "display",
+        "A human-readable name, primarily used for display purposes.",
+    ),
     canonical(
         s("type", "A label indicating the attribute's function."),
         &["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"],
@@ -386,7 +403,10 @@ const IMS_SUBS: &[AttrDef] = &[
 
 const PHOTO_SUBS: &[AttrDef] = &[
     r("value", &["external"], "URL of a photo of the User."),
-    s("display", "A human-readable name, primarily used for display purposes."),
+    s(
+        "display",
+        "A human-readable name, primarily used for display purposes.",
+    ),
     canonical(
         s("type", "A label indicating the attribute's function."),
         &["photo", "thumbnail"],
@@ -395,7 +415,10 @@ const PHOTO_SUBS: &[AttrDef] = &[
 ];
 
 const ADDRESS_SUBS: &[AttrDef] = &[
-    s("formatted", "The full mailing address, formatted for display."),
+    s(
+        "formatted",
+        "The full mailing address, formatted for display.",
+    ),
     s("streetAddress", "The full street address component."),
     s("locality", "The city or locality component."),
     s("region", "The state or region component."),
@@ -410,7 +433,11 @@ const ADDRESS_SUBS: &[AttrDef] = &[
 
 const USER_GROUP_SUBS: &[AttrDef] = &[
     read_only(s("value", "The identifier of the User's group.")),
-    read_only(r("$ref", &["User", "Group"], "The URI of the corresponding Group.")),
+    read_only(r(
+        "$ref",
+        &["User", "Group"],
+        "The URI of the corresponding Group.",
+    )),
     read_only(s("display", "A human-readable name of the group.")),
     read_only(canonical(
         s("type", "A label indicating the attribute's function."),
@@ -420,7 +447,10 @@ const USER_GROUP_SUBS: &[AttrDef] = &[
 
 const VALUE_DISPLAY_TYPE_PRIMARY: &[AttrDef] = &[
     s("value", "The value of the attribute."),
-    s("display", "A human-readable name, primarily used for display purposes."),
+    s(
+        "display",
+        "A human-readable name, primarily used for display purposes.",
+    ),
     s("type", "A label indicating the attribute's function."),
     primary(),
 ];
@@ -431,7 +461,10 @@ const CERT_SUBS: &[AttrDef] = &[
         a.description = "The value of an X.509 certificate.";
         a
     },
-    s("display", "A human-readable name, primarily used for display purposes."),
+    s(
+        "display",
+        "A human-readable name, primarily used for display purposes.",
+    ),
     s("type", "A label indicating the attribute's function."),
     primary(),
 ];
@@ -445,24 +478,65 @@ pub static USER_ATTRS: &[AttrDef] = &[
         Uniqueness::Server,
     )),
     complex("name", NAME_SUBS, "The components of the user's real name."),
-    s("displayName", "The name of the User, suitable for display to end-users."),
-    s("nickName", "The casual way to address the user in real life."),
-    r("profileUrl", &["external"], "A fully qualified URL pointing to a page representing the User's online profile."),
+    s(
+        "displayName",
+        "The name of the User, suitable for display to end-users.",
+    ),
+    s(
+        "nickName",
+        "The casual way to address the user in real life.",
+    ),
+    r(
+        "profileUrl",
+        &["external"],
+        "A fully qualified URL pointing to a page representing the User's online profile.",
+    ),
     s("title", "The user's title, such as \"Vice President\"."),
-    s("userType", "Used to identify the relationship between the organization and the user."),
-    s("preferredLanguage", "Indicates the User's preferred written or spoken language."),
-    s("locale", "Used to indicate the User's default location for purposes of localizing items."),
-    s("timezone", "The User's time zone in the 'Olson' time zone database format."),
-    b("active", "A Boolean value indicating the User's administrative status."),
+    s(
+        "userType",
+        "Used to identify the relationship between the organization and the user.",
+    ),
+    s(
+        "preferredLanguage",
+        "Indicates the User's preferred written or spoken language.",
+    ),
+    s(
+        "locale",
+        "Used to indicate the User's default location for purposes of localizing items.",
+    ),
+    s(
+        "timezone",
+        "The User's time zone in the 'Olson' time zone database format.",
+    ),
+    b(
+        "active",
+        "A Boolean value indicating the User's administrative status.",
+    ),
     returned(
         write_only(exact(s("password", "The User's cleartext password."))),
         Returned::Never,
     ),
-    multi(complex("emails", EMAIL_SUBS, "Email addresses for the user.")),
-    multi(complex("phoneNumbers", PHONE_SUBS, "Phone numbers for the User.")),
-    multi(complex("ims", IMS_SUBS, "Instant messaging addresses for the User.")),
+    multi(complex(
+        "emails",
+        EMAIL_SUBS,
+        "Email addresses for the user.",
+    )),
+    multi(complex(
+        "phoneNumbers",
+        PHONE_SUBS,
+        "Phone numbers for the User.",
+    )),
+    multi(complex(
+        "ims",
+        IMS_SUBS,
+        "Instant messaging addresses for the User.",
+    )),
     multi(complex("photos", PHOTO_SUBS, "URLs of photos of the User.")),
-    multi(complex("addresses", ADDRESS_SUBS, "A physical mailing address for this User.")),
+    multi(complex(
+        "addresses",
+        ADDRESS_SUBS,
+        "A physical mailing address for this User.",
+    )),
     read_only(multi(complex(
         "groups",
         USER_GROUP_SUBS,
@@ -496,13 +570,23 @@ pub static USER_SCHEMA: SchemaDef = SchemaDef {
 // Enterprise User extension (RFC 7643 §4.3)
 
 const MANAGER_SUBS: &[AttrDef] = &[
-    s("value", "The id of the SCIM resource representing the User's manager."),
-    r("$ref", &["User"], "The URI of the SCIM resource representing the User's manager."),
+    s(
+        "value",
+        "The id of the SCIM resource representing the User's manager.",
+    ),
+    r(
+        "$ref",
+        &["User"],
+        "The URI of the SCIM resource representing the User's manager.",
+    ),
     read_only(s("displayName", "The displayName of the User's manager.")),
 ];
 
 pub static ENTERPRISE_ATTRS: &[AttrDef] = &[
-    s("employeeNumber", "Numeric or alphanumeric identifier assigned to a person."),
+    s(
+        "employeeNumber",
+        "Numeric or alphanumeric identifier assigned to a person.",
+    ),
     s("costCenter", "Identifies the name of a cost center."),
     s("organization", "Identifies the name of an organization."),
     s("division", "Identifies the name of a division."),
@@ -556,7 +640,11 @@ const MEMBER_SUBS: &[AttrDef] = &[
 
 pub static GROUP_ATTRS: &[AttrDef] = &[
     required(s("displayName", "A human-readable name for the Group.")),
-    multi(complex("members", MEMBER_SUBS, "A list of members of the Group.")),
+    multi(complex(
+        "members",
+        MEMBER_SUBS,
+        "A list of members of the Group.",
+    )),
 ];
 
 pub static GROUP_SCHEMA: SchemaDef = SchemaDef {
@@ -602,9 +690,15 @@ mod tests {
     fn attribute_lookup_is_case_insensitive() {
         let rt = ResourceKind::User.def();
         assert_eq!(rt.core_attr("USERNAME").map(|a| a.name), Some("userName"));
-        assert_eq!(rt.core_attr("externalid").map(|a| a.name), Some("externalId"));
+        assert_eq!(
+            rt.core_attr("externalid").map(|a| a.name),
+            Some("externalId")
+        );
         let emails = rt.core_attr("Emails");
-        assert_eq!(emails.and_then(|e| e.sub("VALUE")).map(|a| a.name), Some("value"));
+        assert_eq!(
+            emails.and_then(|e| e.sub("VALUE")).map(|a| a.name),
+            Some("value")
+        );
         assert!(rt
             .extension("URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER")
             .is_some());
@@ -613,13 +707,17 @@ mod tests {
     #[test]
     fn user_name_is_required_unique_and_case_insensitive() {
         let a = USER_SCHEMA.attr("userName");
-        assert!(matches!(a, Some(a) if a.required && !a.case_exact && a.uniqueness == Uniqueness::Server));
+        assert!(
+            matches!(a, Some(a) if a.required && !a.case_exact && a.uniqueness == Uniqueness::Server)
+        );
     }
 
     #[test]
     fn password_is_write_only_and_never_returned() {
         let a = USER_SCHEMA.attr("password");
-        assert!(matches!(a, Some(a) if a.returned == Returned::Never && a.mutability == Mutability::WriteOnly));
+        assert!(
+            matches!(a, Some(a) if a.returned == Returned::Never && a.mutability == Mutability::WriteOnly)
+        );
     }
 
     #[test]

@@ -1,6 +1,18 @@
 //! SCIM filters (RFC 7644 §3.4.2.2): the syntax tree, parser, printer, in-memory evaluator
 //! and the index analysis a store uses to avoid scanning.
 
+mod eval;
+mod parser;
+mod plan;
+mod print;
+#[cfg(test)]
+mod tests;
+
+pub use eval::{compile, CompiledFilter};
+pub use parser::{parse, KNOWN_URNS, MAX_FILTER_DEPTH, MAX_FILTER_LEN};
+pub use plan::{plan, IndexKey, Plan};
+
+use crate::error::ScimError;
 use crate::path::AttrPath;
 
 /// A parsed filter. Paths are as written; evaluation resolves them against the registry.
@@ -18,7 +30,10 @@ pub enum Filter {
     /// `attrPath pr`
     Present(AttrPath),
     /// `attrPath "[" valFilter "]"` — the inner filter's paths are relative to the attribute.
-    ValuePath { path: AttrPath, filter: Box<Filter> },
+    ValuePath {
+        path: AttrPath,
+        filter: Box<Filter>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,4 +72,12 @@ pub enum CompValue {
     Bool(bool),
     Number(serde_json::Number),
     String(String),
+}
+
+impl std::str::FromStr for Filter {
+    type Err = ScimError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        parse(text)
+    }
 }

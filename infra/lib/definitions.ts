@@ -1,0 +1,167 @@
+// Typed views of the three JSON files the app is built from: infra/functions.json (the one
+// list of functions), shared/table.json (the one table definition) and infra/tenants.json.
+// Loading validates them, so a typo fails `cdk synth` with a message instead of a stack.
+import * as fs from 'node:fs';
+
+export type FunctionKind = 'http' | 'rotation' | 'schedule';
+
+export interface FunctionDef {
+  readonly name: string;
+  readonly kind: FunctionKind;
+  /** "METHOD /path" route keys, or "$default". */
+  readonly routes: string[];
+  readonly dynamodb: string[];
+  readonly indexes: string[];
+  readonly secretsmanager: string[];
+  readonly events: string[];
+  /** Extra table access granted only when the tenant deletes expired contacts. */
+  readonly whenExpiredActionDelete?: { readonly dynamodb: string[]; readonly indexes: string[] };
+}
+
+/** shared/table.json: CloudFormation-shaped (PascalCase) table properties. */
+export interface TableDef {
+  readonly KeySchema: { AttributeName: string; KeyType: string }[];
+  readonly AttributeDefinitions: { AttributeName: string; AttributeType: string }[];
+  readonly GlobalSecondaryIndexes: {
+    IndexName: string;
+    KeySchema: { AttributeName: string; KeyType: string }[];
+    Projection: { ProjectionType: string };
+  }[];
+  readonly BillingMode: string;
+  readonly TimeToLiveAttribute: string;
+}
+
+export type ExpiredContactAction = 'deactivate' | 'delete';
+
+export interface TenantOptions {
+  readonly architecture: 'arm64' | 'x86_64';
+  readonly expirySchedule: string;
+  readonly tokenRotationDays: number;
+  readonly logRetentionDays: number;
+  readonly expiredContactAction: ExpiredContactAction;
+}
+
+export interface TenantDef {
+  readonly id: string;
+  readonly account: string;
+  readonly region: string;
+  readonly options: TenantOptions;
+}
+
+/** Same defaults as template.yaml's parameters. */
+export const DEFAULT_OPTIONS: TenantOptions = {
+  architecture: 'arm64',
+  expirySchedule: 'rate(15 minutes)',
+  tokenRotationDays: 90,
+  logRetentionDays: 90,
+  expiredContactAction: 'deactivate',
+};
+
+const KINDS: readonly string[] = ['http', 'rotation', 'schedule'];
+const TENANT_ID = /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/;
+const ACCOUNT = /^\d{12}$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+const RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+function readJson(file: string): unknown {
+  return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+function fail(file: string, message: string): never {
+  throw new Error(`${file}: ${message}`);
+}
+
+function stringList(file: string, where: string, value: unknown): string[] {
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    fail(file, `${where} must be a list of strings`);
+  }
+  return value as string[];
+}
+
+function noWildcards(file: string, where: string, actions: string[], service: string): void {
+  for (const a of actions) {
+    if (a.includes('*') || !a.startsWith(`${service}:`)) {
+      fail(file, `${where}: "${a}" is not an explicit ${service} action`);
+    }
+  }
+}
+
+export function loadFunctions(file: string): FunctionDef[] {
+  const raw = readJson(file) as { functions?: unknown };
+  if (!Array.isArray(raw.functions)) fail(file, '"functions" must be a list');
+  const seen = new Set<string>();
+  return raw.functions.map((f: Record<string, unknown>, i: number) => {
+    const where = `functions[${i}]`;
+    if (typeof f.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(f.name)) fail(file, `${where}.name is missing or invalid`);
+    if (seen.has(f.name)) fail(file, `duplicate function ${f.name}`);
+    seen.add(f.name);
+    if (typeof f.kind !== 'string' || !KINDS.includes(f.kind)) fail(file, `${f.name}: kind must be one of ${KINDS.join(', ')}`);
+    const def: FunctionDef = {
+      name: f.name,
+      kind: f.kind as FunctionKind,
+      routes: stringList(file, `${f.name}.routes`, f.routes ?? []),
+      dynamodb: stringList(file, `${f.name}.dynamodb`, f.dynamodb ?? []),
+      indexes: stringList(file, `${f.name}.indexes`, f.indexes ?? []),
+      secretsmanager: stringList(file, `${f.name}.secretsmanager`, f.secretsmanager ?? []),
+      events: stringList(file, `${f.name}.events`, f.events ?? []),
+      whenExpiredActionDelete: f.whenExpiredActionDelete as FunctionDef['whenExpiredActionDelete'],
+    };
+    noWildcards(file, `${f.name}.dynamodb`, def.dynamodb, 'dynamodb');
+    noWildcards(file, `${f.name}.secretsmanager`, def.secretsmanager, 'secretsmanager');
+    noWildcards(file, `${f.name}.events`, def.events, 'events');
+    if (def.whenExpiredActionDelete) {
+      noWildcards(file, `${f.name}.whenExpiredActionDelete`, def.whenExpiredActionDelete.dynamodb, 'dynamodb');
+    }
+    if ((def.kind === 'http') !== def.routes.length > 0) fail(file, `${f.name}: http functions, and only they, have routes`);
+    for (const r of def.routes) {
+      if (r !== '$default' && !/^(GET|POST|PUT|PATCH|DELETE) \/scim\/v2\/\S+$/.test(r)) fail(file, `${f.name}: bad route "${r}"`);
+    }
+    return def;
+  });
+}
+
+export function loadTable(file: string, functions: FunctionDef[]): TableDef {
+  const table = readJson(file) as TableDef;
+  if (!Array.isArray(table.KeySchema) || !Array.isArray(table.GlobalSecondaryIndexes) || !table.TimeToLiveAttribute) {
+    fail(file, 'KeySchema, GlobalSecondaryIndexes and TimeToLiveAttribute are required');
+  }
+  const indexes = new Set(table.GlobalSecondaryIndexes.map((g) => g.IndexName));
+  for (const f of functions) {
+    for (const i of [...f.indexes, ...(f.whenExpiredActionDelete?.indexes ?? [])]) {
+      if (!indexes.has(i)) fail(file, `function ${f.name} uses index ${i}, which the table does not define`);
+    }
+  }
+  return table;
+}
+
+export function loadTenants(file: string): TenantDef[] {
+  const raw = readJson(file) as { tenants?: unknown };
+  if (!Array.isArray(raw.tenants) || raw.tenants.length === 0) fail(file, '"tenants" must be a non-empty list');
+  const seen = new Set<string>();
+  return raw.tenants.map((t: Record<string, unknown>, i: number) => {
+    const where = `tenants[${i}]`;
+    if (typeof t.id !== 'string' || !TENANT_ID.test(t.id)) fail(file, `${where}.id must match ${TENANT_ID}`);
+    if (seen.has(t.id)) fail(file, `duplicate tenant ${t.id}`);
+    seen.add(t.id);
+    if (typeof t.account !== 'string' || !ACCOUNT.test(t.account)) fail(file, `${t.id}: account must be 12 digits`);
+    if (typeof t.region !== 'string' || !REGION.test(t.region)) fail(file, `${t.id}: region is invalid`);
+    const options: TenantOptions = { ...DEFAULT_OPTIONS, ...((t.options as Partial<TenantOptions>) ?? {}) };
+    for (const key of Object.keys(options)) {
+      if (!(key in DEFAULT_OPTIONS)) fail(file, `${t.id}: unknown option "${key}"`);
+    }
+    if (!['arm64', 'x86_64'].includes(options.architecture)) fail(file, `${t.id}: architecture must be arm64 or x86_64`);
+    if (!['deactivate', 'delete'].includes(options.expiredContactAction)) {
+      fail(file, `${t.id}: expiredContactAction must be deactivate or delete`);
+    }
+    if (!Number.isInteger(options.tokenRotationDays) || options.tokenRotationDays < 1 || options.tokenRotationDays > 1000) {
+      fail(file, `${t.id}: tokenRotationDays must be an integer from 1 to 1000`);
+    }
+    if (!RETENTION_DAYS.includes(options.logRetentionDays)) {
+      fail(file, `${t.id}: logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);
+    }
+    if (!/^(rate|cron)\(.+\)$/.test(options.expirySchedule)) fail(file, `${t.id}: expirySchedule must be rate(...) or cron(...)`);
+    return { id: t.id, account: t.account, region: t.region, options };
+  });
+}

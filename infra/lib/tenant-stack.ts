@@ -1,0 +1,261 @@
+// One customer tenant's SCIM endpoint: the same resources and IAM policies as
+// template.yaml, built from infra/functions.json and shared/table.json.
+import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { AssetMode, rustLambda } from './code';
+import { FunctionDef, TableDef, TenantDef } from './definitions';
+
+export interface TenantStackProps extends StackProps {
+  readonly tenant: TenantDef;
+  readonly functions: FunctionDef[];
+  readonly table: TableDef;
+  readonly assetMode: AssetMode;
+}
+
+// Entra ID's provisioning service sends at most ~25 requests/s per tenant; Okta pushes
+// changes as they happen and bursts during bulk assignments and imports. Each route gets
+// 100 requests/s steady with bursts of 200 (4x Entra's rate), far below the regional
+// API Gateway account quota that all tenant stacks in an account share.
+export const THROTTLE = { rateLimit: 100, burstLimit: 200 };
+
+// JSON access log without any header (so never the Authorization header).
+export const ACCESS_LOG_FORMAT = JSON.stringify({
+  requestId: '$context.requestId',
+  ip: '$context.identity.sourceIp',
+  method: '$context.httpMethod',
+  path: '$context.path',
+  routeKey: '$context.routeKey',
+  status: '$context.status',
+  latency: '$context.responseLatency',
+  integrationLatency: '$context.integrationLatency',
+  userAgent: '$context.identity.userAgent',
+  error: '$context.error.message',
+  integrationError: '$context.integrationErrorMessage',
+});
+
+const TIMEOUT_SECONDS: Record<FunctionDef['kind'], number> = { http: 10, rotation: 30, schedule: 300 };
+
+/** PascalCase construct ids, matching template.yaml's logical ids (users-create -> UsersCreate). */
+function pascal(name: string): string {
+  return name
+    .split('-')
+    .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
+    .join('');
+}
+
+/** shared/table.json is CloudFormation-shaped (PascalCase); L1 props are camelCase. */
+function camelKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(camelKeys);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([k, v]) => [k.charAt(0).toLowerCase() + k.slice(1), camelKeys(v)]),
+    );
+  }
+  return value;
+}
+
+export class TenantStack extends Stack {
+  constructor(scope: Construct, id: string, props: TenantStackProps) {
+    super(scope, id, props);
+    const { tenant, functions, table: tableDef, assetMode } = props;
+    const opts = tenant.options;
+    Tags.of(this).add('scim:tenant', tenant.id);
+
+    // ------------------------------------------------------------ storage
+    const table = new dynamodb.CfnTable(this, 'Table', {
+      keySchema: camelKeys(tableDef.KeySchema) as dynamodb.CfnTable.KeySchemaProperty[],
+      attributeDefinitions: camelKeys(tableDef.AttributeDefinitions) as dynamodb.CfnTable.AttributeDefinitionProperty[],
+      globalSecondaryIndexes: camelKeys(tableDef.GlobalSecondaryIndexes) as dynamodb.CfnTable.GlobalSecondaryIndexProperty[],
+      billingMode: tableDef.BillingMode,
+      deletionProtectionEnabled: true,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveSpecification: { attributeName: tableDef.TimeToLiveAttribute, enabled: true },
+    });
+    table.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    const tableArn = table.attrArn;
+    const indexArn = (index: string) => `${tableArn}/index/${index}`;
+
+    // ------------------------------------------------------------ bearer token
+    const secret = new secretsmanager.Secret(this, 'TokenSecret', {
+      secretName: `scim/${tenant.id}/bearer-token`,
+      description: `SCIM bearer token for tenant ${tenant.id} (the Secret Token pasted into Entra/Okta)`,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+
+    // ------------------------------------------------------------ change events
+    const bus = new events.EventBus(this, 'EventBus', { eventBusName: `scim-${tenant.id}` });
+
+    // ------------------------------------------------------------ HTTP API
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogGroup', {
+      logGroupName: `/scim/${tenant.id}/api-access`,
+      retention: opts.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const api = new apigwv2.HttpApi(this, 'HttpApi', {
+      apiName: `scim-${tenant.id}`,
+      description: `SCIM 2.0 endpoint for tenant ${tenant.id}`,
+      createDefaultStage: false,
+    });
+    new apigwv2.HttpStage(this, 'HttpApiDefaultStage', {
+      httpApi: api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: THROTTLE,
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogs),
+        format: apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
+      },
+    });
+
+    // ------------------------------------------------------------ functions
+    const architecture = opts.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
+    const environment = {
+      TABLE_NAME: table.ref,
+      TENANT_ID: tenant.id,
+      TOKEN_SECRET_ARN: secret.secretArn,
+      EVENT_BUS_NAME: bus.eventBusName,
+      RUST_LOG: 'info',
+    };
+    const deleteExpired = opts.expiredContactAction === 'delete';
+
+    for (const def of functions) {
+      const P = pascal(def.name);
+      const logGroup = new logs.LogGroup(this, `${P}LogGroup`, {
+        logGroupName: `/scim/${tenant.id}/${def.name}`,
+        retention: opts.logRetentionDays as logs.RetentionDays,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+
+      // Exactly the actions functions.json lists, on exactly this stack's resources.
+      const statements = [
+        new iam.PolicyStatement({
+          sid: 'Logs',
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [logGroup.logGroupArn],
+        }),
+      ];
+      if (def.dynamodb.length > 0) {
+        statements.push(
+          new iam.PolicyStatement({ sid: 'Table', actions: def.dynamodb, resources: [tableArn, ...def.indexes.map(indexArn)] }),
+        );
+      }
+      if (def.secretsmanager.length > 0) {
+        statements.push(new iam.PolicyStatement({ sid: 'TokenSecret', actions: def.secretsmanager, resources: [secret.secretArn] }));
+      }
+      if (def.events.length > 0) {
+        statements.push(new iam.PolicyStatement({ sid: 'ChangeEvents', actions: def.events, resources: [bus.eventBusArn] }));
+      }
+      if (deleteExpired && def.whenExpiredActionDelete) {
+        const extra = def.whenExpiredActionDelete;
+        statements.push(
+          new iam.PolicyStatement({
+            sid: 'TableDeleteExpired',
+            actions: extra.dynamodb,
+            resources: [tableArn, ...extra.indexes.map(indexArn)],
+          }),
+        );
+      }
+      const role = new iam.Role(this, `${P}Role`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        inlinePolicies: { [def.name]: new iam.PolicyDocument({ statements }) },
+      });
+
+      const fn = rustLambda(this, `${P}Function`, assetMode, {
+        binary: def.name,
+        architecture,
+        description: describe(def),
+        role,
+        logGroup,
+        memorySize: 256,
+        timeout: Duration.seconds(TIMEOUT_SECONDS[def.kind]),
+        environment: def.kind === 'schedule' ? { ...environment, EXPIRED_ACTION: opts.expiredContactAction } : environment,
+      });
+      Tags.of(fn).add('scim:function', def.name);
+
+      if (def.kind === 'http') {
+        const integration = new HttpLambdaIntegration(`${P}Integration`, fn);
+        for (const route of def.routes) {
+          const routeKey =
+            route === '$default'
+              ? apigwv2.HttpRouteKey.DEFAULT
+              : apigwv2.HttpRouteKey.with(route.split(' ')[1], route.split(' ')[0] as apigwv2.HttpMethod);
+          new apigwv2.HttpRoute(this, `${P}Route${routeId(route)}`, { httpApi: api, routeKey, integration });
+        }
+      } else if (def.kind === 'schedule') {
+        new events.Rule(this, `${P}Schedule`, {
+          description: `Expire contacts of tenant ${tenant.id}`,
+          schedule: events.Schedule.expression(opts.expirySchedule),
+          targets: [new targets.LambdaFunction(fn)],
+        });
+      } else {
+        // L1 on purpose: the L2 addRotationSchedule() would add its own grants to the
+        // function's role (including secretsmanager:GetRandomPassword on *).
+        const permission = new lambda.CfnPermission(this, 'RotateTokenInvokePermission', {
+          action: 'lambda:InvokeFunction',
+          functionName: fn.functionArn,
+          principal: 'secretsmanager.amazonaws.com',
+          sourceArn: secret.secretArn,
+        });
+        const schedule = new secretsmanager.CfnRotationSchedule(this, 'TokenRotationSchedule', {
+          secretId: secret.secretArn,
+          rotationLambdaArn: fn.functionArn,
+          rotateImmediatelyOnUpdate: false,
+          rotationRules: { automaticallyAfterDays: opts.tokenRotationDays },
+        });
+        schedule.node.addDependency(permission);
+      }
+    }
+
+    // ------------------------------------------------------------ outputs
+    new CfnOutput(this, 'TenantUrl', {
+      description: 'Paste into Entra ID (Tenant URL) or Okta (SCIM connector base URL).',
+      value: `${api.apiEndpoint}/scim/v2`,
+    });
+    new CfnOutput(this, 'TokenSecretArn', {
+      description: 'Secrets Manager secret holding the bearer token (Entra Secret Token / Okta API token).',
+      value: secret.secretArn,
+    });
+    new CfnOutput(this, 'FetchTokenCommand', {
+      description: 'Prints the current bearer token.',
+      value: `aws secretsmanager get-secret-value --region ${this.region} --secret-id ${secret.secretArn} --version-stage AWSCURRENT --query SecretString --output text`,
+    });
+    new CfnOutput(this, 'RotateTokenCommand', {
+      description: 'Rotates the bearer token now (then fetch it and paste it into the IdP).',
+      value: `aws secretsmanager rotate-secret --region ${this.region} --secret-id ${secret.secretArn}`,
+    });
+    new CfnOutput(this, 'TableName', { description: 'DynamoDB table of this tenant.', value: table.ref });
+    new CfnOutput(this, 'EventBusName', { description: "EventBridge bus receiving this tenant's change events.", value: bus.eventBusName });
+  }
+}
+
+function describe(def: FunctionDef): string {
+  switch (def.kind) {
+    case 'http':
+      return `SCIM ${def.routes.join(', ')}`;
+    case 'rotation':
+      return 'Rotates the SCIM bearer token secret';
+    case 'schedule':
+      return 'Deactivates or deletes contacts whose end date has passed';
+  }
+}
+
+/** "GET /scim/v2/Users/{id}" -> "GetUsersId", "$default" -> "Default". */
+function routeId(route: string): string {
+  if (route === '$default') return 'Default';
+  const [method, path] = route.split(' ');
+  const segments = path
+    .split('/')
+    .filter((s) => s && s !== 'scim' && s !== 'v2')
+    .map((s) => s.replace(/[^A-Za-z0-9]/g, ''));
+  return pascal(method.toLowerCase()) + segments.map((s) => s.charAt(0).toUpperCase() + s.slice(1)).join('');
+}

@@ -1,0 +1,72 @@
+//! Configuration from the environment, read once per cold start; a missing or bad value
+//! fails the cold start with a message naming it.
+
+use scim_service::http::HttpConfig;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub tenant_id: String,
+    pub base_url: Option<String>,
+    pub realm: String,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A tenant id is part of every key and of resource names (secret, bus, log groups):
+/// 3-40 lower-case letters, digits and hyphens, not starting or ending with a hyphen —
+/// the same rule as the `TenantId` parameter of `template.yaml`.
+pub fn check_tenant_id(t: &str) -> Result<(), String> {
+    let b = t.as_bytes();
+    let ok = (3..=40).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-';
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "TENANT_ID '{t}' must be 3-40 lower-case letters, digits or '-', not starting or ending with '-'"
+        ))
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, String> {
+        let table_name = var("TABLE_NAME").ok_or("TABLE_NAME is not set")?;
+        let tenant_id = var("TENANT_ID").ok_or("TENANT_ID is not set")?;
+        check_tenant_id(&tenant_id)?;
+        Ok(Config {
+            table_name,
+            realm: var("SCIM_REALM").unwrap_or_else(|| format!("scim-{tenant_id}")),
+            tenant_id,
+            base_url: var("SCIM_BASE_URL"),
+        })
+    }
+
+    pub fn http(&self, change_password: bool) -> HttpConfig {
+        HttpConfig {
+            base_url: self.base_url.clone(),
+            realm: self.realm.clone(),
+            tenant: Some(self.tenant_id.clone()),
+            change_password,
+        }
+    }
+}
+
+/// One subscriber for the whole process: JSON lines, level from `RUST_LOG` (default info).
+/// Nothing on the request path logs headers, bodies, tokens or passwords.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time()
+        .try_init();
+}

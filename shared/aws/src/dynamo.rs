@@ -1,0 +1,1417 @@
+//! The DynamoDB store: the one implementation of the storage port.
+//!
+//! Single table, tenant id first in every key (see ARCHITECTURE.md for the item map):
+//!
+//! | item            | pk                     | sk            | notes                          |
+//! |-----------------|------------------------|---------------|--------------------------------|
+//! | user / group    | `{t}#U` / `{t}#G`      | id (UUIDv7)   | doc, v, created, modified      |
+//! | userName guard  | `{t}#UN#{lower name}`  | `~`           | unique; id                     |
+//! | externalId guard| `{t}#UX#{externalId}`  | `~`           | unique (users); id             |
+//! | email index     | `{t}#UE#{lower email}` | id            |                                |
+//! | group name index| `{t}#GN#{lower name}`  | id            |                                |
+//! | group extId idx | `{t}#GX#{externalId}`  | id            |                                |
+//! | membership      | `{t}#M#{group}`        | member id     | gpk `{t}#MU#{member}`, gsk group |
+//! | counter shard   | `{t}#C`                | `U#n` / `G#n` | n                              |
+//! | page memo       | `{t}#P`                | kind#hash#idx | after, expiresAt (TTL)         |
+//!
+//! Users carry `xpk`/`xsk` only while they have an end date (the sparse expiry index).
+
+use crate::table::MEMBERSHIPS_BY_USER;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put,
+    TransactWriteItem, Update, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use base64::Engine;
+use scim_core::filter::{self, IndexKey};
+use scim_core::list::Paging;
+use scim_core::patch::{Member, MemberChanges};
+use scim_core::resource::{self, Doc, Meta};
+use scim_core::schema::ResourceKind;
+use scim_service::port::{Guard, ListPage, ListRequest, Store, StoreError, StoreResult, Stored};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Counter shards per tenant and resource type: spreads concurrent creates over items so
+/// transactions do not conflict on one hot counter.
+const COUNTER_SHARDS: u32 = 8;
+/// DynamoDB's limit of actions in one `TransactWriteItems`.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+/// The most items a filter no index serves may examine.
+pub const MAX_SCAN_ITEMS: usize = 100_000;
+/// The most emails of one user that are indexed for `emails.value eq` lookups.
+pub const MAX_INDEXED_EMAILS: usize = 20;
+/// How long a remembered page boundary lives (seconds).
+const PAGE_MEMO_TTL_SECS: i64 = 3600;
+/// Key parts longer than this are replaced by their SHA-256 digest.
+const MAX_KEY_PART: usize = 512;
+
+/// Counts of DynamoDB calls, by API. Deterministic, unlike timings: tests assert them.
+#[derive(Debug, Default)]
+pub struct CallCounts {
+    get_item: AtomicU64,
+    batch_get_item: AtomicU64,
+    query: AtomicU64,
+    scan: AtomicU64,
+    put_item: AtomicU64,
+    update_item: AtomicU64,
+    delete_item: AtomicU64,
+    transact_write_items: AtomicU64,
+    batch_write_item: AtomicU64,
+}
+
+/// A snapshot of [`CallCounts`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Calls {
+    pub get_item: u64,
+    pub batch_get_item: u64,
+    pub query: u64,
+    pub scan: u64,
+    pub put_item: u64,
+    pub update_item: u64,
+    pub delete_item: u64,
+    pub transact_write_items: u64,
+    pub batch_write_item: u64,
+}
+
+impl Calls {
+    pub fn total(&self) -> u64 {
+        self.get_item
+            + self.batch_get_item
+            + self.query
+            + self.scan
+            + self.put_item
+            + self.update_item
+            + self.delete_item
+            + self.transact_write_items
+            + self.batch_write_item
+    }
+
+    /// The calls made between `earlier` and `self`.
+    pub fn since(&self, earlier: &Calls) -> Calls {
+        Calls {
+            get_item: self.get_item - earlier.get_item,
+            batch_get_item: self.batch_get_item - earlier.batch_get_item,
+            query: self.query - earlier.query,
+            scan: self.scan - earlier.scan,
+            put_item: self.put_item - earlier.put_item,
+            update_item: self.update_item - earlier.update_item,
+            delete_item: self.delete_item - earlier.delete_item,
+            transact_write_items: self.transact_write_items - earlier.transact_write_items,
+            batch_write_item: self.batch_write_item - earlier.batch_write_item,
+        }
+    }
+}
+
+impl CallCounts {
+    pub fn snapshot(&self) -> Calls {
+        let l = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        Calls {
+            get_item: l(&self.get_item),
+            batch_get_item: l(&self.batch_get_item),
+            query: l(&self.query),
+            scan: l(&self.scan),
+            put_item: l(&self.put_item),
+            update_item: l(&self.update_item),
+            delete_item: l(&self.delete_item),
+            transact_write_items: l(&self.transact_write_items),
+            batch_write_item: l(&self.batch_write_item),
+        }
+    }
+}
+
+fn inc(a: &AtomicU64) {
+    a.fetch_add(1, Ordering::SeqCst);
+}
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    calls: Arc<CallCounts>,
+}
+
+/// The stored shape of a user or group.
+#[derive(Debug, Serialize, Deserialize)]
+struct ResourceItem {
+    pk: String,
+    sk: String,
+    doc: serde_json::Value,
+    v: u64,
+    created: String,
+    modified: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    xpk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    xsk: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MembershipItem {
+    pk: String,
+    sk: String,
+    gpk: String,
+    gsk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
+    type_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    display: Option<String>,
+}
+
+/// Which part of a transaction an action is, to explain a cancellation.
+#[derive(Debug, Clone)]
+enum Slot {
+    Resource,
+    Unique(&'static str),
+    Member(String),
+    Other,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn kind_code(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "U",
+        ResourceKind::Group => "G",
+    }
+}
+
+fn resource_pk(t: &str, kind: ResourceKind) -> String {
+    format!("{t}#{}", kind_code(kind))
+}
+
+/// A key part from a client value: as is when short, else its digest (keys are ≤ 2 KB).
+fn key_part(v: &str) -> String {
+    if v.len() <= MAX_KEY_PART {
+        v.to_string()
+    } else {
+        let d = Sha256::digest(v.as_bytes());
+        format!(
+            "sha256:{}",
+            d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    }
+}
+
+/// Case-insensitive key part (userName, emails, group displayName).
+fn folded(v: &str) -> String {
+    key_part(&v.to_lowercase())
+}
+
+fn membership_pk(t: &str, group: &str) -> String {
+    format!("{t}#M#{group}")
+}
+
+fn membership_gpk(t: &str, member: &str) -> String {
+    format!("{t}#MU#{member}")
+}
+
+/// The index entries a document has: (pk, sk, unique attribute name if a guard).
+fn index_entries(
+    t: &str,
+    kind: ResourceKind,
+    id: &str,
+    doc: &Doc,
+) -> Vec<(String, String, Option<&'static str>)> {
+    let mut out = Vec::new();
+    match kind {
+        ResourceKind::User => {
+            if let Some(u) = resource::str_attr(doc, "userName") {
+                out.push((
+                    format!("{t}#UN#{}", folded(u)),
+                    "~".into(),
+                    Some("userName"),
+                ));
+            }
+            if let Some(x) = resource::str_attr(doc, "externalId") {
+                out.push((
+                    format!("{t}#UX#{}", key_part(x)),
+                    "~".into(),
+                    Some("externalId"),
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for e in resource::email_values(doc) {
+                let f = folded(e);
+                if seen.len() < MAX_INDEXED_EMAILS && seen.insert(f.clone()) {
+                    out.push((format!("{t}#UE#{f}"), id.to_string(), None));
+                }
+            }
+        }
+        ResourceKind::Group => {
+            if let Some(d) = resource::str_attr(doc, "displayName") {
+                out.push((format!("{t}#GN#{}", folded(d)), id.to_string(), None));
+            }
+            if let Some(x) = resource::str_attr(doc, "externalId") {
+                out.push((format!("{t}#GX#{}", key_part(x)), id.to_string(), None));
+            }
+        }
+    }
+    out
+}
+
+fn internal<E: std::error::Error + 'static>(op: &str, e: SdkError<E>) -> StoreError
+where
+    E: Send + Sync,
+{
+    if is_throttle(&e) {
+        return StoreError::Busy;
+    }
+    StoreError::Internal(format!("{op}: {}", DisplayErrorContext(&e)))
+}
+
+fn is_throttle<E>(e: &SdkError<E>) -> bool
+where
+    E: std::error::Error + 'static,
+{
+    let text = format!("{e:?}");
+    text.contains("ThrottlingException")
+        || text.contains("ProvisionedThroughputExceeded")
+        || text.contains("RequestLimitExceeded")
+}
+
+async fn backoff(attempt: u32) {
+    let base = 10u64.saturating_mul(1 << attempt.min(6));
+    let jitter = fastrand::u64(0..=base);
+    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+            calls: Arc::new(CallCounts::default()),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The call counters, for tests and benchmarks.
+    pub fn calls(&self) -> Calls {
+        self.calls.snapshot()
+    }
+
+    fn key(&self, pk: String, sk: String) -> HashMap<String, AttributeValue> {
+        HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+    }
+
+    fn to_stored(item: ResourceItem) -> StoreResult<Stored> {
+        let doc = match item.doc {
+            serde_json::Value::Object(m) => m,
+            _ => return Err(StoreError::Internal("stored doc is not an object".into())),
+        };
+        Ok(Stored {
+            id: item.sk,
+            doc,
+            meta: Meta {
+                created: item.created,
+                last_modified: item.modified,
+                version: item.v,
+            },
+        })
+    }
+
+    fn resource_item(
+        t: &str,
+        kind: ResourceKind,
+        r: &Stored,
+    ) -> StoreResult<HashMap<String, AttributeValue>> {
+        let (xpk, xsk) = match (kind, resource::end_date(&r.doc)) {
+            (ResourceKind::User, Some(end)) => {
+                (Some(format!("{t}#X")), Some(format!("{end}#{}", r.id)))
+            }
+            _ => (None, None),
+        };
+        let item = ResourceItem {
+            pk: resource_pk(t, kind),
+            sk: r.id.clone(),
+            doc: serde_json::Value::Object(r.doc.clone()),
+            v: r.meta.version,
+            created: r.meta.created.clone(),
+            modified: r.meta.last_modified.clone(),
+            xpk,
+            xsk,
+        };
+        serde_dynamo::to_item(item).map_err(|e| StoreError::Internal(format!("serialise: {e}")))
+    }
+
+    async fn get_resource(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        id: &str,
+    ) -> StoreResult<Option<Stored>> {
+        inc(&self.calls.get_item);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(resource_pk(t, kind), id.to_string())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| internal("GetItem", e))?;
+        match out.item {
+            None => Ok(None),
+            Some(item) => {
+                let item: ResourceItem = serde_dynamo::from_item(item)
+                    .map_err(|e| StoreError::Internal(format!("deserialise: {e}")))?;
+                Self::to_stored(item).map(Some)
+            }
+        }
+    }
+
+    /// Reads many resources by id (BatchGetItem, 100 keys a call), in id order.
+    async fn get_many(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        ids: &[String],
+    ) -> StoreResult<Vec<Stored>> {
+        let mut out = Vec::new();
+        let unique: BTreeSet<&String> = ids.iter().collect();
+        let unique: Vec<&String> = unique.into_iter().collect();
+        for chunk in unique.chunks(100) {
+            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|id| self.key(resource_pk(t, kind), (*id).clone()))
+                .collect();
+            let mut attempt = 0;
+            while !keys.is_empty() {
+                inc(&self.calls.batch_get_item);
+                let ka = KeysAndAttributes::builder()
+                    .set_keys(Some(keys.clone()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ka)
+                    .send()
+                    .await
+                    .map_err(|e| internal("BatchGetItem", e))?;
+                if let Some(items) = resp.responses.and_then(|mut r| r.remove(&self.table)) {
+                    for item in items {
+                        let item: ResourceItem = serde_dynamo::from_item(item)
+                            .map_err(|e| StoreError::Internal(format!("deserialise: {e}")))?;
+                        out.push(Self::to_stored(item)?);
+                    }
+                }
+                keys = resp
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Busy);
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Queries one partition fully (paged), returning `sk`s (and the `id` attribute if set).
+    async fn query_keys(
+        &self,
+        pk: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<HashMap<String, AttributeValue>>> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            inc(&self.calls.query);
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .limit((limit.saturating_sub(out.len()).clamp(1, 1000)) as i32)
+                .send()
+                .await
+                .map_err(|e| internal("Query", e))?;
+            out.extend(resp.items.unwrap_or_default());
+            match resp.last_evaluated_key {
+                Some(k) if out.len() < limit => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// The ids an index entry points to.
+    async fn lookup(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        key: &IndexKey,
+    ) -> StoreResult<Vec<String>> {
+        let pk = match (kind, key) {
+            (_, IndexKey::Id(id)) => return Ok(vec![id.clone()]),
+            (ResourceKind::User, IndexKey::UserName(u)) => format!("{t}#UN#{}", folded(u)),
+            (ResourceKind::User, IndexKey::ExternalId(x)) => format!("{t}#UX#{}", key_part(x)),
+            (ResourceKind::User, IndexKey::EmailValue(e)) => format!("{t}#UE#{}", folded(e)),
+            (ResourceKind::Group, IndexKey::DisplayName(d)) => format!("{t}#GN#{}", folded(d)),
+            (ResourceKind::Group, IndexKey::ExternalId(x)) => format!("{t}#GX#{}", key_part(x)),
+            (ResourceKind::Group, IndexKey::MemberValue(m)) => {
+                return self.groups_of_inner(t, m).await;
+            }
+            _ => return Ok(Vec::new()),
+        };
+        let items = self.query_keys(&pk, MAX_SCAN_ITEMS).await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|mut i| match (i.remove("id"), i.remove("sk")) {
+                (Some(AttributeValue::S(id)), _) => Some(id),
+                (_, Some(AttributeValue::S(sk))) if sk != "~" => Some(sk),
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn groups_of_inner(&self, t: &str, member: &str) -> StoreResult<Vec<String>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            inc(&self.calls.query);
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(MEMBERSHIPS_BY_USER)
+                .key_condition_expression("gpk = :g")
+                .expression_attribute_values(":g", s(membership_gpk(t, member)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| internal("Query", e))?;
+            for item in resp.items.unwrap_or_default() {
+                if let Some(AttributeValue::S(g)) = item.get("gsk") {
+                    out.push(g.clone());
+                }
+            }
+            match resp.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn is_member(&self, t: &str, group: &str, member: &str) -> StoreResult<bool> {
+        inc(&self.calls.get_item);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(membership_pk(t, group), member.to_string())))
+            .consistent_read(true)
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(|e| internal("GetItem", e))?;
+        Ok(out.item.is_some())
+    }
+
+    async fn total(&self, t: &str, kind: ResourceKind) -> StoreResult<u64> {
+        let items = self.query_keys(&format!("{t}#C"), 1000).await?;
+        let prefix = format!("{}#", kind_code(kind));
+        let mut total: i64 = 0;
+        for i in items {
+            let is_kind =
+                matches!(i.get("sk"), Some(AttributeValue::S(sk)) if sk.starts_with(&prefix));
+            if let (true, Some(AttributeValue::N(v))) = (is_kind, i.get("n")) {
+                total += v.parse::<i64>().unwrap_or(0);
+            }
+        }
+        Ok(total.max(0) as u64)
+    }
+
+    fn counter_update(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        delta: i64,
+    ) -> StoreResult<TransactWriteItem> {
+        let shard = fastrand::u32(0..COUNTER_SHARDS);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(
+                self.key(format!("{t}#C"), format!("{}#{shard}", kind_code(kind))),
+            ))
+            .update_expression("ADD n :d")
+            .expression_attribute_values(":d", n(delta))
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn put(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        condition: Option<(&str, Vec<(&str, AttributeValue)>)>,
+    ) -> StoreResult<TransactWriteItem> {
+        let mut b = Put::builder().table_name(&self.table).set_item(Some(item));
+        if let Some((expr, values)) = condition {
+            b = b.condition_expression(expr);
+            for (k, v) in values {
+                b = b.expression_attribute_values(k, v);
+            }
+        }
+        let put = b.build().map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete_action(
+        &self,
+        pk: String,
+        sk: String,
+        condition: Option<(&str, Vec<(&str, AttributeValue)>)>,
+    ) -> StoreResult<TransactWriteItem> {
+        let mut b = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(self.key(pk, sk)));
+        if let Some((expr, values)) = condition {
+            b = b.condition_expression(expr);
+            for (k, v) in values {
+                b = b.expression_attribute_values(k, v);
+            }
+        }
+        let d = b.build().map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(TransactWriteItem::builder().delete(d).build())
+    }
+
+    fn member_actions(
+        &self,
+        t: &str,
+        group: &str,
+        m: &Member,
+    ) -> StoreResult<[(TransactWriteItem, Slot); 2]> {
+        let member_kind = if m
+            .type_
+            .as_deref()
+            .is_some_and(|k| k.eq_ignore_ascii_case("Group"))
+        {
+            ResourceKind::Group
+        } else {
+            ResourceKind::User
+        };
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(self.key(resource_pk(t, member_kind), m.value.clone())))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let item = MembershipItem {
+            pk: membership_pk(t, group),
+            sk: m.value.clone(),
+            gpk: membership_gpk(t, &m.value),
+            gsk: group.to_string(),
+            type_: m.type_.clone(),
+            display: m.display.clone(),
+        };
+        let item = serde_dynamo::to_item(item).map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok([
+            (
+                TransactWriteItem::builder().condition_check(check).build(),
+                Slot::Member(m.value.clone()),
+            ),
+            (self.put(item, None)?, Slot::Other),
+        ])
+    }
+
+    /// Runs one transaction, retrying conflicts; explains a cancellation by its slot.
+    async fn transact(&self, actions: Vec<(TransactWriteItem, Slot)>) -> StoreResult<()> {
+        if actions.is_empty() {
+            return Ok(());
+        }
+        let (items, slots): (Vec<_>, Vec<_>) = actions.into_iter().unzip();
+        for attempt in 0..10u32 {
+            inc(&self.calls.transact_write_items);
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let retry = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    let reasons = c.cancellation_reasons();
+                    if let Some(i) = reasons
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed"))
+                    {
+                        return Err(match slots.get(i) {
+                            Some(Slot::Resource) => StoreError::VersionMismatch,
+                            Some(Slot::Unique(attr)) => StoreError::Uniqueness(attr),
+                            Some(Slot::Member(id)) => StoreError::MissingMember(id.clone()),
+                            _ => StoreError::Internal("unexpected condition failure".into()),
+                        });
+                    }
+                    reasons.iter().any(|r| {
+                        matches!(
+                            r.code(),
+                            Some(
+                                "TransactionConflict"
+                                    | "ThrottlingError"
+                                    | "ProvisionedThroughputExceeded"
+                            )
+                        )
+                    })
+                }
+                Some(TransactWriteItemsError::TransactionInProgressException(_)) => true,
+                Some(TransactWriteItemsError::ProvisionedThroughputExceededException(_))
+                | Some(TransactWriteItemsError::ThrottlingException(_))
+                | Some(TransactWriteItemsError::RequestLimitExceeded(_)) => true,
+                _ => false,
+            };
+            if !retry {
+                return Err(internal("TransactWriteItems", err));
+            }
+            tracing::debug!(attempt, "transaction conflict; retrying");
+            backoff(attempt).await;
+        }
+        Err(StoreError::Busy)
+    }
+
+    /// Runs the first chunk (holding the resource write) and then the rest. Later chunks
+    /// hold only idempotent membership actions; members are checked up front when there
+    /// is more than one chunk, so a missing member cannot leave half a write behind.
+    async fn transact_chunked(
+        &self,
+        t: &str,
+        head: Vec<(TransactWriteItem, Slot)>,
+        member_pairs: Vec<[(TransactWriteItem, Slot); 2]>,
+        removals: Vec<(TransactWriteItem, Slot)>,
+        added: &[Member],
+    ) -> StoreResult<()> {
+        let total = head.len() + member_pairs.len() * 2 + removals.len();
+        if total > MAX_TRANSACTION_ITEMS {
+            self.check_members_exist(t, added).await?;
+        }
+        let mut chunks: Vec<Vec<(TransactWriteItem, Slot)>> = vec![head];
+        for pair in member_pairs {
+            let fits = chunks
+                .last()
+                .is_some_and(|c| c.len() + 2 <= MAX_TRANSACTION_ITEMS);
+            if !fits {
+                chunks.push(Vec::new());
+            }
+            if let Some(c) = chunks.last_mut() {
+                c.extend(pair);
+            }
+        }
+        for r in removals {
+            let fits = chunks
+                .last()
+                .is_some_and(|c| c.len() < MAX_TRANSACTION_ITEMS);
+            if !fits {
+                chunks.push(Vec::new());
+            }
+            if let Some(c) = chunks.last_mut() {
+                c.push(r);
+            }
+        }
+        for chunk in chunks {
+            self.transact(chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn check_members_exist(&self, t: &str, members: &[Member]) -> StoreResult<()> {
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            let ids: Vec<String> = members
+                .iter()
+                .filter(|m| {
+                    let is_group = m
+                        .type_
+                        .as_deref()
+                        .is_some_and(|k| k.eq_ignore_ascii_case("Group"));
+                    is_group == (kind == ResourceKind::Group)
+                })
+                .map(|m| m.value.clone())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let found: BTreeSet<String> = self
+                .get_many(t, kind, &ids)
+                .await?
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            if let Some(missing) = ids.into_iter().find(|id| !found.contains(id)) {
+                return Err(StoreError::MissingMember(missing));
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes items by key with BatchWriteItem (25 a call), retrying unprocessed ones.
+    async fn batch_delete(&self, keys: Vec<HashMap<String, AttributeValue>>) -> StoreResult<()> {
+        for chunk in keys.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    DeleteRequest::builder()
+                        .set_key(Some(k.clone()))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                        .map_err(|e| StoreError::Internal(e.to_string()))
+                })
+                .collect::<StoreResult<_>>()?;
+            let mut attempt = 0;
+            while !requests.is_empty() {
+                inc(&self.calls.batch_write_item);
+                let resp = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests.clone())
+                    .send()
+                    .await
+                    .map_err(|e| internal("BatchWriteItem", e))?;
+                requests = resp
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if !requests.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Busy);
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every membership of a group except those in `keep`.
+    async fn clear_members(&self, t: &str, group: &str, keep: &BTreeSet<&str>) -> StoreResult<()> {
+        let items = self
+            .query_keys(&membership_pk(t, group), usize::MAX)
+            .await?;
+        let keys = items
+            .into_iter()
+            .filter(|i| !matches!(i.get("sk"), Some(AttributeValue::S(sk)) if keep.contains(sk.as_str())))
+            .filter_map(|i| Some(self.key(i.get("pk")?.as_s().ok()?.clone(), i.get("sk")?.as_s().ok()?.clone())))
+            .collect();
+        self.batch_delete(keys).await
+    }
+
+    /// Deletes every membership of a member (user or group) through the reverse index.
+    async fn remove_from_all_groups(&self, t: &str, member: &str) -> StoreResult<()> {
+        let groups = self.groups_of_inner(t, member).await?;
+        let keys = groups
+            .into_iter()
+            .map(|g| self.key(membership_pk(t, &g), member.to_string()))
+            .collect();
+        self.batch_delete(keys).await
+    }
+
+    fn page_memo_key(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        filter_hash: &str,
+        start_index: u64,
+    ) -> HashMap<String, AttributeValue> {
+        self.key(
+            format!("{t}#P"),
+            format!("{}#{filter_hash}#{start_index}", kind_code(kind)),
+        )
+    }
+
+    async fn read_memo(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        fh: &str,
+        start_index: u64,
+    ) -> StoreResult<Option<String>> {
+        inc(&self.calls.get_item);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.page_memo_key(t, kind, fh, start_index)))
+            .send()
+            .await
+            .map_err(|e| internal("GetItem", e))?;
+        Ok(out.item.and_then(|mut i| match i.remove("after") {
+            Some(AttributeValue::S(a)) => Some(a),
+            _ => None,
+        }))
+    }
+
+    async fn write_memo(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        fh: &str,
+        start_index: u64,
+        after: &str,
+    ) -> StoreResult<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let expires = now + PAGE_MEMO_TTL_SECS;
+        let mut item = self.page_memo_key(t, kind, fh, start_index);
+        item.insert("after".into(), s(after));
+        item.insert("expiresAt".into(), n(expires));
+        inc(&self.calls.put_item);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| internal("PutItem", e))?;
+        Ok(())
+    }
+
+    /// Reads up to `count` resources of the partition after `after` (exclusive).
+    async fn page_after(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        after: Option<&str>,
+        count: usize,
+    ) -> StoreResult<(Vec<Stored>, bool)> {
+        let mut out = Vec::new();
+        let pk = resource_pk(t, kind);
+        let mut start = after.map(|a| self.key(pk.clone(), a.to_string()));
+        loop {
+            inc(&self.calls.query);
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(&pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .limit((count - out.len()).max(1) as i32)
+                .send()
+                .await
+                .map_err(|e| internal("Query", e))?;
+            for item in resp.items.unwrap_or_default() {
+                let item: ResourceItem = serde_dynamo::from_item(item)
+                    .map_err(|e| StoreError::Internal(format!("deserialise: {e}")))?;
+                out.push(Self::to_stored(item)?);
+            }
+            match resp.last_evaluated_key {
+                Some(k) if out.len() < count => start = Some(k),
+                Some(_) => return Ok((out, true)),
+                None => return Ok((out, false)),
+            }
+        }
+    }
+
+    /// The id after which item number `start_index` (1-based) begins, by walking keys only.
+    async fn skip_keys(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        skip: u64,
+    ) -> StoreResult<Option<String>> {
+        if skip == 0 {
+            return Ok(None);
+        }
+        let pk = resource_pk(t, kind);
+        let mut seen = 0u64;
+        let mut start = None;
+        let mut last = None;
+        loop {
+            inc(&self.calls.query);
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(&pk))
+                .projection_expression("sk")
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .limit((skip - seen).min(1000) as i32)
+                .send()
+                .await
+                .map_err(|e| internal("Query", e))?;
+            for item in resp.items.unwrap_or_default() {
+                if let Some(AttributeValue::S(sk)) = item.get("sk") {
+                    last = Some(sk.clone());
+                    seen += 1;
+                }
+            }
+            match resp.last_evaluated_key {
+                Some(k) if seen < skip => start = Some(k),
+                _ => return Ok(last),
+            }
+        }
+    }
+
+    /// Lists without a filter: O(count) per page when paging forward.
+    async fn list_all(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        req: &ListRequest<'_>,
+    ) -> StoreResult<ListPage> {
+        let total = self.total(t, kind).await?;
+        let count = req.count as usize;
+        match req.paging {
+            Paging::Cursor(cursor) => {
+                let after = match cursor {
+                    None => None,
+                    Some(c) => Some(decode_cursor(c, "all")?),
+                };
+                if count == 0 {
+                    return Ok(ListPage {
+                        items: vec![],
+                        total,
+                        next_cursor: None,
+                    });
+                }
+                let (items, more) = self.page_after(t, kind, after.as_deref(), count).await?;
+                let next_cursor = match (more, items.last()) {
+                    (true, Some(last)) => Some(encode_cursor("all", &last.id)),
+                    _ => None,
+                };
+                Ok(ListPage {
+                    items,
+                    total,
+                    next_cursor,
+                })
+            }
+            Paging::Index { start_index } => {
+                if count == 0 || *start_index > total.max(1) && total < *start_index {
+                    return Ok(ListPage {
+                        items: vec![],
+                        total,
+                        next_cursor: None,
+                    });
+                }
+                let after = if *start_index == 1 {
+                    None
+                } else {
+                    match self.read_memo(t, kind, "all", *start_index).await? {
+                        Some(a) => Some(a),
+                        None => self.skip_keys(t, kind, start_index - 1).await?,
+                    }
+                };
+                let (items, more) = self.page_after(t, kind, after.as_deref(), count).await?;
+                if let (true, Some(last)) = (more, items.last()) {
+                    self.write_memo(t, kind, "all", start_index + items.len() as u64, &last.id)
+                        .await?;
+                }
+                Ok(ListPage {
+                    items,
+                    total,
+                    next_cursor: None,
+                })
+            }
+        }
+    }
+
+    /// Lists with a filter: an index lookup when the plan has one, else a bounded walk
+    /// over the tenant's own partition with the core's evaluator.
+    async fn list_filtered(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        f: &filter::Filter,
+        req: &ListRequest<'_>,
+    ) -> StoreResult<ListPage> {
+        let compiled =
+            filter::compile(f, kind.def()).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let plan = filter::plan(f, kind);
+        let matched: Vec<Stored> = if let Some(best) = best_lookup(&plan.lookups) {
+            let ids = self.lookup(t, kind, best).await?;
+            let candidates = match ids.as_slice() {
+                [] => Vec::new(),
+                [one] => self.get_resource(t, kind, one).await?.into_iter().collect(),
+                many => self.get_many(t, kind, many).await?,
+            };
+            let residual = match &plan.residual {
+                Some(r) => Some(
+                    filter::compile(r, kind.def())
+                        .map_err(|e| StoreError::Internal(e.to_string()))?,
+                ),
+                None => None,
+            };
+            let mut out = Vec::new();
+            'candidates: for c in candidates {
+                for other in &plan.lookups {
+                    let ok = match other {
+                        IndexKey::MemberValue(m) if kind == ResourceKind::Group => {
+                            self.is_member(t, &c.id, m).await?
+                        }
+                        IndexKey::MemberValue(_) => false,
+                        k => key_matches(k, &c),
+                    };
+                    if !ok {
+                        continue 'candidates;
+                    }
+                }
+                if residual.as_ref().is_none_or(|r| r.matches(&c.doc)) {
+                    out.push(c);
+                }
+            }
+            out
+        } else {
+            let mut out = Vec::new();
+            let mut after: Option<String> = None;
+            let mut examined = 0usize;
+            loop {
+                let (items, more) = self.page_after(t, kind, after.as_deref(), 1000).await?;
+                examined += items.len();
+                after = items.last().map(|i| i.id.clone());
+                out.extend(items.into_iter().filter(|i| compiled.matches(&i.doc)));
+                if !more {
+                    break;
+                }
+                if examined >= MAX_SCAN_ITEMS {
+                    return Err(StoreError::Internal(format!(
+                        "filter examined more than {MAX_SCAN_ITEMS} items"
+                    )));
+                }
+            }
+            out
+        };
+        let total = matched.len() as u64;
+        let count = req.count as usize;
+        let fh = filter_hash(f);
+        match req.paging {
+            Paging::Index { start_index } => {
+                let items = matched
+                    .into_iter()
+                    .skip((*start_index - 1) as usize)
+                    .take(count)
+                    .collect();
+                Ok(ListPage {
+                    items,
+                    total,
+                    next_cursor: None,
+                })
+            }
+            Paging::Cursor(cursor) => {
+                let after = match cursor {
+                    None => None,
+                    Some(c) => Some(decode_cursor(c, &fh)?),
+                };
+                let rest: Vec<Stored> = matched
+                    .into_iter()
+                    .filter(|m| after.as_deref().is_none_or(|a| m.id.as_str() > a))
+                    .collect();
+                let more = rest.len() > count;
+                let items: Vec<Stored> = rest.into_iter().take(count).collect();
+                let next_cursor = match (more, items.last()) {
+                    (true, Some(l)) => Some(encode_cursor(&fh, &l.id)),
+                    _ => None,
+                };
+                Ok(ListPage {
+                    items,
+                    total,
+                    next_cursor,
+                })
+            }
+        }
+    }
+}
+
+/// The lookup that narrows most: id, then unique guards, then the rest.
+fn best_lookup(lookups: &[IndexKey]) -> Option<&IndexKey> {
+    let rank = |k: &IndexKey| match k {
+        IndexKey::Id(_) => 0,
+        IndexKey::UserName(_) => 1,
+        IndexKey::ExternalId(_) => 2,
+        IndexKey::EmailValue(_) => 3,
+        IndexKey::DisplayName(_) => 4,
+        IndexKey::MemberValue(_) => 5,
+    };
+    lookups.iter().min_by_key(|k| rank(k))
+}
+
+/// Re-checks an index clause on a candidate (the index is case-folded, the filter may not be).
+fn key_matches(key: &IndexKey, c: &Stored) -> bool {
+    match key {
+        IndexKey::Id(id) => &c.id == id,
+        IndexKey::UserName(u) => resource::str_attr(&c.doc, "userName")
+            .is_some_and(|v| v.to_lowercase() == u.to_lowercase()),
+        IndexKey::ExternalId(x) => resource::str_attr(&c.doc, "externalId") == Some(x.as_str()),
+        IndexKey::EmailValue(e) => resource::email_values(&c.doc)
+            .iter()
+            .any(|v| v.to_lowercase() == e.to_lowercase()),
+        IndexKey::DisplayName(d) => resource::str_attr(&c.doc, "displayName")
+            .is_some_and(|v| v.to_lowercase() == d.to_lowercase()),
+        IndexKey::MemberValue(_) => false,
+    }
+}
+
+fn filter_hash(f: &filter::Filter) -> String {
+    let d = Sha256::digest(f.to_string().as_bytes());
+    d[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn encode_cursor(scope: &str, after: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{scope}|{after}"))
+}
+
+fn decode_cursor(cursor: &str, scope: &str) -> StoreResult<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.trim())
+        .map_err(|_| StoreError::InvalidCursor)?;
+    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
+    match text.split_once('|') {
+        Some((sc, after)) if sc == scope && !after.is_empty() && after.len() <= 64 => {
+            Ok(after.to_string())
+        }
+        _ => Err(StoreError::InvalidCursor),
+    }
+}
+
+impl Store for DynamoStore {
+    async fn get(&self, tenant: &str, kind: ResourceKind, id: &str) -> StoreResult<Option<Stored>> {
+        self.get_resource(tenant, kind, id).await
+    }
+
+    async fn members(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<Member>>> {
+        let items = self
+            .query_keys(&membership_pk(tenant, group_id), limit.saturating_add(1))
+            .await?;
+        if items.len() > limit {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let m: MembershipItem =
+                serde_dynamo::from_item(item).map_err(|e| StoreError::Internal(e.to_string()))?;
+            out.push(Member {
+                value: m.sk,
+                type_: m.type_,
+                display: m.display,
+            });
+        }
+        Ok(Some(out))
+    }
+
+    async fn groups_of(&self, tenant: &str, user_id: &str) -> StoreResult<Vec<String>> {
+        self.groups_of_inner(tenant, user_id).await
+    }
+
+    async fn list(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        request: &ListRequest<'_>,
+    ) -> StoreResult<ListPage> {
+        match request.filter {
+            None => self.list_all(tenant, kind, request).await,
+            Some(f) => self.list_filtered(tenant, kind, f, request).await,
+        }
+    }
+
+    async fn create(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        r: &Stored,
+        members: &[Member],
+    ) -> StoreResult<()> {
+        let mut head = vec![(
+            self.put(
+                Self::resource_item(t, kind, r)?,
+                Some(("attribute_not_exists(pk)", vec![])),
+            )?,
+            Slot::Resource,
+        )];
+        for (pk, sk, unique) in index_entries(t, kind, &r.id, &r.doc) {
+            let mut item = self.key(pk, sk);
+            item.insert("id".into(), s(&r.id));
+            match unique {
+                Some(attr) => head.push((
+                    self.put(item, Some(("attribute_not_exists(pk)", vec![])))?,
+                    Slot::Unique(attr),
+                )),
+                None => head.push((self.put(item, None)?, Slot::Other)),
+            }
+        }
+        head.push((self.counter_update(t, kind, 1)?, Slot::Other));
+        let pairs = members
+            .iter()
+            .map(|m| self.member_actions(t, &r.id, m))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.transact_chunked(t, head, pairs, Vec::new(), members)
+            .await
+    }
+
+    async fn update(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        before: &Stored,
+        after: &Stored,
+        members: &MemberChanges,
+        guard: Guard,
+    ) -> StoreResult<()> {
+        let mut head = Vec::new();
+        let key = self.key(resource_pk(t, kind), before.id.clone());
+        match guard {
+            Guard::Version(v) => head.push((
+                self.put(
+                    Self::resource_item(t, kind, after)?,
+                    Some(("v = :v", vec![(":v", n(v))])),
+                )?,
+                Slot::Resource,
+            )),
+            Guard::Exists => {
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .update_expression("SET modified = :m ADD v :one")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_values(":m", s(&after.meta.last_modified))
+                    .expression_attribute_values(":one", n(1))
+                    .build()
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                head.push((
+                    TransactWriteItem::builder().update(update).build(),
+                    Slot::Resource,
+                ));
+            }
+        }
+        let old = index_entries(t, kind, &before.id, &before.doc);
+        let new = index_entries(t, kind, &after.id, &after.doc);
+        for (pk, sk, unique) in &old {
+            if !new.iter().any(|(p, s2, _)| p == pk && s2 == sk) {
+                let cond = unique.map(|_| ("id = :id", vec![(":id", s(&before.id))]));
+                head.push((
+                    self.delete_action(pk.clone(), sk.clone(), cond)?,
+                    Slot::Other,
+                ));
+            }
+        }
+        for (pk, sk, unique) in &new {
+            if !old.iter().any(|(p, s2, _)| p == pk && s2 == sk) {
+                let mut item = self.key(pk.clone(), sk.clone());
+                item.insert("id".into(), s(&after.id));
+                match unique {
+                    Some(attr) => head.push((
+                        self.put(item, Some(("attribute_not_exists(pk)", vec![])))?,
+                        Slot::Unique(attr),
+                    )),
+                    None => head.push((self.put(item, None)?, Slot::Other)),
+                }
+            }
+        }
+        // A member both added and removed: the change set already resolved it; be safe.
+        let added: Vec<&Member> = members.added.iter().collect();
+        let added_ids: BTreeSet<&str> = added.iter().map(|m| m.value.as_str()).collect();
+        let pairs = added
+            .iter()
+            .map(|m| self.member_actions(t, &after.id, m))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let removals = if members.replace_all {
+            Vec::new()
+        } else {
+            members
+                .removed
+                .iter()
+                .filter(|id| !added_ids.contains(id.as_str()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(|id| {
+                    self.delete_action(membership_pk(t, &after.id), id.clone(), None)
+                        .map(|a| (a, Slot::Other))
+                })
+                .collect::<StoreResult<Vec<_>>>()?
+        };
+        let added_owned: Vec<Member> = members.added.clone();
+        self.transact_chunked(t, head, pairs, removals, &added_owned)
+            .await?;
+        if members.replace_all && kind == ResourceKind::Group {
+            self.clear_members(t, &after.id, &added_ids).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, t: &str, kind: ResourceKind, before: &Stored) -> StoreResult<()> {
+        let mut actions = vec![(
+            self.delete_action(
+                resource_pk(t, kind),
+                before.id.clone(),
+                Some(("v = :v", vec![(":v", n(before.meta.version))])),
+            )?,
+            Slot::Resource,
+        )];
+        for (pk, sk, unique) in index_entries(t, kind, &before.id, &before.doc) {
+            let cond = unique.map(|_| ("id = :id", vec![(":id", s(&before.id))]));
+            actions.push((self.delete_action(pk, sk, cond)?, Slot::Other));
+        }
+        actions.push((self.counter_update(t, kind, -1)?, Slot::Other));
+        self.transact(actions).await?;
+        // Memberships go after the resource: a concurrent add checks that the member exists.
+        self.remove_from_all_groups(t, &before.id).await?;
+        if kind == ResourceKind::Group {
+            self.clear_members(t, &before.id, &BTreeSet::new()).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_tampering() {
+        let c = encode_cursor("all", "0190-abc");
+        assert_eq!(decode_cursor(&c, "all").unwrap(), "0190-abc");
+        assert_eq!(decode_cursor(&c, "other"), Err(StoreError::InvalidCursor));
+        assert_eq!(decode_cursor("!!!", "all"), Err(StoreError::InvalidCursor));
+    }
+
+    #[test]
+    fn long_key_parts_are_digested() {
+        let long = "a".repeat(2000);
+        assert!(key_part(&long).len() < 100);
+        assert_eq!(key_part("ann"), "ann");
+    }
+}

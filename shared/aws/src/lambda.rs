@@ -1,0 +1,82 @@
+//! The serve helper: what every HTTP function's `main` calls. Clients, configuration and
+//! the token cache are built once per cold start and borrowed by every invocation.
+
+use crate::config::{init_tracing, Config};
+use crate::dynamo::DynamoStore;
+use bytes::Bytes;
+use lambda_http::{service_fn, Body, Request, Response};
+use scim_service::auth::{Authenticator, TokenSet};
+use scim_service::http::{handle, App, Operation, ScimRequest, ScimResponse};
+use scim_service::port::Store;
+use std::sync::Arc;
+
+pub type Error = lambda_http::Error;
+
+/// Converts an API Gateway request (REST v1 or HTTP API v2) into the shared request type.
+pub fn from_lambda(req: Request) -> ScimRequest {
+    let (parts, body) = req.into_parts();
+    let body = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    ScimRequest {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        headers: parts.headers,
+        body,
+    }
+}
+
+pub fn to_lambda(r: ScimResponse) -> Response<Body> {
+    let body = if r.body.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(r.body.to_vec()) {
+            Ok(t) => Body::Text(t),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = r.status;
+    *resp.headers_mut() = r.headers;
+    resp
+}
+
+/// Runs the Lambda event loop for the operations `serves`, with any store and authenticator.
+pub async fn run_with<S, A>(app: App<S, A>, serves: &'static [Operation]) -> Result<(), Error>
+where
+    S: Store + 'static,
+    A: Authenticator + 'static,
+{
+    let app = Arc::new(app);
+    lambda_http::run(service_fn(move |req: Request| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Error>(to_lambda(handle(&app, serves, from_lambda(req)).await)) }
+    }))
+    .await
+}
+
+/// The standard wiring of an HTTP function: configuration from the environment, the
+/// DynamoDB store, the tenant's bearer tokens.
+pub async fn serve(serves: &'static [Operation]) -> Result<(), Error> {
+    init_tracing();
+    let config = Config::from_env()?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
+    let auth = tokens_from_env(&config)?;
+    let app = App {
+        store,
+        auth,
+        config: config.http(false),
+    };
+    run_with(app, serves).await
+}
+
+/// The accepted tokens: `SCIM_BEARER_TOKEN` (one token for the configured tenant).
+fn tokens_from_env(config: &Config) -> Result<TokenSet, Error> {
+    let token = std::env::var("SCIM_BEARER_TOKEN").map_err(|_| "SCIM_BEARER_TOKEN is not set")?;
+    Ok(TokenSet::new().with(token.trim(), &config.tenant_id))
+}

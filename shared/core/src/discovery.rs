@@ -1,0 +1,176 @@
+//! Discovery documents (RFC 7644 §4): `/ServiceProviderConfig`, `/ResourceTypes`,
+//! `/Schemas`, all generated from the registry and the service's limits.
+
+use crate::list::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::schema::{
+    AttrDef, ResourceKind, ResourceTypeDef, SchemaDef, ALL_SCHEMAS, RESOURCE_TYPE_URN, SCHEMA_URN,
+    SERVICE_PROVIDER_CONFIG_URN,
+};
+use serde_json::{json, Value};
+
+/// The largest request body accepted (bytes); larger ones answer 413.
+pub const MAX_BODY_BYTES: usize = 1_000_000;
+
+/// Facts the adapters decide and the documents advertise.
+#[derive(Debug, Clone)]
+pub struct ProviderFacts {
+    pub base_url: String,
+    pub change_password: bool,
+    pub documentation_uri: Option<String>,
+}
+
+pub fn service_provider_config(facts: &ProviderFacts) -> Value {
+    let base = facts.base_url.trim_end_matches('/');
+    let mut doc = json!({
+        "schemas": [SERVICE_PROVIDER_CONFIG_URN],
+        "patch": {"supported": true},
+        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": MAX_BODY_BYTES},
+        "filter": {"supported": true, "maxResults": MAX_PAGE_SIZE},
+        "changePassword": {"supported": facts.change_password},
+        "sort": {"supported": false},
+        "etag": {"supported": true},
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": DEFAULT_PAGE_SIZE,
+            "maxPageSize": MAX_PAGE_SIZE,
+        },
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken",
+            "name": "OAuth Bearer Token",
+            "description": "Authentication with the bearer token issued for this tenant.",
+            "primary": true
+        }],
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": format!("{base}/ServiceProviderConfig")
+        }
+    });
+    if let (Some(uri), Some(obj)) = (&facts.documentation_uri, doc.as_object_mut()) {
+        obj.insert("documentationUri".into(), json!(uri));
+    }
+    doc
+}
+
+pub fn resource_type(rt: &ResourceTypeDef, base_url: &str) -> Value {
+    let base = base_url.trim_end_matches('/');
+    json!({
+        "schemas": [RESOURCE_TYPE_URN],
+        "id": rt.id,
+        "name": rt.name,
+        "endpoint": rt.endpoint,
+        "description": rt.description,
+        "schema": rt.schema.id,
+        "schemaExtensions": rt.extensions.iter()
+            .map(|(s, required)| json!({"schema": s.id, "required": required}))
+            .collect::<Vec<_>>(),
+        "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/{}", rt.id)}
+    })
+}
+
+pub fn resource_types(base_url: &str) -> Vec<Value> {
+    [ResourceKind::User, ResourceKind::Group]
+        .iter()
+        .map(|k| resource_type(k.def(), base_url))
+        .collect()
+}
+
+pub fn find_resource_type(id: &str, base_url: &str) -> Option<Value> {
+    [ResourceKind::User, ResourceKind::Group]
+        .iter()
+        .map(|k| k.def())
+        .find(|rt| rt.id.eq_ignore_ascii_case(id))
+        .map(|rt| resource_type(rt, base_url))
+}
+
+fn attribute(a: &AttrDef) -> Value {
+    let mut v = json!({
+        "name": a.name,
+        "type": a.ty.as_str(),
+        "multiValued": a.multi_valued,
+        "description": a.description,
+        "required": a.required,
+        "caseExact": a.case_exact,
+        "mutability": a.mutability.as_str(),
+        "returned": a.returned.as_str(),
+        "uniqueness": a.uniqueness.as_str(),
+    });
+    if let Some(obj) = v.as_object_mut() {
+        if !a.canonical_values.is_empty() {
+            obj.insert("canonicalValues".into(), json!(a.canonical_values));
+        }
+        if !a.reference_types.is_empty() {
+            obj.insert("referenceTypes".into(), json!(a.reference_types));
+        }
+        if !a.sub_attributes.is_empty() {
+            obj.insert(
+                "subAttributes".into(),
+                Value::Array(a.sub_attributes.iter().map(attribute).collect()),
+            );
+        }
+    }
+    v
+}
+
+pub fn schema(s: &SchemaDef, base_url: &str) -> Value {
+    let base = base_url.trim_end_matches('/');
+    json!({
+        "schemas": [SCHEMA_URN],
+        "id": s.id,
+        "name": s.name,
+        "description": s.description,
+        "attributes": s.attributes.iter().map(attribute).collect::<Vec<_>>(),
+        "meta": {"resourceType": "Schema", "location": format!("{base}/Schemas/{}", s.id)}
+    })
+}
+
+pub fn schemas(base_url: &str) -> Vec<Value> {
+    ALL_SCHEMAS.iter().map(|s| schema(s, base_url)).collect()
+}
+
+pub fn find_schema(id: &str, base_url: &str) -> Option<Value> {
+    ALL_SCHEMAS
+        .iter()
+        .find(|s| s.id.eq_ignore_ascii_case(id))
+        .map(|s| schema(s, base_url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_document_comes_from_the_registry() {
+        let all = schemas("https://x/scim/v2");
+        assert_eq!(all.len(), ALL_SCHEMAS.len());
+        let user = &all[0];
+        let user_name = user["attributes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == "userName"));
+        assert!(
+            matches!(user_name, Some(u) if u["uniqueness"] == "server" && u["required"] == true)
+        );
+    }
+
+    #[test]
+    fn service_provider_config_advertises_limits() {
+        let facts = ProviderFacts {
+            base_url: "https://x/scim/v2".into(),
+            change_password: false,
+            documentation_uri: None,
+        };
+        let spc = service_provider_config(&facts);
+        assert_eq!(spc["filter"]["maxResults"], MAX_PAGE_SIZE);
+        assert_eq!(spc["patch"]["supported"], true);
+        assert_eq!(spc["bulk"]["maxPayloadSize"], MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn resource_types_list_extensions() {
+        let user = find_resource_type("user", "https://x");
+        assert!(
+            matches!(user, Some(u) if u["schemaExtensions"].as_array().map(|a| a.len()) == Some(2))
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! The local runtime: the embedded DynamoDB engine on loopback, an SDK client for any
+//! endpoint, and an HTTP server that mounts every operation on one port.
+//!
+//! Used by the `scim-local` binary and by the end-to-end tests; never by a Lambda function.
+
+use aws_sdk_dynamodb::Client;
+use bytes::Bytes;
+use scim_service::auth::Authenticator;
+use scim_service::http::{handle, App, Operation, ScimRequest};
+use scim_service::port::Store;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The embedded engine, serving the DynamoDB API on a loopback port until dropped.
+pub struct Embedded {
+    pub endpoint: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts dynoxide in this process on `127.0.0.1:<free port>`, in memory or on a file.
+pub async fn start_embedded(file: Option<&Path>) -> Result<Embedded, String> {
+    let db = match file {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            dynoxide::Database::new(&path.to_string_lossy()).map_err(|e| e.to_string())?
+        }
+        None => dynoxide::Database::memory().map_err(|e| e.to_string())?,
+    };
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = dynoxide::server::serve_with_shutdown(listener, db, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    Ok(Embedded {
+        endpoint: format!("http://{addr}"),
+        stop: Some(stop),
+    })
+}
+
+/// A DynamoDB client for a local endpoint (any credentials are accepted locally).
+pub async fn local_client(endpoint: &str) -> Client {
+    let creds = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local");
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .build();
+    Client::from_conf(conf)
+}
+
+/// A DynamoDB client from the SDK's standard environment (`AWS_ENDPOINT_URL_DYNAMODB`,
+/// region and credentials variables).
+pub async fn env_client() -> Client {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Client::new(&sdk)
+}
+
+/// Serves every SCIM operation on `listener` until the process ends.
+pub async fn serve<S, A>(listener: TcpListener, app: App<S, A>) -> Result<(), String>
+where
+    S: Store + 'static,
+    A: Authenticator + 'static,
+{
+    let app = Arc::new(app);
+    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let app = Arc::clone(&app);
+        async move { respond(&app, req).await }
+    });
+    axum::serve(listener, router)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn respond<S: Store, A: Authenticator>(
+    app: &App<S, A>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    // Read at most one byte more than the limit, so a too-large body is still a SCIM 413.
+    let limit = scim_core_limit() + 1;
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => Bytes::from(vec![b' '; limit]),
+    };
+    let request = ScimRequest {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        headers: parts.headers,
+        body,
+    };
+    let r = handle(app, Operation::ALL, request).await;
+    let mut resp = axum::response::Response::new(axum::body::Body::from(r.body));
+    *resp.status_mut() = r.status;
+    *resp.headers_mut() = r.headers;
+    resp
+}
+
+fn scim_core_limit() -> usize {
+    scim_service::http::MAX_BODY_BYTES
+}
+
+/// Binds the local server's address.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// A new bearer token: 32 bytes from the operating system's CSPRNG, base64url.
+pub fn generate_token() -> Result<String, String> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}

@@ -1,0 +1,90 @@
+//! `cargo run -p scim-local`: every SCIM route on http://127.0.0.1:8080/scim/v2 over the
+//! embedded DynamoDB engine (persisted to `.local/dynoxide.db`), or over the endpoint in
+//! `AWS_ENDPOINT_URL_DYNAMODB` when that is set. Prints the base URL and a bearer token.
+//!
+//! Environment: `SCIM_PORT` (8080), `SCIM_LOCAL_DIR` (.local), `SCIM_LOCAL_MEMORY=1` (keep
+//! nothing on disk), `SCIM_TOKEN` (use this token instead of the stored one),
+//! `TABLE_NAME` (scim), `TENANT_ID` (local).
+
+use scim_aws::config::{check_tenant_id, init_tracing};
+use scim_aws::table::ensure_table;
+use scim_aws::DynamoStore;
+use scim_service::auth::TokenSet;
+use scim_service::http::{App, HttpConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    init_tracing();
+    let port: u16 = env("SCIM_PORT")
+        .map(|p| {
+            p.parse()
+                .map_err(|_| format!("SCIM_PORT '{p}' is not a port"))
+        })
+        .transpose()?
+        .unwrap_or(8080);
+    let dir = PathBuf::from(env("SCIM_LOCAL_DIR").unwrap_or_else(|| ".local".into()));
+    let table = env("TABLE_NAME").unwrap_or_else(|| "scim".into());
+    let tenant = env("TENANT_ID").unwrap_or_else(|| "local".into());
+    check_tenant_id(&tenant)?;
+
+    let mut _embedded = None;
+    let (client, engine) = match env("AWS_ENDPOINT_URL_DYNAMODB") {
+        Some(url) => (scim_local::env_client().await, format!("DynamoDB at {url}")),
+        None => {
+            let memory = env("SCIM_LOCAL_MEMORY").is_some_and(|v| v == "1" || v == "true");
+            let file = (!memory).then(|| dir.join("dynoxide.db"));
+            let embedded = scim_local::start_embedded(file.as_deref()).await?;
+            let client = scim_local::local_client(&embedded.endpoint).await;
+            let what = match &file {
+                Some(f) => format!("embedded engine, data in {}", f.display()),
+                None => "embedded engine, in memory".to_string(),
+            };
+            _embedded = Some(embedded);
+            (client, what)
+        }
+    };
+    ensure_table(&client, &table).await?;
+
+    let token = match env("SCIM_TOKEN") {
+        Some(t) => t,
+        None => local_token(&dir)?,
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = scim_local::bind(addr).await?;
+    let base_url = format!("http://{addr}/scim/v2");
+    let app = App {
+        store: DynamoStore::new(client, table),
+        auth: TokenSet::new().with(&token, &tenant),
+        config: HttpConfig {
+            base_url: Some(base_url.clone()),
+            realm: format!("scim-{tenant}"),
+            tenant: Some(tenant),
+            change_password: false,
+        },
+    };
+    println!("SCIM 2.0 service on {engine}");
+    println!("  Tenant URL / Base URL: {base_url}");
+    println!("  Bearer token:          {token}");
+    println!("Try: curl -H 'Authorization: Bearer {token}' {base_url}/ServiceProviderConfig");
+    scim_local::serve(listener, app).await
+}
+
+/// Reads the local token from `<dir>/token`, creating it on first run.
+fn local_token(dir: &std::path::Path) -> Result<String, String> {
+    let path = dir.join("token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        if !t.trim().is_empty() {
+            return Ok(t.trim().to_string());
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let token = scim_local::generate_token()?;
+    std::fs::write(&path, &token).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(token)
+}

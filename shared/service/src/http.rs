@@ -1,0 +1,603 @@
+//! The one place that turns an HTTP request into a domain call and a result or error into
+//! an HTTP response. The Lambda adapter and the local server both call [`handle`].
+//!
+//! Every response is `application/scim+json`; every error is a SCIM error body; a client
+//! mistake is never a 5xx.
+
+use crate::auth::{AuthError, Authenticator};
+use crate::ops::{self, Context, ResourceReply};
+use crate::port::Store;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+pub use scim_core::discovery::MAX_BODY_BYTES;
+use scim_core::discovery::{self, ProviderFacts};
+use scim_core::error::{ScimError, ScimResult};
+use scim_core::list::{ListQuery, Page};
+use scim_core::projection::Projection;
+use scim_core::schema::ResourceKind;
+use serde_json::Value;
+use std::time::Instant;
+use time::OffsetDateTime;
+
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+/// A SCIM operation; each Lambda function serves one (discovery serves the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create(ResourceKind),
+    Get(ResourceKind),
+    List(ResourceKind),
+    Replace(ResourceKind),
+    Patch(ResourceKind),
+    Delete(ResourceKind),
+    Discovery,
+}
+
+impl Operation {
+    pub const ALL: &'static [Operation] = &[
+        Operation::Create(ResourceKind::User),
+        Operation::Get(ResourceKind::User),
+        Operation::List(ResourceKind::User),
+        Operation::Replace(ResourceKind::User),
+        Operation::Patch(ResourceKind::User),
+        Operation::Delete(ResourceKind::User),
+        Operation::Create(ResourceKind::Group),
+        Operation::Get(ResourceKind::Group),
+        Operation::List(ResourceKind::Group),
+        Operation::Replace(ResourceKind::Group),
+        Operation::Patch(ResourceKind::Group),
+        Operation::Delete(ResourceKind::Group),
+        Operation::Discovery,
+    ];
+
+    /// The function (Cargo package) name serving this operation.
+    pub fn function_name(self) -> &'static str {
+        use ResourceKind::*;
+        match self {
+            Operation::Create(User) => "users-create",
+            Operation::Get(User) => "users-get",
+            Operation::List(User) => "users-list",
+            Operation::Replace(User) => "users-replace",
+            Operation::Patch(User) => "users-patch",
+            Operation::Delete(User) => "users-delete",
+            Operation::Create(Group) => "groups-create",
+            Operation::Get(Group) => "groups-get",
+            Operation::List(Group) => "groups-list",
+            Operation::Replace(Group) => "groups-replace",
+            Operation::Patch(Group) => "groups-patch",
+            Operation::Delete(Group) => "groups-delete",
+            Operation::Discovery => "discovery",
+        }
+    }
+}
+
+/// What a request addresses, before the method is considered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Collection(ResourceKind),
+    Search(ResourceKind),
+    Item(ResourceKind, String),
+    ServiceProviderConfig,
+    ResourceTypes(Option<String>),
+    Schemas(Option<String>),
+    Unsupported(&'static str),
+}
+
+/// A request as both the Lambda adapter and the local server hand it over.
+#[derive(Debug, Clone)]
+pub struct ScimRequest {
+    pub method: Method,
+    /// The path as received (may include a stage or any prefix before `/Users` etc.).
+    pub path: String,
+    /// The raw (still percent-encoded) query string.
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScimResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl ScimResponse {
+    fn json(status: StatusCode, body: &Value) -> ScimResponse {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(SCIM_CONTENT_TYPE),
+        );
+        ScimResponse {
+            status,
+            headers,
+            body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
+        }
+    }
+
+    fn empty(status: StatusCode) -> ScimResponse {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(SCIM_CONTENT_TYPE),
+        );
+        ScimResponse {
+            status,
+            headers,
+            body: Bytes::new(),
+        }
+    }
+
+    pub fn error(e: &ScimError) -> ScimResponse {
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ScimResponse::json(status, &e.to_json())
+    }
+
+    fn header(mut self, name: http::header::HeaderName, value: &str) -> ScimResponse {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.insert(name, v);
+        }
+        self
+    }
+}
+
+/// Configuration the request path needs besides the store and the authenticator.
+#[derive(Debug, Clone, Default)]
+pub struct HttpConfig {
+    /// The Tenant URL (`https://host/scim/v2`). When unset it is derived from the request.
+    pub base_url: Option<String>,
+    /// The realm named in `WWW-Authenticate`.
+    pub realm: String,
+    /// The tenant a principal must belong to, when this deployment serves one tenant.
+    pub tenant: Option<String>,
+    pub change_password: bool,
+}
+
+/// Everything a handler needs, built once per cold start.
+pub struct App<S, A> {
+    pub store: S,
+    pub auth: A,
+    pub config: HttpConfig,
+}
+
+/// Handles one request for the operations in `serves` (all of them in the local server).
+pub async fn handle<S: Store, A: Authenticator>(
+    app: &App<S, A>,
+    serves: &[Operation],
+    req: ScimRequest,
+) -> ScimResponse {
+    let started = Instant::now();
+    let method = req.method.clone();
+    let (response, token_id, op) = match handle_inner(app, serves, &req).await {
+        Ok((r, token, op)) => (r, token, op),
+        Err((e, token, op)) => {
+            let mut r = ScimResponse::error(&e);
+            if e.status == 401 {
+                r = r.header(
+                    http::header::WWW_AUTHENTICATE,
+                    &format!("Bearer realm=\"{}\"", app.config.realm),
+                );
+            }
+            if e.status == 405 {
+                r = r.header(http::header::ALLOW, allowed_methods(&req.path));
+            }
+            if e.status == 503 || e.status == 429 {
+                r = r.header(http::header::RETRY_AFTER, "1");
+            }
+            (r, token, op)
+        }
+    };
+    let status = response.status.as_u16();
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    let op_name = op.map(|o| o.function_name()).unwrap_or("none");
+    if status >= 500 {
+        tracing::error!(%method, op = op_name, status, elapsed_us, token_id = token_id.as_deref().unwrap_or("-"), "request failed");
+    } else {
+        tracing::info!(%method, op = op_name, status, elapsed_us, token_id = token_id.as_deref().unwrap_or("-"), "request");
+    }
+    response
+}
+
+type Failure = (ScimError, Option<String>, Option<Operation>);
+
+async fn handle_inner<S: Store, A: Authenticator>(
+    app: &App<S, A>,
+    serves: &[Operation],
+    req: &ScimRequest,
+) -> Result<(ScimResponse, Option<String>, Option<Operation>), Failure> {
+    let authorization = req
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let principal = app.auth.authenticate(authorization).await.map_err(|e| {
+        let err = match e {
+            AuthError::Unavailable => ScimError::unavailable(),
+            other => ScimError::unauthorized(other.detail()),
+        };
+        (err, None, None)
+    })?;
+    let token = Some(principal.token_id.clone());
+    if let Some(tenant) = &app.config.tenant {
+        if &principal.tenant != tenant {
+            return Err((
+                ScimError::unauthorized(AuthError::Invalid.detail()),
+                token,
+                None,
+            ));
+        }
+    }
+    let (target, prefix) = route(&req.path).ok_or_else(|| {
+        (
+            ScimError::not_found("There is no such endpoint."),
+            token.clone(),
+            None,
+        )
+    })?;
+    let op = operation(&target, &req.method).map_err(|e| (e, token.clone(), None))?;
+    if !serves.contains(&op) {
+        return Err((
+            ScimError::not_found("There is no such endpoint."),
+            token.clone(),
+            Some(op),
+        ));
+    }
+    let ctx = Context {
+        tenant: principal.tenant.clone(),
+        base_url: base_url(&app.config, req, &prefix),
+    };
+    let result = dispatch(app, &ctx, &target, op, req).await;
+    match result {
+        Ok(r) => Ok((r, token, Some(op))),
+        Err(e) => Err((e, token, Some(op))),
+    }
+}
+
+/// Splits `.../{Users|Groups|...}[/{id}]` off the path; returns the target and the prefix
+/// before it (the base path of the Tenant URL).
+fn route(path: &str) -> Option<(Target, String)> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let n = segments.len();
+    // `.../{endpoint}/{id}` wins over `.../{endpoint}`, so an id that happens to be named
+    // like an endpoint (`/Users/Groups`) is still an id.
+    let pos = if n >= 2 && is_endpoint(segments[n - 2]) {
+        n - 2
+    } else if n >= 1 && is_single_endpoint(segments[n - 1]) {
+        n - 1
+    } else {
+        return None;
+    };
+    let prefix = format!("/{}", segments[..pos].join("/"));
+    let name = segments[pos].to_ascii_lowercase();
+    let rest = segments.get(pos + 1).map(|s| percent_decode(s));
+    let target = match (name.as_str(), rest) {
+        ("users", None) => Target::Collection(ResourceKind::User),
+        ("groups", None) => Target::Collection(ResourceKind::Group),
+        ("users", Some(s)) if s == ".search" => Target::Search(ResourceKind::User),
+        ("groups", Some(s)) if s == ".search" => Target::Search(ResourceKind::Group),
+        ("users", Some(id)) => Target::Item(ResourceKind::User, id),
+        ("groups", Some(id)) => Target::Item(ResourceKind::Group, id),
+        ("serviceproviderconfig" | "serviceproviderconfigs", None) => Target::ServiceProviderConfig,
+        ("resourcetypes", r) => Target::ResourceTypes(r),
+        ("schemas", r) => Target::Schemas(r),
+        ("bulk", None) => Target::Unsupported("Bulk operations are not supported."),
+        ("me", _) => Target::Unsupported("The /Me endpoint is not supported."),
+        _ => return None,
+    };
+    Some((target, if prefix == "/" { String::new() } else { prefix }))
+}
+
+/// Endpoints that take an id segment.
+fn is_endpoint(s: &str) -> bool {
+    ["users", "groups", "resourcetypes", "schemas", "me"]
+        .iter()
+        .any(|k| s.eq_ignore_ascii_case(k))
+}
+
+/// Endpoints that can be the last segment.
+fn is_single_endpoint(s: &str) -> bool {
+    is_endpoint(s)
+        || ["serviceproviderconfig", "serviceproviderconfigs", "bulk"]
+            .iter()
+            .any(|k| s.eq_ignore_ascii_case(k))
+}
+
+fn percent_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+fn operation(target: &Target, method: &Method) -> ScimResult<Operation> {
+    let wrong = || {
+        ScimError::method_not_allowed(format!(
+            "The method {method} is not allowed on this endpoint."
+        ))
+    };
+    Ok(match target {
+        Target::Collection(k) => match *method {
+            Method::GET => Operation::List(*k),
+            Method::POST => Operation::Create(*k),
+            _ => return Err(wrong()),
+        },
+        Target::Search(k) => match *method {
+            Method::POST => Operation::List(*k),
+            _ => return Err(wrong()),
+        },
+        Target::Item(k, _) => match *method {
+            Method::GET => Operation::Get(*k),
+            Method::PUT => Operation::Replace(*k),
+            Method::PATCH => Operation::Patch(*k),
+            Method::DELETE => Operation::Delete(*k),
+            _ => return Err(wrong()),
+        },
+        Target::ServiceProviderConfig | Target::ResourceTypes(_) | Target::Schemas(_) => {
+            match *method {
+                Method::GET => Operation::Discovery,
+                _ => return Err(wrong()),
+            }
+        }
+        Target::Unsupported(_) => Operation::Discovery,
+    })
+}
+
+fn allowed_methods(path: &str) -> &'static str {
+    match route(path).map(|(t, _)| t) {
+        Some(Target::Collection(_)) => "GET, POST",
+        Some(Target::Search(_)) => "POST",
+        Some(Target::Item(..)) => "GET, PUT, PATCH, DELETE",
+        _ => "GET",
+    }
+}
+
+fn base_url(config: &HttpConfig, req: &ScimRequest, prefix: &str) -> String {
+    if let Some(b) = &config.base_url {
+        return b.trim_end_matches('/').to_string();
+    }
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    let host = header("x-forwarded-host")
+        .or_else(|| header("host"))
+        .unwrap_or("localhost");
+    let proto = header("x-forwarded-proto").unwrap_or(
+        if host.starts_with("127.0.0.1") || host.starts_with("localhost") {
+            "http"
+        } else {
+            "https"
+        },
+    );
+    format!("{proto}://{host}{prefix}")
+}
+
+fn query_params(req: &ScimRequest) -> Vec<(String, String)> {
+    req.query
+        .as_deref()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Reads and checks the JSON body: size, media type, syntax.
+fn json_body(req: &ScimRequest) -> ScimResult<Value> {
+    if req.body.len() > MAX_BODY_BYTES {
+        return Err(ScimError::payload_too_large(format!(
+            "The request body is larger than {MAX_BODY_BYTES} bytes."
+        )));
+    }
+    if let Some(ct) = req.headers.get(http::header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        let ok = essence.is_empty()
+            || essence == "application/json"
+            || essence == SCIM_CONTENT_TYPE
+            || essence.ends_with("+json")
+            || essence == "*/*"
+            || essence == "text/json";
+        if !ok {
+            return Err(ScimError::unsupported_media_type(
+                "Send the body as application/scim+json or application/json.",
+            ));
+        }
+    }
+    if req.body.is_empty() {
+        return Err(ScimError::invalid_syntax("The request body is empty."));
+    }
+    serde_json::from_slice(&req.body).map_err(|e| {
+        ScimError::invalid_syntax(format!(
+            "The request body is not valid JSON (line {}, column {}).",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn if_match(req: &ScimRequest) -> Option<&str> {
+    req.headers
+        .get(http::header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+}
+
+fn projection(kind: ResourceKind, params: &[(String, String)]) -> ScimResult<Projection> {
+    Projection::parse(
+        kind,
+        param(params, "attributes"),
+        param(params, "excludedAttributes"),
+    )
+}
+
+fn resource_response(
+    status: StatusCode,
+    reply: ResourceReply,
+    with_location: bool,
+) -> ScimResponse {
+    let r = match &reply.body {
+        Some(body) => ScimResponse::json(status, &Value::Object(body.clone())),
+        None => ScimResponse::empty(StatusCode::NO_CONTENT),
+    };
+    let r = r.header(http::header::ETAG, &reply.etag);
+    if with_location {
+        r.header(http::header::LOCATION, &reply.location)
+    } else {
+        r
+    }
+}
+
+fn list_response(page: Page) -> ScimResponse {
+    ScimResponse::json(StatusCode::OK, &page.to_json())
+}
+
+async fn dispatch<S: Store, A: Authenticator>(
+    app: &App<S, A>,
+    ctx: &Context,
+    target: &Target,
+    op: Operation,
+    req: &ScimRequest,
+) -> ScimResult<ScimResponse> {
+    let params = query_params(req);
+    let now = OffsetDateTime::now_utc();
+    let store = &app.store;
+    match (op, target) {
+        (Operation::List(kind), Target::Search(_)) => {
+            let body = json_body(req)?;
+            let query = ListQuery::from_search_body(kind, &body)?;
+            Ok(list_response(ops::list(store, ctx, kind, &query).await?))
+        }
+        (Operation::List(kind), _) => {
+            let query =
+                ListQuery::from_params(kind, params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+            Ok(list_response(ops::list(store, ctx, kind, &query).await?))
+        }
+        (Operation::Create(kind), _) => {
+            let body = json_body(req)?;
+            let reply =
+                ops::create(store, ctx, kind, &body, &projection(kind, &params)?, now).await?;
+            Ok(resource_response(StatusCode::CREATED, reply, true))
+        }
+        (Operation::Get(kind), Target::Item(_, id)) => {
+            let reply = ops::get(store, ctx, kind, id, &projection(kind, &params)?).await?;
+            Ok(resource_response(StatusCode::OK, reply, true))
+        }
+        (Operation::Replace(kind), Target::Item(_, id)) => {
+            let body = json_body(req)?;
+            let reply = ops::replace(
+                store,
+                ctx,
+                kind,
+                id,
+                &body,
+                if_match(req),
+                &projection(kind, &params)?,
+                now,
+            )
+            .await?;
+            Ok(resource_response(StatusCode::OK, reply, true))
+        }
+        (Operation::Patch(kind), Target::Item(_, id)) => {
+            let body = json_body(req)?;
+            let wants_body = param(&params, "attributes").is_some();
+            let reply = ops::patch(
+                store,
+                ctx,
+                kind,
+                id,
+                &body,
+                if_match(req),
+                &projection(kind, &params)?,
+                wants_body,
+                now,
+            )
+            .await?;
+            Ok(resource_response(StatusCode::OK, reply, true))
+        }
+        (Operation::Delete(kind), Target::Item(_, id)) => {
+            ops::delete(store, ctx, kind, id, if_match(req)).await?;
+            Ok(ScimResponse::empty(StatusCode::NO_CONTENT))
+        }
+        (Operation::Discovery, t) => discovery_response(app, ctx, t),
+        _ => Err(ScimError::not_found("There is no such endpoint.")),
+    }
+}
+
+fn discovery_response<S, A>(
+    app: &App<S, A>,
+    ctx: &Context,
+    target: &Target,
+) -> ScimResult<ScimResponse> {
+    let base = &ctx.base_url;
+    let list = |items: Vec<Value>| {
+        let n = items.len() as u64;
+        serde_json::json!({
+            "schemas": [scim_core::schema::LIST_RESPONSE_URN],
+            "totalResults": n,
+            "itemsPerPage": n,
+            "startIndex": 1,
+            "Resources": items,
+        })
+    };
+    let body = match target {
+        Target::ServiceProviderConfig => discovery::service_provider_config(&ProviderFacts {
+            base_url: base.clone(),
+            change_password: app.config.change_password,
+            documentation_uri: None,
+        }),
+        Target::ResourceTypes(None) => list(discovery::resource_types(base)),
+        Target::ResourceTypes(Some(id)) => discovery::find_resource_type(id, base)
+            .ok_or_else(|| ScimError::not_found("There is no such resource type."))?,
+        Target::Schemas(None) => list(discovery::schemas(base)),
+        Target::Schemas(Some(id)) => discovery::find_schema(id, base)
+            .ok_or_else(|| ScimError::not_found("There is no such schema."))?,
+        Target::Unsupported(detail) => return Err(ScimError::new(501, None, *detail)),
+        _ => return Err(ScimError::not_found("There is no such endpoint.")),
+    };
+    Ok(ScimResponse::json(StatusCode::OK, &body))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_with_any_prefix() {
+        let (t, p) = route("/scim/v2/Users").unwrap();
+        assert_eq!(
+            (t, p.as_str()),
+            (Target::Collection(ResourceKind::User), "/scim/v2")
+        );
+        let (t, p) = route("/prod/scim/v2/Groups/abc").unwrap();
+        assert_eq!(
+            (t, p.as_str()),
+            (
+                Target::Item(ResourceKind::Group, "abc".into()),
+                "/prod/scim/v2"
+            )
+        );
+        let (t, _) = route("/Users/.search").unwrap();
+        assert_eq!(t, Target::Search(ResourceKind::User));
+        let (t, _) = route("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").unwrap();
+        assert_eq!(
+            t,
+            Target::Schemas(Some("urn:ietf:params:scim:schemas:core:2.0:User".into()))
+        );
+        assert!(route("/scim/v2/Nope").is_none());
+        assert!(route("/scim/v2/Users/a/b").is_none());
+    }
+
+    #[test]
+    fn an_id_named_like_an_endpoint_is_still_an_id() {
+        let (t, _) = route("/scim/v2/Users/Groups").unwrap();
+        assert_eq!(t, Target::Item(ResourceKind::User, "Groups".into()));
+    }
+
+    #[test]
+    fn wrong_methods_are_405() {
+        let e = operation(&Target::Collection(ResourceKind::User), &Method::DELETE).unwrap_err();
+        assert_eq!(e.status, 405);
+    }
+}

@@ -1,0 +1,10 @@
+//! The service layer shared by every function and the local server: the storage port, the
+//! domain operations, bearer-token authentication and the one HTTP glue.
+//!
+//! Invariant: no AWS SDK and no Lambda runtime here; adapters implement [`port::Store`] and
+//! [`auth::Authenticator`] and hand requests to [`http::handle`].
+
+pub mod auth;
+pub mod http;
+pub mod ops;
+pub mod port;

@@ -1,0 +1,278 @@
+//! Starts the real service in-process over a real DynamoDB-compatible engine and talks to it
+//! over HTTP, exactly as Entra ID or Okta would.
+//!
+//! Backend: the embedded engine (dynoxide, one per test) by default; Amazon's DynamoDB
+//! Local when `SCIM_TEST_DYNAMODB_ENDPOINT` is set (by `with-dynamodb-local`). Every test
+//! gets its own table, so tests never see each other's data.
+
+#![allow(dead_code)]
+
+use reqwest::{Method, StatusCode};
+use scim_aws::{Calls, DynamoStore};
+use scim_service::auth::TokenSet;
+use scim_service::http::{App, HttpConfig};
+use serde_json::Value;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const TENANT: &str = "tenant-a";
+
+pub struct Server {
+    pub base: String,
+    pub token: String,
+    pub store: DynamoStore,
+    pub client: reqwest::Client,
+    _embedded: Option<scim_local::Embedded>,
+}
+
+/// A response as the tests read it.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Asserts the status and, for errors, that the body is a SCIM error with that status.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        if status >= 400 {
+            assert_eq!(
+                self.body["status"],
+                status.to_string(),
+                "error body: {}",
+                self.text
+            );
+            assert_eq!(
+                self.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+                "error body: {}",
+                self.text
+            );
+        }
+        self
+    }
+
+    #[track_caller]
+    pub fn scim_type(&self) -> &str {
+        self.body["scimType"].as_str().unwrap_or("")
+    }
+}
+
+static TABLE_SEQ: AtomicU32 = AtomicU32::new(0);
+
+pub fn backend_name() -> &'static str {
+    if std::env::var("SCIM_TEST_DYNAMODB_ENDPOINT").is_ok() {
+        "dynamodb-local"
+    } else {
+        "embedded"
+    }
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(&mut HttpConfig)) -> Server {
+        let (endpoint, embedded) = match std::env::var("SCIM_TEST_DYNAMODB_ENDPOINT") {
+            Ok(e) => (e, None),
+            Err(_) => {
+                let e = scim_local::start_embedded(None)
+                    .await
+                    .expect("embedded engine");
+                (e.endpoint.clone(), Some(e))
+            }
+        };
+        let client = scim_local::local_client(&endpoint).await;
+        let table = format!(
+            "scim-test-{}-{}",
+            std::process::id(),
+            TABLE_SEQ.fetch_add(1, Ordering::SeqCst)
+        );
+        scim_aws::table::ensure_table(&client, &table)
+            .await
+            .expect("table");
+        let store = DynamoStore::new(client, table);
+        let token = scim_local::generate_token().expect("token");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://{addr}/scim/v2");
+        let mut config = HttpConfig {
+            base_url: None,
+            realm: "scim-test".into(),
+            tenant: Some(TENANT.into()),
+            change_password: false,
+        };
+        configure(&mut config);
+        let app = App {
+            store: store.clone(),
+            auth: TokenSet::new()
+                .with(&token, TENANT)
+                .with("other-tenant-token", "tenant-b"),
+            config,
+        };
+        tokio::spawn(async move {
+            let _ = scim_local::serve(listener, app).await;
+        });
+        Server {
+            base,
+            token,
+            store,
+            client: reqwest::Client::new(),
+            _embedded: embedded,
+        }
+    }
+
+    pub fn calls(&self) -> Calls {
+        self.store.calls()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("Authorization", format!("Bearer {}", self.token));
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/scim+json")
+                .body(serde_json::to_vec(b).expect("json"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("request");
+        read(resp).await
+    }
+
+    /// Sends exactly these bytes with exactly these headers (no Authorization added).
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        read(req.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, None, &[]).await
+    }
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.send(Method::POST, path, Some(body), &[]).await
+    }
+    pub async fn put(&self, path: &str, body: &Value) -> Resp {
+        self.send(Method::PUT, path, Some(body), &[]).await
+    }
+    pub async fn patch(&self, path: &str, body: &Value) -> Resp {
+        self.send(Method::PATCH, path, Some(body), &[]).await
+    }
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(Method::DELETE, path, None, &[]).await
+    }
+
+    /// Creates a user with this userName and returns its id.
+    pub async fn user(&self, user_name: &str) -> String {
+        let r = self
+            .post(
+                "/Users",
+                &serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": user_name,
+                    "active": true,
+                }),
+            )
+            .await;
+        r.expect(201);
+        r.id()
+    }
+
+    pub async fn group(&self, display_name: &str) -> String {
+        let r = self
+            .post(
+                "/Groups",
+                &serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": display_name,
+                }),
+            )
+            .await;
+        r.expect(201);
+        r.id()
+    }
+
+    /// The member ids of a group, sorted.
+    pub async fn member_ids(&self, group: &str) -> Vec<String> {
+        let r = self.get(&format!("/Groups/{group}")).await;
+        r.expect(200);
+        let mut ids: Vec<String> = r.body["members"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m["value"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+}
+
+async fn read(resp: reqwest::Response) -> Resp {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+/// `filter=...` percent-encoded the way Entra ID sends it (spaces as `+`).
+pub fn q(filter: &str) -> String {
+    let mut out = String::new();
+    for b in filter.bytes() {
+        match b {
+            b' ' => out.push('+'),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

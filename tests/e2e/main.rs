@@ -1,0 +1,11 @@
+//! The end-to-end suite: one test binary (links once), one module per concern. Every test
+//! runs against the embedded engine, and against Amazon's DynamoDB Local when started by
+//! `with-dynamodb-local` (see README, "Tests").
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+mod budgets;
+mod concurrency;
+mod http_behaviour;

