@@ -9,3 +9,4 @@ mod harness;
 mod budgets;
 mod concurrency;
 mod http_behaviour;
+mod lambda_events;

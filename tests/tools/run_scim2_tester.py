@@ -86,6 +86,38 @@ def _patch_exclude_bug() -> None:
     u._matches_hierarchical_tags = matches
 
 
+def _patch_datetime_bug() -> None:
+    """Work around a scim2-tester 0.5.2 bug: its value generator has no case for
+    dateTime attributes and fills them with a random UUID string, which its own
+    pydantic models then reject before any request is sent (every check that fills
+    all attributes fails with "Input should be a valid datetime"). Our contact
+    extension has dateTime attributes (endDate, startDate), so here a dateTime
+    attribute gets a real, whole-second UTC time in the future.
+    """
+    import datetime as dt
+    import random
+
+    import scim2_tester.checkers.patch_add as patch_add
+    import scim2_tester.checkers.patch_replace as patch_replace
+    import scim2_tester.filling as filling
+
+    original = filling.generate_random_value
+
+    def generate(context, path, mutability=None, required=None):  # type: ignore[no-untyped-def]
+        value = original(context, path, mutability, required)
+        binding = path.resolve()
+        if value is None or binding is None or binding.target_type is not dt.datetime:
+            return value
+        when = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(
+            days=random.randint(1, 365)
+        )
+        return [when] if isinstance(value, list) else when
+
+    filling.generate_random_value = generate
+    patch_add.generate_random_value = generate
+    patch_replace.generate_random_value = generate
+
+
 def _jsonable(value: Any) -> Any:
     """Best-effort conversion of a check's debugging data to JSON."""
     try:
@@ -142,6 +174,7 @@ def main(argv: list[str]) -> int:
     exclude = _ExcludeTags(_split(args.exclude_tags) or []) or None
     if exclude:
         _patch_exclude_bug()
+    _patch_datetime_bug()
     resource_types = _split(args.resource_types)
 
     http = httpx2.Client(

@@ -14,6 +14,14 @@ pub type Error = lambda_http::Error;
 
 /// Converts an API Gateway request (REST v1 or HTTP API v2) into the shared request type.
 pub fn from_lambda(req: Request) -> ScimRequest {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    // A REST API (v1) strips its stage from the path; its request context keeps the full
+    // path, so `Location` and `meta.location` carry the stage the client called.
+    let full_path = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.path.clone(),
+        _ => None,
+    };
     let (parts, body) = req.into_parts();
     let body = match body {
         Body::Empty => Bytes::new(),
@@ -23,7 +31,7 @@ pub fn from_lambda(req: Request) -> ScimRequest {
     };
     ScimRequest {
         method: parts.method,
-        path: parts.uri.path().to_string(),
+        path: full_path.unwrap_or_else(|| parts.uri.path().to_string()),
         query: parts.uri.query().map(str::to_string),
         headers: parts.headers,
         body,

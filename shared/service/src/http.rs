@@ -264,6 +264,15 @@ fn route(path: &str) -> Option<(Target, String)> {
         n - 2
     } else if n >= 1 && is_single_endpoint(segments[n - 1]) {
         n - 1
+    } else if n >= 1 && segments[n - 1] == ".search" {
+        // Root-level search across resource types (RFC 7644 §3.4.3) is optional.
+        let prefix = format!("/{}", segments[..n - 1].join("/"));
+        return Some((
+            Target::Unsupported(
+                "Search at the root is not supported; use /Users/.search or /Groups/.search.",
+            ),
+            if prefix == "/" { String::new() } else { prefix },
+        ));
     } else {
         return None;
     };
@@ -338,7 +347,10 @@ fn operation(target: &Target, method: &Method) -> ScimResult<Operation> {
                 _ => return Err(wrong()),
             }
         }
-        Target::Unsupported(_) => Operation::Discovery,
+        Target::Unsupported(_) => match *method {
+            Method::GET | Method::POST => Operation::Discovery,
+            _ => return Err(wrong()),
+        },
     })
 }
 
@@ -587,6 +599,10 @@ mod tests {
         );
         assert!(route("/scim/v2/Nope").is_none());
         assert!(route("/scim/v2/Users/a/b").is_none());
+        assert!(matches!(
+            route("/scim/v2/.search"),
+            Some((Target::Unsupported(_), _))
+        ));
     }
 
     #[test]
