@@ -25,7 +25,13 @@ die() { echo "infra: ERROR: $*" >&2; exit 1; }
 hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
 LOGS="$(mktemp -d "${TMPDIR:-/tmp}/scim-infra-check.XXXXXX")"
-trap 'rm -rf "$LOGS"' EXIT
+declare -A PIDS=()
+cleanup() {  # on any exit: stop our own background steps that are still running
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$LOGS"
+}
+trap cleanup EXIT
 
 # Offline CDK: no version check, no telemetry, no notices; placeholder assets so that
 # synth needs no Rust toolchain (see infra/lib/code.ts).
@@ -64,11 +70,10 @@ fi
 [[ -x "$VENV/bin/cfn-lint" && -x "$VENV/bin/pytest" ]] || die "venv $VENV incomplete; rm -rf it and rerun"
 
 # --- parallel steps -----------------------------------------------------------------
-declare -A PIDS=()
 logfile() { echo "$LOGS/${1//[^A-Za-z0-9]/_}.log"; }
 bg() {  # bg NAME CMD...: run CMD in the background (in infra/), output to $(logfile NAME)
     local name="$1"; shift
-    ( cd "$INFRA_DIR" && "$@" ) >"$(logfile "$name")" 2>&1 &
+    ( cd "$INFRA_DIR" && exec "$@" ) >"$(logfile "$name")" 2>&1 &
     PIDS[$name]=$!
 }
 FAILED=()

@@ -118,7 +118,6 @@ impl Server {
             base_url: None,
             realm: "scim-test".into(),
             tenant: Some(TENANT.into()),
-            change_password: false,
         };
         configure(&mut config);
         let app = App {
@@ -275,4 +274,51 @@ pub fn q(filter: &str) -> String {
         }
     }
     out
+}
+
+/// `filter=...` percent-encoded the way Okta sends it (spaces as `%20`, as in
+/// `filter=userName%20eq%20%22test.user%40okta.local%22`).
+pub fn q20(filter: &str) -> String {
+    q(filter).replace('+', "%20")
+}
+
+/// The `id` of every resource of a list response, in the order returned.
+pub fn ids(list: &Resp) -> Vec<String> {
+    list.body["Resources"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r["id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Server {
+    /// `GET /Users?filter=<filter>` (Entra-style encoding), asserted 200.
+    pub async fn users_where(&self, filter: &str) -> Resp {
+        let r = self.get(&format!("/Users?filter={}", q(filter))).await;
+        r.expect(200);
+        r
+    }
+
+    /// `GET /Groups?filter=<filter>&excludedAttributes=members` as Entra ID sends it,
+    /// asserted 200.
+    pub async fn groups_where(&self, filter: &str) -> Resp {
+        let r = self
+            .get(&format!(
+                "/Groups?filter={}&excludedAttributes=members",
+                q(filter)
+            ))
+            .await;
+        r.expect(200);
+        r
+    }
+
+    /// Creates a user from this body and returns its id.
+    pub async fn user_from(&self, body: &Value) -> String {
+        let r = self.post("/Users", body).await;
+        r.expect(201);
+        r.id()
+    }
 }

@@ -17,7 +17,6 @@ async fn invoke(s: &Server, serves: &[Operation], event: Value) -> (u16, http::H
             base_url: None,
             realm: "scim-test".into(),
             tenant: Some(crate::harness::TENANT.into()),
-            change_password: false,
         },
     };
     let resp = to_lambda(handle(&app, serves, from_lambda(req)).await);

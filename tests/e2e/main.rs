@@ -8,5 +8,10 @@ mod harness;
 
 mod budgets;
 mod concurrency;
+mod entra;
+mod failures;
 mod http_behaviour;
 mod lambda_events;
+mod lifecycle;
+mod okta;
+mod tokens;

@@ -111,7 +111,10 @@ impl MotoServer {
         if resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200") {
             Ok(())
         } else {
-            Err(format!("moto reset answered: {}", resp.lines().next().unwrap_or("")))
+            Err(format!(
+                "moto reset answered: {}",
+                resp.lines().next().unwrap_or("")
+            ))
         }
     }
 
@@ -173,7 +176,8 @@ fn tools_dir() -> PathBuf {
 }
 
 fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot bind 127.0.0.1:0: {e}"))?;
+    let l =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot bind 127.0.0.1:0: {e}"))?;
     let port = l.local_addr().map_err(|e| e.to_string())?.port();
     drop(l);
     Ok(port)

@@ -47,12 +47,11 @@ impl Config {
         })
     }
 
-    pub fn http(&self, change_password: bool) -> HttpConfig {
+    pub fn http(&self) -> HttpConfig {
         HttpConfig {
             base_url: self.base_url.clone(),
             realm: self.realm.clone(),
             tenant: Some(self.tenant_id.clone()),
-            change_password,
         }
     }
 }

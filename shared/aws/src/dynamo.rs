@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put,
-    TransactWriteItem, Update, WriteRequest,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
@@ -30,7 +30,9 @@ use scim_core::list::Paging;
 use scim_core::patch::{Member, MemberChanges};
 use scim_core::resource::{self, Doc, Meta};
 use scim_core::schema::ResourceKind;
-use scim_service::port::{Guard, ListPage, ListRequest, Store, StoreError, StoreResult, Stored};
+use scim_service::port::{
+    Audit, Guard, ListPage, ListRequest, Store, StoreError, StoreResult, Stored, Tombstone,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
@@ -135,6 +137,23 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     calls: Arc<CallCounts>,
+    retention: Retention,
+}
+
+/// How long deleted users' tombstones and audit records are kept (seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub tombstone_secs: i64,
+    pub audit_secs: i64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            tombstone_secs: 90 * 86_400,
+            audit_secs: 400 * 86_400,
+        }
+    }
 }
 
 /// The stored shape of a user or group.
@@ -150,6 +169,58 @@ struct ResourceItem {
     xpk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     xsk: Option<String>,
+    /// Argon2id password hash (users only); never part of `doc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pw: Option<String>,
+}
+
+/// A deleted user, kept under `{t}#UD` until `expiresAt`.
+#[derive(Debug, Serialize, Deserialize)]
+struct TombstoneItem {
+    pk: String,
+    sk: String,
+    doc: serde_json::Value,
+    v: u64,
+    created: String,
+    modified: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pw: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(rename = "deletedAt")]
+    deleted_at: String,
+    #[serde(rename = "expiresAt")]
+    expires_at: i64,
+}
+
+/// One append-only audit record per write, in the write's own transaction. It is also
+/// what the change-event publisher reads (from the table's stream).
+#[derive(Debug, Serialize, Deserialize)]
+struct AuditItem {
+    pk: String,
+    sk: String,
+    /// Marks the item kind for the stream filter.
+    rec: String,
+    tenant: String,
+    event: String,
+    #[serde(rename = "resourceType")]
+    resource_type: String,
+    rid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "externalId")]
+    external_id: Option<String>,
+    changed: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "membersAdded")]
+    members_added: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "membersRemoved")]
+    members_removed: Vec<String>,
+    token: String,
+    req: String,
+    at: String,
+    #[serde(rename = "expiresAt")]
+    expires_at: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -169,7 +240,8 @@ struct MembershipItem {
 #[derive(Debug, Clone)]
 enum Slot {
     Resource,
-    Unique(&'static str),
+    /// A uniqueness guard (or the inactive-email marker) on this key.
+    Unique(&'static str, String),
     Member(String),
     Other,
 }
@@ -209,6 +281,22 @@ fn key_part(v: &str) -> String {
 /// Case-insensitive key part (userName, emails, group displayName).
 fn folded(v: &str) -> String {
     key_part(&v.to_lowercase())
+}
+
+fn tombstone_pk(t: &str) -> String {
+    format!("{t}#UD")
+}
+
+/// The marker that an inactive (deactivated or deleted) user holds this primary email.
+fn inactive_email_pk(t: &str, email: &str) -> String {
+    format!("{t}#IE#{}", folded(email))
+}
+
+fn epoch_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn membership_pk(t: &str, group: &str) -> String {
@@ -263,9 +351,9 @@ fn index_entries(
     out
 }
 
-fn internal<E: std::error::Error + 'static>(op: &str, e: SdkError<E>) -> StoreError
+fn internal<E>(op: &str, e: SdkError<E>) -> StoreError
 where
-    E: Send + Sync,
+    E: std::error::Error + Send + Sync + 'static,
 {
     if is_throttle(&e) {
         return StoreError::Busy;
@@ -295,7 +383,13 @@ impl DynamoStore {
             client,
             table: table.into(),
             calls: Arc::new(CallCounts::default()),
+            retention: Retention::default(),
         }
+    }
+
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
     }
 
     pub fn client(&self) -> &Client {
@@ -328,6 +422,7 @@ impl DynamoStore {
                 last_modified: item.modified,
                 version: item.v,
             },
+            password_hash: item.pw,
         })
     }
 
@@ -351,6 +446,7 @@ impl DynamoStore {
             modified: r.meta.last_modified.clone(),
             xpk,
             xsk,
+            pw: r.password_hash.clone(),
         };
         serde_dynamo::to_item(item).map_err(|e| StoreError::Internal(format!("serialise: {e}")))
     }
@@ -539,32 +635,50 @@ impl DynamoStore {
         Ok(out.item.is_some())
     }
 
-    async fn total(&self, t: &str, kind: ResourceKind) -> StoreResult<u64> {
+    /// The number of resources of a kind, and its *generation*: a count of the writes that
+    /// insert or remove items before the end of the id order (deletes and restores). A page
+    /// memo is trusted only while the generation it was written under holds. One Query.
+    async fn total(&self, t: &str, kind: ResourceKind) -> StoreResult<(u64, i64)> {
         let items = self.query_keys(&format!("{t}#C"), 1000).await?;
-        let prefix = format!("{}#", kind_code(kind));
-        let mut total: i64 = 0;
+        let count_prefix = format!("{}#", kind_code(kind));
+        let gen_prefix = format!("{}X#", kind_code(kind));
+        let (mut total, mut generation) = (0i64, 0i64);
         for i in items {
-            let is_kind =
-                matches!(i.get("sk"), Some(AttributeValue::S(sk)) if sk.starts_with(&prefix));
-            if let (true, Some(AttributeValue::N(v))) = (is_kind, i.get("n")) {
-                total += v.parse::<i64>().unwrap_or(0);
+            let (Some(AttributeValue::S(sk)), Some(AttributeValue::N(v))) =
+                (i.get("sk"), i.get("n"))
+            else {
+                continue;
+            };
+            let v = v.parse::<i64>().unwrap_or(0);
+            if sk.starts_with(&count_prefix) {
+                total += v;
+            } else if sk.starts_with(&gen_prefix) {
+                generation += v;
             }
         }
-        Ok(total.max(0) as u64)
+        Ok((total.max(0) as u64, generation))
     }
 
+    /// Adds `delta` to the kind's count; a delete or restore also bumps the generation
+    /// (same counter shard item family, so still one action).
     fn counter_update(
         &self,
         t: &str,
         kind: ResourceKind,
         delta: i64,
     ) -> StoreResult<TransactWriteItem> {
+        self.shard_add(t, &format!("{}#", kind_code(kind)), delta)
+    }
+
+    fn generation_bump(&self, t: &str, kind: ResourceKind) -> StoreResult<TransactWriteItem> {
+        self.shard_add(t, &format!("{}X#", kind_code(kind)), 1)
+    }
+
+    fn shard_add(&self, t: &str, prefix: &str, delta: i64) -> StoreResult<TransactWriteItem> {
         let shard = fastrand::u32(0..COUNTER_SHARDS);
         let update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(
-                self.key(format!("{t}#C"), format!("{}#{shard}", kind_code(kind))),
-            ))
+            .set_key(Some(self.key(format!("{t}#C"), format!("{prefix}{shard}"))))
             .update_expression("ADD n :d")
             .expression_attribute_values(":d", n(delta))
             .build()
@@ -586,6 +700,131 @@ impl DynamoStore {
         }
         let put = b.build().map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A uniqueness guard owned by `id`: new, or already ours (idempotent rewrite). A
+    /// failure returns the holder's item so a re-add can find who holds the value.
+    fn guard_put(
+        &self,
+        pk: String,
+        id: &str,
+        attribute: &'static str,
+    ) -> StoreResult<(TransactWriteItem, Slot)> {
+        let mut item = self.key(pk.clone(), "~".into());
+        item.insert("id".into(), s(id));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR id = :id")
+            .expression_attribute_values(":id", s(id))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok((
+            TransactWriteItem::builder().put(put).build(),
+            Slot::Unique(attribute, pk),
+        ))
+    }
+
+    /// Checks that no inactive or deleted user holds this primary email.
+    fn inactive_email_check(&self, t: &str, email: &str) -> StoreResult<(TransactWriteItem, Slot)> {
+        let pk = inactive_email_pk(t, email);
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(self.key(pk.clone(), "~".into())))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok((
+            TransactWriteItem::builder().condition_check(check).build(),
+            Slot::Unique("emails", pk),
+        ))
+    }
+
+    /// Records that the inactive user `id` holds `email` (the latest one wins).
+    fn inactive_email_put(
+        &self,
+        t: &str,
+        email: &str,
+        id: &str,
+        expires: i64,
+    ) -> StoreResult<(TransactWriteItem, Slot)> {
+        let mut item = self.key(inactive_email_pk(t, email), "~".into());
+        item.insert("id".into(), s(id));
+        item.insert("expiresAt".into(), n(expires));
+        Ok((self.put(item, None)?, Slot::Other))
+    }
+
+    async fn guard_holder(&self, pk: &str) -> StoreResult<Option<String>> {
+        inc(&self.calls.get_item);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(pk.to_string(), "~".into())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| internal("GetItem", e))?;
+        Ok(out.item.and_then(|mut i| match i.remove("id") {
+            Some(AttributeValue::S(id)) => Some(id),
+            _ => None,
+        }))
+    }
+
+    fn audit_action(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        r: &Stored,
+        audit: &Audit,
+        members: &MemberChanges,
+    ) -> StoreResult<(TransactWriteItem, Slot)> {
+        let item = AuditItem {
+            pk: format!("{t}#A#{}", r.id),
+            sk: format!("{}#{}", audit.at, audit.request_id),
+            rec: "audit".into(),
+            tenant: t.to_string(),
+            event: audit.event.clone(),
+            resource_type: kind.name().to_string(),
+            rid: r.id.clone(),
+            external_id: resource::str_attr(&r.doc, "externalId").map(str::to_string),
+            changed: audit.changed.clone(),
+            members_added: members.added.iter().map(|m| m.value.clone()).collect(),
+            members_removed: members.removed.clone(),
+            token: audit.token_id.clone(),
+            req: audit.request_id.clone(),
+            at: audit.at.clone(),
+            expires_at: epoch_secs() + self.retention.audit_secs,
+        };
+        let item = serde_dynamo::to_item(item).map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok((self.put(item, None)?, Slot::Other))
+    }
+
+    /// The guards and index entries of a document as actions, except those in `skip`.
+    fn entry_puts(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        r: &Stored,
+        skip: &[(String, String, Option<&'static str>)],
+    ) -> StoreResult<Vec<(TransactWriteItem, Slot)>> {
+        let mut out = Vec::new();
+        for (pk, sk, unique) in index_entries(t, kind, &r.id, &r.doc) {
+            if skip.iter().any(|(p, s2, _)| *p == pk && *s2 == sk) {
+                continue;
+            }
+            match unique {
+                Some(attr) => out.push(self.guard_put(pk, &r.id, attr)?),
+                None => {
+                    let mut item = self.key(pk, sk);
+                    item.insert("id".into(), s(&r.id));
+                    out.push((self.put(item, None)?, Slot::Other));
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn delete_action(
@@ -673,7 +912,18 @@ impl DynamoStore {
                     {
                         return Err(match slots.get(i) {
                             Some(Slot::Resource) => StoreError::VersionMismatch,
-                            Some(Slot::Unique(attr)) => StoreError::Uniqueness(attr),
+                            Some(Slot::Unique(attribute, pk)) => {
+                                let from_reason = reasons[i]
+                                    .item()
+                                    .and_then(|item| item.get("id"))
+                                    .and_then(|v| v.as_s().ok())
+                                    .cloned();
+                                let holder = match from_reason {
+                                    Some(h) => Some(h),
+                                    None => self.guard_holder(pk).await?,
+                                };
+                                StoreError::Uniqueness { attribute, holder }
+                            }
                             Some(Slot::Member(id)) => StoreError::MissingMember(id.clone()),
                             _ => StoreError::Internal("unexpected condition failure".into()),
                         });
@@ -852,12 +1102,14 @@ impl DynamoStore {
         )
     }
 
+    /// The id after which page `start_index` begins, if remembered under `generation`.
     async fn read_memo(
         &self,
         t: &str,
         kind: ResourceKind,
         fh: &str,
         start_index: u64,
+        generation: i64,
     ) -> StoreResult<Option<String>> {
         inc(&self.calls.get_item);
         let out = self
@@ -868,10 +1120,14 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| internal("GetItem", e))?;
-        Ok(out.item.and_then(|mut i| match i.remove("after") {
-            Some(AttributeValue::S(a)) => Some(a),
-            _ => None,
-        }))
+        let Some(mut item) = out.item else {
+            return Ok(None);
+        };
+        let same_generation = matches!(item.get("gen"), Some(AttributeValue::N(g)) if g.parse::<i64>().ok() == Some(generation));
+        match (same_generation, item.remove("after")) {
+            (true, Some(AttributeValue::S(a))) => Ok(Some(a)),
+            _ => Ok(None),
+        }
     }
 
     async fn write_memo(
@@ -881,15 +1137,12 @@ impl DynamoStore {
         fh: &str,
         start_index: u64,
         after: &str,
+        generation: i64,
     ) -> StoreResult<()> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let expires = now + PAGE_MEMO_TTL_SECS;
         let mut item = self.page_memo_key(t, kind, fh, start_index);
         item.insert("after".into(), s(after));
-        item.insert("expiresAt".into(), n(expires));
+        item.insert("gen".into(), n(generation));
+        item.insert("expiresAt".into(), n(epoch_secs() + PAGE_MEMO_TTL_SECS));
         inc(&self.calls.put_item);
         self.client
             .put_item()
@@ -988,7 +1241,7 @@ impl DynamoStore {
         kind: ResourceKind,
         req: &ListRequest<'_>,
     ) -> StoreResult<ListPage> {
-        let total = self.total(t, kind).await?;
+        let (total, generation) = self.total(t, kind).await?;
         let count = req.count as usize;
         match req.paging {
             Paging::Cursor(cursor) => {
@@ -1025,15 +1278,25 @@ impl DynamoStore {
                 let after = if *start_index == 1 {
                     None
                 } else {
-                    match self.read_memo(t, kind, "all", *start_index).await? {
+                    match self
+                        .read_memo(t, kind, "all", *start_index, generation)
+                        .await?
+                    {
                         Some(a) => Some(a),
                         None => self.skip_keys(t, kind, start_index - 1).await?,
                     }
                 };
                 let (items, more) = self.page_after(t, kind, after.as_deref(), count).await?;
                 if let (true, Some(last)) = (more, items.last()) {
-                    self.write_memo(t, kind, "all", start_index + items.len() as u64, &last.id)
-                        .await?;
+                    self.write_memo(
+                        t,
+                        kind,
+                        "all",
+                        start_index + items.len() as u64,
+                        &last.id,
+                        generation,
+                    )
+                    .await?;
                 }
                 Ok(ListPage {
                     items,
@@ -1084,7 +1347,10 @@ impl DynamoStore {
                         continue 'candidates;
                     }
                 }
-                if residual.as_ref().is_none_or(|r| r.matches(&c.doc)) {
+                if residual
+                    .as_ref()
+                    .is_none_or(|r| matches_at(r, kind, &c.doc, req.now))
+                {
                     out.push(c);
                 }
             }
@@ -1097,7 +1363,11 @@ impl DynamoStore {
                 let (items, more) = self.page_after(t, kind, after.as_deref(), 1000).await?;
                 examined += items.len();
                 after = items.last().map(|i| i.id.clone());
-                out.extend(items.into_iter().filter(|i| compiled.matches(&i.doc)));
+                out.extend(
+                    items
+                        .into_iter()
+                        .filter(|i| matches_at(&compiled, kind, &i.doc, req.now)),
+                );
                 if !more {
                     break;
                 }
@@ -1148,6 +1418,18 @@ impl DynamoStore {
             }
         }
     }
+}
+
+/// Evaluates a filter on the document as reads see it at `now` (a passed end date reads
+/// as inactive); clones only when the view differs.
+fn matches_at(f: &filter::CompiledFilter, kind: ResourceKind, doc: &Doc, now: &str) -> bool {
+    if kind == ResourceKind::User && resource::end_date_passed(doc, now) && resource::is_active(doc)
+    {
+        let mut view = doc.clone();
+        resource::apply_end_date(&mut view, now);
+        return f.matches(&view);
+    }
+    f.matches(doc)
 }
 
 /// The lookup that narrows most: id, then unique guards, then the rest.
@@ -1253,6 +1535,7 @@ impl Store for DynamoStore {
         kind: ResourceKind,
         r: &Stored,
         members: &[Member],
+        audit: &Audit,
     ) -> StoreResult<()> {
         let mut head = vec![(
             self.put(
@@ -1261,18 +1544,19 @@ impl Store for DynamoStore {
             )?,
             Slot::Resource,
         )];
-        for (pk, sk, unique) in index_entries(t, kind, &r.id, &r.doc) {
-            let mut item = self.key(pk, sk);
-            item.insert("id".into(), s(&r.id));
-            match unique {
-                Some(attr) => head.push((
-                    self.put(item, Some(("attribute_not_exists(pk)", vec![])))?,
-                    Slot::Unique(attr),
-                )),
-                None => head.push((self.put(item, None)?, Slot::Other)),
+        head.extend(self.entry_puts(t, kind, r, &[])?);
+        if kind == ResourceKind::User {
+            if let Some(email) = resource::primary_email(&r.doc) {
+                head.push(self.inactive_email_check(t, email)?);
             }
         }
         head.push((self.counter_update(t, kind, 1)?, Slot::Other));
+        let changes = MemberChanges {
+            replace_all: false,
+            added: members.to_vec(),
+            removed: Vec::new(),
+        };
+        head.push(self.audit_action(t, kind, r, audit, &changes)?);
         let pairs = members
             .iter()
             .map(|m| self.member_actions(t, &r.id, m))
@@ -1281,6 +1565,7 @@ impl Store for DynamoStore {
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn update(
         &self,
         t: &str,
@@ -1289,9 +1574,9 @@ impl Store for DynamoStore {
         after: &Stored,
         members: &MemberChanges,
         guard: Guard,
+        audit: &Audit,
     ) -> StoreResult<()> {
         let mut head = Vec::new();
-        let key = self.key(resource_pk(t, kind), before.id.clone());
         match guard {
             Guard::Version(v) => head.push((
                 self.put(
@@ -1303,7 +1588,7 @@ impl Store for DynamoStore {
             Guard::Exists => {
                 let update = Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(key))
+                    .set_key(Some(self.key(resource_pk(t, kind), before.id.clone())))
                     .update_expression("SET modified = :m ADD v :one")
                     .condition_expression("attribute_exists(pk)")
                     .expression_attribute_values(":m", s(&after.meta.last_modified))
@@ -1327,23 +1612,20 @@ impl Store for DynamoStore {
                 ));
             }
         }
-        for (pk, sk, unique) in &new {
-            if !old.iter().any(|(p, s2, _)| p == pk && s2 == sk) {
-                let mut item = self.key(pk.clone(), sk.clone());
-                item.insert("id".into(), s(&after.id));
-                match unique {
-                    Some(attr) => head.push((
-                        self.put(item, Some(("attribute_not_exists(pk)", vec![])))?,
-                        Slot::Unique(attr),
-                    )),
-                    None => head.push((self.put(item, None)?, Slot::Other)),
-                }
+        head.extend(self.entry_puts(t, kind, after, &old)?);
+        // A user who becomes inactive holds their primary email for a later re-add.
+        if kind == ResourceKind::User && !resource::is_active(&after.doc) {
+            let became_inactive = resource::is_active(&before.doc)
+                || resource::primary_email(&before.doc) != resource::primary_email(&after.doc);
+            if let (true, Some(email)) = (became_inactive, resource::primary_email(&after.doc)) {
+                let expires = epoch_secs() + self.retention.tombstone_secs;
+                head.push(self.inactive_email_put(t, email, &after.id, expires)?);
             }
         }
-        // A member both added and removed: the change set already resolved it; be safe.
-        let added: Vec<&Member> = members.added.iter().collect();
-        let added_ids: BTreeSet<&str> = added.iter().map(|m| m.value.as_str()).collect();
-        let pairs = added
+        head.push(self.audit_action(t, kind, after, audit, members)?);
+        let added_ids: BTreeSet<&str> = members.added.iter().map(|m| m.value.as_str()).collect();
+        let pairs = members
+            .added
             .iter()
             .map(|m| self.member_actions(t, &after.id, m))
             .collect::<StoreResult<Vec<_>>>()?;
@@ -1362,8 +1644,7 @@ impl Store for DynamoStore {
                 })
                 .collect::<StoreResult<Vec<_>>>()?
         };
-        let added_owned: Vec<Member> = members.added.clone();
-        self.transact_chunked(t, head, pairs, removals, &added_owned)
+        self.transact_chunked(t, head, pairs, removals, &members.added)
             .await?;
         if members.replace_all && kind == ResourceKind::Group {
             self.clear_members(t, &after.id, &added_ids).await?;
@@ -1371,7 +1652,13 @@ impl Store for DynamoStore {
         Ok(())
     }
 
-    async fn delete(&self, t: &str, kind: ResourceKind, before: &Stored) -> StoreResult<()> {
+    async fn delete(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        before: &Stored,
+        audit: &Audit,
+    ) -> StoreResult<()> {
         let mut actions = vec![(
             self.delete_action(
                 resource_pk(t, kind),
@@ -1380,11 +1667,58 @@ impl Store for DynamoStore {
             )?,
             Slot::Resource,
         )];
-        for (pk, sk, unique) in index_entries(t, kind, &before.id, &before.doc) {
-            let cond = unique.map(|_| ("id = :id", vec![(":id", s(&before.id))]));
-            actions.push((self.delete_action(pk, sk, cond)?, Slot::Other));
+        if kind == ResourceKind::User {
+            // The tombstone keeps the user (hidden from every read), their guards (now
+            // expiring) and their groups, so the same person re-added gets them back.
+            let expires = epoch_secs() + self.retention.tombstone_secs;
+            let groups = self.groups_of_inner(t, &before.id).await?;
+            let tomb = TombstoneItem {
+                pk: tombstone_pk(t),
+                sk: before.id.clone(),
+                doc: serde_json::Value::Object(before.doc.clone()),
+                v: before.meta.version,
+                created: before.meta.created.clone(),
+                modified: audit.at.clone(),
+                pw: before.password_hash.clone(),
+                groups,
+                deleted_at: audit.at.clone(),
+                expires_at: expires,
+            };
+            let tomb =
+                serde_dynamo::to_item(tomb).map_err(|e| StoreError::Internal(e.to_string()))?;
+            actions.push((self.put(tomb, None)?, Slot::Other));
+            for (pk, sk, unique) in index_entries(t, kind, &before.id, &before.doc) {
+                match unique {
+                    Some(_) => {
+                        let update = Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(self.key(pk, sk)))
+                            .update_expression("SET expiresAt = :e")
+                            .condition_expression("id = :id")
+                            .expression_attribute_values(":e", n(expires))
+                            .expression_attribute_values(":id", s(&before.id))
+                            .build()
+                            .map_err(|e| StoreError::Internal(e.to_string()))?;
+                        actions.push((
+                            TransactWriteItem::builder().update(update).build(),
+                            Slot::Other,
+                        ));
+                    }
+                    None => actions.push((self.delete_action(pk, sk, None)?, Slot::Other)),
+                }
+            }
+            if let Some(email) = resource::primary_email(&before.doc) {
+                actions.push(self.inactive_email_put(t, email, &before.id, expires)?);
+            }
+        } else {
+            for (pk, sk, unique) in index_entries(t, kind, &before.id, &before.doc) {
+                let cond = unique.map(|_| ("id = :id", vec![(":id", s(&before.id))]));
+                actions.push((self.delete_action(pk, sk, cond)?, Slot::Other));
+            }
         }
         actions.push((self.counter_update(t, kind, -1)?, Slot::Other));
+        actions.push((self.generation_bump(t, kind)?, Slot::Other));
+        actions.push(self.audit_action(t, kind, before, audit, &MemberChanges::default())?);
         self.transact(actions).await?;
         // Memberships go after the resource: a concurrent add checks that the member exists.
         self.remove_from_all_groups(t, &before.id).await?;
@@ -1392,6 +1726,157 @@ impl Store for DynamoStore {
             self.clear_members(t, &before.id, &BTreeSet::new()).await?;
         }
         Ok(())
+    }
+
+    async fn tombstone(&self, t: &str, id: &str) -> StoreResult<Option<Tombstone>> {
+        inc(&self.calls.get_item);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(tombstone_pk(t), id.to_string())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| internal("GetItem", e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let item: TombstoneItem = serde_dynamo::from_item(item)
+            .map_err(|e| StoreError::Internal(format!("deserialise: {e}")))?;
+        // TTL deletes lazily; an expired tombstone is already gone for us.
+        if item.expires_at <= epoch_secs() {
+            return Ok(None);
+        }
+        let doc = match item.doc {
+            serde_json::Value::Object(m) => m,
+            _ => {
+                return Err(StoreError::Internal(
+                    "tombstone doc is not an object".into(),
+                ))
+            }
+        };
+        Ok(Some(Tombstone {
+            user: Stored {
+                id: item.sk,
+                doc,
+                meta: Meta {
+                    created: item.created,
+                    last_modified: item.modified,
+                    version: item.v,
+                },
+                password_hash: item.pw,
+            },
+            groups: item.groups,
+        }))
+    }
+
+    async fn restore(
+        &self,
+        t: &str,
+        tombstone: &Tombstone,
+        after: &Stored,
+        audit: &Audit,
+    ) -> StoreResult<()> {
+        let kind = ResourceKind::User;
+        let before = &tombstone.user;
+        let mut head = vec![
+            (
+                self.delete_action(
+                    tombstone_pk(t),
+                    before.id.clone(),
+                    Some(("attribute_exists(pk)", vec![])),
+                )?,
+                Slot::Resource,
+            ),
+            (
+                self.put(
+                    Self::resource_item(t, kind, after)?,
+                    Some(("attribute_not_exists(pk)", vec![])),
+                )?,
+                Slot::Resource,
+            ),
+        ];
+        let old = index_entries(t, kind, &before.id, &before.doc);
+        let new = index_entries(t, kind, &after.id, &after.doc);
+        for (pk, sk, unique) in &old {
+            let kept = new.iter().any(|(p, s2, _)| p == pk && s2 == sk);
+            if unique.is_some() && !kept {
+                let cond = Some(("id = :id", vec![(":id", s(&before.id))]));
+                head.push((
+                    self.delete_action(pk.clone(), sk.clone(), cond)?,
+                    Slot::Other,
+                ));
+            }
+        }
+        // Guards are rewritten (dropping the tombstone's expiry); index entries are new.
+        head.extend(self.entry_puts(t, kind, after, &[])?);
+        head.push((self.counter_update(t, kind, 1)?, Slot::Other));
+        head.push((self.generation_bump(t, kind)?, Slot::Other));
+        // The memberships of groups that still exist come back.
+        let existing: Vec<Member> = if tombstone.groups.is_empty() {
+            Vec::new()
+        } else {
+            self.get_many(t, ResourceKind::Group, &tombstone.groups)
+                .await?
+                .into_iter()
+                .map(|g| Member {
+                    value: g.id,
+                    type_: Some("Group".into()),
+                    display: None,
+                })
+                .collect()
+        };
+        head.push(self.audit_action(t, kind, after, audit, &MemberChanges::default())?);
+        let mut pairs = Vec::new();
+        for g in &existing {
+            let item = MembershipItem {
+                pk: membership_pk(t, &g.value),
+                sk: after.id.clone(),
+                gpk: membership_gpk(t, &after.id),
+                gsk: g.value.clone(),
+                type_: Some("User".into()),
+                display: None,
+            };
+            let item =
+                serde_dynamo::to_item(item).map_err(|e| StoreError::Internal(e.to_string()))?;
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(
+                    self.key(resource_pk(t, ResourceKind::Group), g.value.clone()),
+                ))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            pairs.push([
+                (
+                    TransactWriteItem::builder().condition_check(check).build(),
+                    Slot::Member(g.value.clone()),
+                ),
+                (self.put(item, None)?, Slot::Other),
+            ]);
+        }
+        self.transact_chunked(t, head, pairs, Vec::new(), &existing)
+            .await
+    }
+
+    async fn clear_inactive_email(&self, t: &str, email: &str, holder: &str) -> StoreResult<()> {
+        inc(&self.calls.delete_item);
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(inactive_email_pk(t, email), "~".into())))
+            .condition_expression("id = :id")
+            .expression_attribute_values(":id", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Someone else holds it now: nothing of ours to clear.
+            Err(e) if format!("{e:?}").contains("ConditionalCheckFailed") => Ok(()),
+            Err(e) => Err(internal("DeleteItem", e)),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::config::{init_tracing, Config};
 use crate::dynamo::DynamoStore;
+use crate::tokens::{self, SecretsTokenSource};
 use bytes::Bytes;
 use lambda_http::{service_fn, Body, Request, Response};
 use scim_service::auth::{Authenticator, TokenSet};
@@ -69,22 +70,58 @@ where
 
 /// The standard wiring of an HTTP function: configuration from the environment, the
 /// DynamoDB store, the tenant's bearer tokens.
+///
+/// Tokens come from the Secrets Manager secret named by `TOKEN_SECRET_ARN` (how every
+/// deployed function is configured), read at cold start and cached (`tokens`). Only when
+/// that is unset, `SCIM_BEARER_TOKEN` is the one accepted token: for `cargo lambda watch`
+/// on a developer machine, never in a stack.
 pub async fn serve(serves: &'static [Operation]) -> Result<(), Error> {
     init_tracing();
     let config = Config::from_env()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
-    let auth = tokens_from_env(&config)?;
-    let app = App {
-        store,
-        auth,
-        config: config.http(false),
-    };
-    run_with(app, serves).await
+    let http = config.http();
+    match std::env::var("TOKEN_SECRET_ARN")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(secret) => {
+            let auth = SecretsTokenSource::new(tokens::client(&sdk), [secret.trim()])
+                .with_fallback_tenant(&config.tenant_id);
+            if let Err(e) = auth.refresh().await {
+                // Not fatal: requests retry the read and answer 503 until it succeeds.
+                tracing::error!(error = %e, "cold start: cannot read the bearer-token secret");
+            }
+            run_with(
+                App {
+                    store,
+                    auth,
+                    config: http,
+                },
+                serves,
+            )
+            .await
+        }
+        None => {
+            let auth = local_token_from_env(&config)?;
+            run_with(
+                App {
+                    store,
+                    auth,
+                    config: http,
+                },
+                serves,
+            )
+            .await
+        }
+    }
 }
 
-/// The accepted tokens: `SCIM_BEARER_TOKEN` (one token for the configured tenant).
-fn tokens_from_env(config: &Config) -> Result<TokenSet, Error> {
-    let token = std::env::var("SCIM_BEARER_TOKEN").map_err(|_| "SCIM_BEARER_TOKEN is not set")?;
+/// Local only (`cargo lambda watch`): `SCIM_BEARER_TOKEN`, one token for the configured tenant.
+fn local_token_from_env(config: &Config) -> Result<TokenSet, Error> {
+    let token = std::env::var("SCIM_BEARER_TOKEN").map_err(|_| {
+        "TOKEN_SECRET_ARN is not set (SCIM_BEARER_TOKEN is accepted for local runs only)"
+    })?;
+    tracing::warn!("TOKEN_SECRET_ARN is not set: accepting SCIM_BEARER_TOKEN (local use only)");
     Ok(TokenSet::new().with(token.trim(), &config.tenant_id))
 }

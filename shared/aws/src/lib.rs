@@ -1,9 +1,12 @@
-//! Adapters: everything that knows AWS exists. The DynamoDB store, configuration from the
-//! environment, and the Lambda serve helper every function's `main` calls.
+//! Adapters: everything that knows AWS exists. The DynamoDB store, the Secrets Manager
+//! token source and rotation steps, configuration from the environment, and the Lambda
+//! serve helper every function's `main` calls.
 
 pub mod config;
 pub mod dynamo;
 pub mod lambda;
 pub mod table;
+pub mod tokens;
 
 pub use dynamo::{Calls, DynamoStore};
+pub use tokens::SecretsTokenSource;

@@ -114,6 +114,15 @@ fn evaluating(c: &mut Criterion) {
     c.bench_function("evaluate userName eq (compiled)", |b| {
         b.iter(|| black_box(&entra_compiled).matches(black_box(&doc)))
     });
+    // The floor: one map lookup and a case-insensitive compare, by hand.
+    c.bench_function("baseline: doc.get(userName) + eq_ignore_ascii_case", |b| {
+        b.iter(|| {
+            black_box(&doc)
+                .get("userName")
+                .and_then(Value::as_str)
+                .is_some_and(|u| u.eq_ignore_ascii_case(black_box("bjensen@example.com")))
+        })
+    });
     c.bench_function("plan five clauses", |b| {
         b.iter(|| plan(black_box(&filter), ResourceKind::User))
     });

@@ -113,6 +113,10 @@ fn bench_patch(c: &mut Criterion) {
     group.bench_function("entra_5_ops_apply", |b| {
         b.iter(|| apply_patch(ResourceKind::User, black_box(&doc), black_box(&ops)))
     });
+    // The floor under `apply`: copying and dropping the stored document it patches.
+    group.bench_function("full_user_clone_baseline", |b| {
+        b.iter(|| black_box(&doc).clone())
+    });
     group.finish();
 }
 

@@ -10,7 +10,7 @@ pub mod path;
 pub mod schema;
 
 pub use error::{ScimError, ScimResult, ScimType};
-pub mod resource;
 pub mod discovery;
 pub mod list;
 pub mod projection;
+pub mod resource;

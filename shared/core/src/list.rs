@@ -124,7 +124,12 @@ impl ListQuery {
         excluded: Option<&str>,
     ) -> ScimResult<ListQuery> {
         let filter = match filter_text {
-            Some(t) if !t.trim().is_empty() => Some(filter::parse(t)?),
+            Some(t) if !t.trim().is_empty() => {
+                let f = filter::parse(t)?;
+                // Type errors (`active gt true`) are the client's: find them here, as 400.
+                filter::compile(&f, kind.def())?;
+                Some(f)
+            }
             _ => None,
         };
         let count = match count {
@@ -253,6 +258,15 @@ mod tests {
     fn non_numeric_paging_is_invalid_value() {
         let e = q(&[("count", "ten")]).unwrap_err();
         assert_eq!(e.scim_type.map(|t| t.as_str()), Some("invalidValue"));
+    }
+
+    #[test]
+    fn a_filter_that_parses_but_cannot_apply_is_invalid_filter() {
+        let e = q(&[("filter", "active gt true")]).unwrap_err();
+        assert_eq!(
+            (e.status, e.scim_type.map(|t| t.as_str())),
+            (400, Some("invalidFilter"))
+        );
     }
 
     #[test]

@@ -76,7 +76,21 @@ impl AttrPath {
                 };
                 (schema, attr)
             }
-            None => (rt.schema, rt.core_attr(&self.name)),
+            None => match rt.core_attr(&self.name) {
+                Some(a) => (rt.schema, Some(a)),
+                // An unqualified name that only an extension defines (Entra's tutorial sends
+                // `"path": "manager"`): the extension's attribute, when exactly one has it.
+                None => {
+                    let mut found = rt
+                        .extensions
+                        .iter()
+                        .filter_map(|(ext, _)| ext.attr(&self.name).map(|a| (*ext, a)));
+                    match (found.next(), found.next()) {
+                        (Some((ext, a)), None) => (ext, Some(a)),
+                        _ => (rt.schema, None),
+                    }
+                }
+            },
         };
         let Some(attr) = attr else {
             return Ok(None);
@@ -248,6 +262,18 @@ mod tests {
         assert_eq!(
             resolve(&format!("{ENTERPRISE_USER_URN}:manager.value")),
             Some(format!("{ENTERPRISE_USER_URN}:manager.value"))
+        );
+    }
+
+    #[test]
+    fn an_unqualified_extension_attribute_resolves_to_its_extension() {
+        assert_eq!(
+            resolve("manager"),
+            Some(format!("{ENTERPRISE_USER_URN}:manager"))
+        );
+        assert_eq!(
+            resolve("Department"),
+            Some(format!("{ENTERPRISE_USER_URN}:department"))
         );
     }
 

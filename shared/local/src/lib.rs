@@ -126,10 +126,5 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
-/// A new bearer token: 32 bytes from the operating system's CSPRNG, base64url.
-pub fn generate_token() -> Result<String, String> {
-    use base64::Engine;
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
+/// The workspace's one token generator (256 bits from the OS CSPRNG, base64url).
+pub use scim_service::auth::generate_token;

@@ -4,10 +4,13 @@
 //!
 //! Environment: `SCIM_PORT` (8080), `SCIM_LOCAL_DIR` (.local), `SCIM_LOCAL_MEMORY=1` (keep
 //! nothing on disk), `SCIM_TOKEN` (use this token instead of the stored one),
+//! `TOKEN_SECRET_ARN` (take the tokens from this Secrets Manager secret instead, e.g. on
+//! moto via `AWS_ENDPOINT_URL_SECRETS_MANAGER`),
 //! `TABLE_NAME` (scim), `TENANT_ID` (local).
 
 use scim_aws::config::{check_tenant_id, init_tracing};
 use scim_aws::table::ensure_table;
+use scim_aws::tokens::{self, SecretsTokenSource};
 use scim_aws::DynamoStore;
 use scim_service::auth::TokenSet;
 use scim_service::http::{App, HttpConfig};
@@ -51,27 +54,45 @@ async fn main() -> Result<(), String> {
     };
     ensure_table(&client, &table).await?;
 
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = scim_local::bind(addr).await?;
+    let base_url = format!("http://{addr}/scim/v2");
+    let store = DynamoStore::new(client, table);
+    let config = HttpConfig {
+        base_url: Some(base_url.clone()),
+        realm: format!("scim-{tenant}"),
+        tenant: Some(tenant.clone()),
+    };
+    println!("SCIM 2.0 service on {engine}");
+    println!("  Tenant URL / Base URL: {base_url}");
+    // With TOKEN_SECRET_ARN the tokens come from Secrets Manager (moto locally, via
+    // AWS_ENDPOINT_URL_SECRETS_MANAGER), exactly as in a deployed function.
+    if let Some(secret) = env("TOKEN_SECRET_ARN") {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let auth = SecretsTokenSource::new(tokens::client(&sdk), [secret.trim()])
+            .with_fallback_tenant(&tenant);
+        auth.refresh()
+            .await
+            .map_err(|e| format!("cannot read the token secret {secret}: {e}"))?;
+        println!("  Bearer tokens:         from secret {secret} (scim-admin generate / list / revoke-previous)");
+        let app = App {
+            store,
+            auth,
+            config,
+        };
+        return scim_local::serve(listener, app).await;
+    }
     let token = match env("SCIM_TOKEN") {
         Some(t) => t,
         None => local_token(&dir)?,
     };
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = scim_local::bind(addr).await?;
-    let base_url = format!("http://{addr}/scim/v2");
-    let app = App {
-        store: DynamoStore::new(client, table),
-        auth: TokenSet::new().with(&token, &tenant),
-        config: HttpConfig {
-            base_url: Some(base_url.clone()),
-            realm: format!("scim-{tenant}"),
-            tenant: Some(tenant),
-            change_password: false,
-        },
-    };
-    println!("SCIM 2.0 service on {engine}");
-    println!("  Tenant URL / Base URL: {base_url}");
     println!("  Bearer token:          {token}");
     println!("Try: curl -H 'Authorization: Bearer {token}' {base_url}/ServiceProviderConfig");
+    let app = App {
+        store,
+        auth: TokenSet::new().with(&token, &tenant),
+        config,
+    };
     scim_local::serve(listener, app).await
 }
 

@@ -64,6 +64,19 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<&str, AuthError> {
     Ok(token)
 }
 
+/// The number of random bytes in a generated token (256 bits).
+pub const TOKEN_BYTES: usize = 32;
+
+/// A new bearer token: 32 bytes (256 bits) from the operating system's CSPRNG, base64url
+/// without padding (43 URL-safe characters). The one token generator of the workspace:
+/// the local server, the admin command and the rotation function all call it.
+pub fn generate_token() -> Result<String, String> {
+    use base64::Engine;
+    let mut bytes = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| format!("the OS random generator failed: {e}"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
 pub fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -155,6 +168,18 @@ mod tests {
         assert_eq!(set.check("tok-a").unwrap().tenant, "a");
         assert_eq!(set.check("tok-b").unwrap().tenant, "b");
         assert_eq!(set.check("tok-c"), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn generated_tokens_are_256_bit_url_safe_and_distinct() {
+        let a = generate_token().unwrap();
+        let b = generate_token().unwrap();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_eq!(bearer_token(Some(&format!("Bearer {a}"))), Ok(a.as_str()));
     }
 
     #[test]

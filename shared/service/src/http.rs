@@ -151,7 +151,6 @@ pub struct HttpConfig {
     pub realm: String,
     /// The tenant a principal must belong to, when this deployment serves one tenant.
     pub tenant: Option<String>,
-    pub change_password: bool,
 }
 
 /// Everything a handler needs, built once per cold start.
@@ -245,6 +244,9 @@ async fn handle_inner<S: Store, A: Authenticator>(
     let ctx = Context {
         tenant: principal.tenant.clone(),
         base_url: base_url(&app.config, req, &prefix),
+        token_id: principal.token_id.clone(),
+        request_id: request_id(req),
+        now: ops::now_string(OffsetDateTime::now_utc()),
     };
     let result = dispatch(app, &ctx, &target, op, req).await;
     match result {
@@ -379,6 +381,16 @@ fn base_url(config: &HttpConfig, req: &ScimRequest, prefix: &str) -> String {
         },
     );
     format!("{proto}://{host}{prefix}")
+}
+
+/// The request id API Gateway assigned (or the client's), else a new one.
+fn request_id(req: &ScimRequest) -> String {
+    ["x-amzn-requestid", "x-amz-apigw-id", "x-request-id"]
+        .iter()
+        .find_map(|h| req.headers.get(*h).and_then(|v| v.to_str().ok()))
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
 fn query_params(req: &ScimRequest) -> Vec<(String, String)> {
@@ -528,19 +540,15 @@ async fn dispatch<S: Store, A: Authenticator>(
             Ok(resource_response(StatusCode::OK, reply, true))
         }
         (Operation::Delete(kind), Target::Item(_, id)) => {
-            ops::delete(store, ctx, kind, id, if_match(req)).await?;
+            ops::delete(store, ctx, kind, id, if_match(req), now).await?;
             Ok(ScimResponse::empty(StatusCode::NO_CONTENT))
         }
-        (Operation::Discovery, t) => discovery_response(app, ctx, t),
+        (Operation::Discovery, t) => discovery_response(ctx, t),
         _ => Err(ScimError::not_found("There is no such endpoint.")),
     }
 }
 
-fn discovery_response<S, A>(
-    app: &App<S, A>,
-    ctx: &Context,
-    target: &Target,
-) -> ScimResult<ScimResponse> {
+fn discovery_response(ctx: &Context, target: &Target) -> ScimResult<ScimResponse> {
     let base = &ctx.base_url;
     let list = |items: Vec<Value>| {
         let n = items.len() as u64;
@@ -555,7 +563,7 @@ fn discovery_response<S, A>(
     let body = match target {
         Target::ServiceProviderConfig => discovery::service_provider_config(&ProviderFacts {
             base_url: base.clone(),
-            change_password: app.config.change_password,
+            change_password: true,
             documentation_uri: None,
         }),
         Target::ResourceTypes(None) => list(discovery::resource_types(base)),

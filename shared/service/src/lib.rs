@@ -7,4 +7,5 @@
 pub mod auth;
 pub mod http;
 pub mod ops;
+pub mod password;
 pub mod port;

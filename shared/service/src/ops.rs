@@ -4,7 +4,8 @@
 //! read (or, for membership-only changes, by existence); a conflicting concurrent write
 //! makes the operation re-read and re-apply, never overwrite.
 
-use crate::port::{Guard, ListRequest, Store, StoreError, Stored};
+use crate::password;
+use crate::port::{Audit, Guard, ListRequest, Store, StoreError, Stored, Tombstone};
 use scim_core::error::{ScimError, ScimResult};
 use scim_core::list::{ListQuery, Page, Paging};
 use scim_core::patch::{self, Member, MemberChanges};
@@ -26,6 +27,24 @@ const MAX_WRITE_ATTEMPTS: usize = 8;
 pub struct Context {
     pub tenant: String,
     pub base_url: String,
+    /// The non-secret id of the token the request was made with.
+    pub token_id: String,
+    /// The request id (API Gateway's, or generated), for audit records and events.
+    pub request_id: String,
+    /// The time the request is answered (RFC 3339, UTC).
+    pub now: String,
+}
+
+impl Context {
+    fn audit(&self, event: impl Into<String>, changed: Vec<String>, now: OffsetDateTime) -> Audit {
+        Audit {
+            event: event.into(),
+            token_id: self.token_id.clone(),
+            request_id: self.request_id.clone(),
+            changed,
+            at: now_string(now),
+        }
+    }
 }
 
 /// A single-resource answer: the representation (if any) and its entity tag.
@@ -43,8 +62,8 @@ pub fn store_error(kind: ResourceKind, e: StoreError) -> ScimError {
         StoreError::VersionMismatch => ScimError::precondition_failed(
             "The resource was changed by another request; read it again and retry.",
         ),
-        StoreError::Uniqueness(attr) => ScimError::uniqueness(format!(
-            "A {} with this {attr} already exists.",
+        StoreError::Uniqueness { attribute, .. } => ScimError::uniqueness(format!(
+            "A {} with this {attribute} already exists.",
             kind.name()
         )),
         StoreError::MissingMember(id) => ScimError::invalid_value(format!(
@@ -127,10 +146,68 @@ fn take_members(kind: ResourceKind, doc: &mut Doc) -> ScimResult<Option<Vec<Memb
     Ok(Some(out))
 }
 
-/// Removes write-only attributes before storing. Passwords are not kept in clear text:
-/// until password sync is built they are dropped.
-fn strip_write_only(doc: &mut Doc) {
-    doc.remove("password");
+/// Takes the write-only `password` out of a document and hashes it (Argon2id). The clear
+/// text is never stored, returned or logged.
+fn take_password(doc: &mut Doc) -> ScimResult<Option<String>> {
+    match doc.remove("password") {
+        Some(Value::String(p)) if !p.is_empty() => password::hash(&p).map(Some).map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ScimError::internal()
+        }),
+        _ => Ok(None),
+    }
+}
+
+/// The event name of a change (see README, "Change events").
+fn event_name(
+    kind: ResourceKind,
+    before: Option<&Doc>,
+    after: Option<&Doc>,
+    members: &MemberChanges,
+) -> String {
+    let noun = match kind {
+        ResourceKind::User => "user",
+        ResourceKind::Group => "group",
+    };
+    let verb = match (before, after) {
+        (None, Some(_)) => "created",
+        (Some(_), None) => "deleted",
+        (Some(b), Some(a)) if kind == ResourceKind::User => {
+            match (resource::is_active(b), resource::is_active(a)) {
+                (true, false) => "deactivated",
+                (false, true) => "reactivated",
+                _ => "updated",
+            }
+        }
+        (Some(b), Some(a)) if b == a => {
+            match (
+                members.added.is_empty(),
+                members.removed.is_empty() && !members.replace_all,
+            ) {
+                (false, true) => "members.added",
+                (true, false) => "members.removed",
+                _ => "members.changed",
+            }
+        }
+        _ => "updated",
+    };
+    format!("{noun}.{verb}")
+}
+
+/// Canonical names of the top-level attributes that differ between two documents.
+fn changed_attributes(before: &Doc, after: &Doc, members: &MemberChanges) -> Vec<String> {
+    let mut names: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .cloned()
+        .collect();
+    if members.replace_all || !members.added.is_empty() || !members.removed.is_empty() {
+        names.push("members".into());
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Builds the representation the client sees, reading members / groups only when the
@@ -144,6 +221,9 @@ async fn represent<S: Store>(
     with_relations: bool,
 ) -> ScimResult<Doc> {
     let mut full = resource::render(kind, &stored.id, &stored.doc, &stored.meta, &ctx.base_url);
+    if kind == ResourceKind::User {
+        resource::apply_end_date(&mut full, &ctx_now(ctx));
+    }
     match kind {
         ResourceKind::Group if with_relations && projection.includes(kind, "members") => {
             let members = store
@@ -218,6 +298,12 @@ async fn load<S: Store>(
         .ok_or_else(|| not_found(kind))
 }
 
+/// The request's notion of now, for the end-date view. `Context` carries no clock; the
+/// HTTP layer sets `now` per request.
+fn ctx_now(ctx: &Context) -> String {
+    ctx.now.clone()
+}
+
 fn reply(ctx: &Context, kind: ResourceKind, stored: &Stored, body: Option<Doc>) -> ResourceReply {
     ResourceReply {
         body,
@@ -250,6 +336,7 @@ pub async fn list<S: Store>(
         filter: query.filter.as_ref(),
         paging: &query.paging,
         count: query.count,
+        now: &ctx.now,
     };
     let page = store
         .list(&ctx.tenant, kind, &request)
@@ -258,11 +345,8 @@ pub async fn list<S: Store>(
     let mut resources = Vec::with_capacity(page.items.len());
     // In lists a user's `groups` is returned only when asked for by name: it costs a query
     // per user, and neither Entra ID nor Okta reads it from a list.
-    let user_groups_requested = kind == ResourceKind::User
-        && query.projection.includes(kind, "groups")
-        && query_names(query, "groups");
+    let relations = kind == ResourceKind::Group || query.projection.names_explicitly("groups");
     for item in &page.items {
-        let relations = kind == ResourceKind::Group || user_groups_requested;
         resources.push(represent(store, ctx, kind, item, &query.projection, relations).await?);
     }
     let start_index = match query.paging {
@@ -278,11 +362,13 @@ pub async fn list<S: Store>(
     })
 }
 
-fn query_names(query: &ListQuery, attr: &str) -> bool {
-    query.projection.names_explicitly(attr)
-}
+/// How many times a create that met a stale inactive-email marker is retried.
+const MAX_CREATE_ATTEMPTS: usize = 3;
 
-/// `POST /{type}`
+/// `POST /{type}`. A user whose `userName`, `externalId` or primary email matches a user
+/// who was deactivated or deleted earlier is that person coming back: their record is
+/// restored in place (same id, attributes from this request, `active: true`) and the
+/// answer is `201`. A match with an active user is `409 uniqueness`.
 pub async fn create<S: Store>(
     store: &S,
     ctx: &Context,
@@ -293,7 +379,7 @@ pub async fn create<S: Store>(
 ) -> ScimResult<ResourceReply> {
     let mut doc = resource::normalize_resource(kind, body)?;
     let members = take_members(kind, &mut doc)?.unwrap_or_default();
-    strip_write_only(&mut doc);
+    let password_hash = take_password(&mut doc)?;
     let stamp = now_string(now);
     let stored = Stored {
         id: uuid::Uuid::now_v7().to_string(),
@@ -303,12 +389,72 @@ pub async fn create<S: Store>(
             last_modified: stamp,
             version: 1,
         },
+        password_hash,
     };
-    store
-        .create(&ctx.tenant, kind, &stored, &members)
-        .await
-        .map_err(|e| store_error(kind, e))?;
-    let mut body = represent(store, ctx, kind, &stored, projection, false).await?;
+    let audit = ctx.audit(
+        event_name(kind, None, Some(&stored.doc), &MemberChanges::default()),
+        stored.doc.keys().cloned().collect(),
+        now,
+    );
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        match store
+            .create(&ctx.tenant, kind, &stored, &members, &audit)
+            .await
+        {
+            Err(StoreError::Uniqueness {
+                attribute,
+                holder: Some(holder),
+            }) if kind == ResourceKind::User => {
+                match restore_candidate(store, ctx, &holder).await? {
+                    Candidate::Inactive(before) => {
+                        break restore_inactive(store, ctx, before, &stored, now).await;
+                    }
+                    Candidate::Deleted(tomb) => {
+                        break restore_deleted(store, ctx, tomb, &stored, now).await;
+                    }
+                    Candidate::Active if attribute != "emails" => {
+                        break Err(StoreError::Uniqueness {
+                            attribute,
+                            holder: Some(holder),
+                        });
+                    }
+                    Candidate::Active | Candidate::Gone
+                        if attribute == "emails" && attempt < MAX_CREATE_ATTEMPTS =>
+                    {
+                        // Emails are not unique: the inactive-email marker outlived its
+                        // reason (the holder is active again, or purged). Clear it, retry.
+                        if let Some(email) = resource::primary_email(&stored.doc) {
+                            store
+                                .clear_inactive_email(&ctx.tenant, email, &holder)
+                                .await
+                                .map_err(|e| store_error(kind, e))?;
+                        }
+                        continue;
+                    }
+                    Candidate::Active | Candidate::Gone => {
+                        break Err(StoreError::Uniqueness {
+                            attribute,
+                            holder: Some(holder),
+                        });
+                    }
+                }
+            }
+            other => break other.map(|()| stored.clone()),
+        }
+    };
+    let created = result.map_err(|e| store_error(kind, e))?;
+    let restored = created.id != stored.id;
+    let mut body = represent(
+        store,
+        ctx,
+        kind,
+        &created,
+        projection,
+        restored && write_relations(kind, projection),
+    )
+    .await?;
     if kind == ResourceKind::Group && !members.is_empty() && projection.includes(kind, "members") {
         let base = ctx.base_url.trim_end_matches('/').to_string();
         body.insert(
@@ -316,7 +462,131 @@ pub async fn create<S: Store>(
             Value::Array(members.into_iter().map(|m| member_json(&base, m)).collect()),
         );
     }
-    Ok(reply(ctx, kind, &stored, Some(body)))
+    Ok(reply(ctx, kind, &created, Some(body)))
+}
+
+enum Candidate {
+    Active,
+    Inactive(Stored),
+    Deleted(Tombstone),
+    Gone,
+}
+
+/// What holds a value a new user collides with.
+async fn restore_candidate<S: Store>(
+    store: &S,
+    ctx: &Context,
+    holder: &str,
+) -> ScimResult<Candidate> {
+    let kind = ResourceKind::User;
+    if let Some(user) = store
+        .get(&ctx.tenant, kind, holder)
+        .await
+        .map_err(|e| store_error(kind, e))?
+    {
+        let mut view = user.doc.clone();
+        resource::apply_end_date(&mut view, &ctx.now);
+        return Ok(if resource::is_active(&view) {
+            Candidate::Active
+        } else {
+            Candidate::Inactive(user)
+        });
+    }
+    match store
+        .tombstone(&ctx.tenant, holder)
+        .await
+        .map_err(|e| store_error(kind, e))?
+    {
+        Some(t) => Ok(Candidate::Deleted(t)),
+        None => Ok(Candidate::Gone),
+    }
+}
+
+/// The restored document: the new request's attributes, active, and no end date left in
+/// the past (a passed end date would deactivate the person again at once).
+fn restored_doc(new: &Stored, now: &str) -> Doc {
+    let mut doc = new.doc.clone();
+    doc.insert("active".into(), Value::Bool(true));
+    if resource::end_date_passed(&doc, now) {
+        if let Some(Value::Object(c)) = doc.get_mut(scim_core::schema::CONTACT_USER_URN) {
+            c.remove("endDate");
+            if c.is_empty() {
+                doc.remove(scim_core::schema::CONTACT_USER_URN);
+            }
+        }
+    }
+    doc
+}
+
+async fn restore_inactive<S: Store>(
+    store: &S,
+    ctx: &Context,
+    before: Stored,
+    new: &Stored,
+    now: OffsetDateTime,
+) -> Result<Stored, StoreError> {
+    let after = Stored {
+        id: before.id.clone(),
+        doc: restored_doc(new, &ctx.now),
+        meta: Meta {
+            created: before.meta.created.clone(),
+            last_modified: now_string(now),
+            version: before.meta.version + 1,
+        },
+        password_hash: new.password_hash.clone().or(before.password_hash.clone()),
+    };
+    let audit = ctx.audit(
+        "user.restored",
+        changed_attributes(&before.doc, &after.doc, &MemberChanges::default()),
+        now,
+    );
+    store
+        .update(
+            &ctx.tenant,
+            ResourceKind::User,
+            &before,
+            &after,
+            &MemberChanges::default(),
+            Guard::Version(before.meta.version),
+            &audit,
+        )
+        .await?;
+    Ok(after)
+}
+
+async fn restore_deleted<S: Store>(
+    store: &S,
+    ctx: &Context,
+    tomb: Tombstone,
+    new: &Stored,
+    now: OffsetDateTime,
+) -> Result<Stored, StoreError> {
+    let before = &tomb.user;
+    let after = Stored {
+        id: before.id.clone(),
+        doc: restored_doc(new, &ctx.now),
+        meta: Meta {
+            created: before.meta.created.clone(),
+            last_modified: now_string(now),
+            version: before.meta.version + 1,
+        },
+        password_hash: new.password_hash.clone().or(before.password_hash.clone()),
+    };
+    let audit = ctx.audit(
+        "user.restored",
+        changed_attributes(&before.doc, &after.doc, &MemberChanges::default()),
+        now,
+    );
+    store.restore(&ctx.tenant, &tomb, &after, &audit).await?;
+    Ok(after)
+}
+
+/// A change computed from the current state: the new document, membership changes, and
+/// the new password hash if the change set one.
+pub struct Change {
+    pub doc: Doc,
+    pub members: MemberChanges,
+    pub password_hash: Option<String>,
 }
 
 /// Runs `change` on a fresh read until the guarded write succeeds or attempts run out.
@@ -331,17 +601,21 @@ async fn write_loop<S, F>(
 ) -> ScimResult<(Stored, bool)>
 where
     S: Store,
-    F: FnMut(&Stored) -> ScimResult<(Doc, MemberChanges)>,
+    F: FnMut(&Stored) -> ScimResult<Change>,
 {
     for attempt in 0..MAX_WRITE_ATTEMPTS {
         let before = load(store, ctx, kind, id).await?;
         check_if_match(if_match, &before)?;
-        let (mut doc, members) = change(&before)?;
-        strip_write_only(&mut doc);
+        let Change {
+            doc,
+            members,
+            password_hash,
+        } = change(&before)?;
         let doc_changed = doc != before.doc;
+        let password_changed = password_hash.is_some();
         let members_changed =
             members.replace_all || !members.added.is_empty() || !members.removed.is_empty();
-        if !doc_changed && !members_changed {
+        if !doc_changed && !members_changed && !password_changed {
             return Ok((before, false));
         }
         let after = Stored {
@@ -352,16 +626,26 @@ where
                 last_modified: now_string(now),
                 version: before.meta.version + 1,
             },
+            password_hash: password_hash.or_else(|| before.password_hash.clone()),
         };
         // Membership-only changes commute, so they need only existence; anything touching
         // the document is guarded by the version just read. An If-Match always pins it.
-        let guard = if doc_changed || if_match.is_some() {
+        let guard = if doc_changed || password_changed || if_match.is_some() {
             Guard::Version(before.meta.version)
         } else {
             Guard::Exists
         };
+        let mut changed = changed_attributes(&before.doc, &after.doc, &members);
+        if password_changed {
+            changed.push("password".into());
+        }
+        let audit = ctx.audit(
+            event_name(kind, Some(&before.doc), Some(&after.doc), &members),
+            changed,
+            now,
+        );
         match store
-            .update(&ctx.tenant, kind, &before, &after, &members, guard)
+            .update(&ctx.tenant, kind, &before, &after, &members, guard, &audit)
             .await
         {
             Ok(()) => return Ok((after, true)),
@@ -395,6 +679,7 @@ pub async fn replace<S: Store>(
     // A PUT without `members` leaves memberships alone (they are managed by PATCH);
     // a PUT with `members` (even empty) replaces them.
     let members = take_members(kind, &mut doc)?;
+    let password_hash = take_password(&mut doc)?;
     let changes = match &members {
         Some(list) => MemberChanges {
             replace_all: true,
@@ -404,7 +689,11 @@ pub async fn replace<S: Store>(
         None => MemberChanges::default(),
     };
     let (stored, _) = write_loop(store, ctx, kind, id, if_match, now, |_| {
-        Ok((doc.clone(), changes.clone()))
+        Ok(Change {
+            doc: doc.clone(),
+            members: changes.clone(),
+            password_hash: password_hash.clone(),
+        })
     })
     .await?;
     let body = represent(
@@ -443,7 +732,13 @@ pub async fn patch<S: Store>(
     let ops = patch::parse_patch(body)?;
     let (stored, _) = write_loop(store, ctx, kind, id, if_match, now, |before| {
         let outcome = patch::apply_patch(kind, &before.doc, &ops)?;
-        Ok((outcome.doc, outcome.members))
+        let mut doc = outcome.doc;
+        let password_hash = take_password(&mut doc)?;
+        Ok(Change {
+            doc,
+            members: outcome.members,
+            password_hash,
+        })
     })
     .await?;
     let body = if kind == ResourceKind::User || wants_body {
@@ -471,11 +766,17 @@ pub async fn delete<S: Store>(
     kind: ResourceKind,
     id: &str,
     if_match: Option<&str>,
+    now: OffsetDateTime,
 ) -> ScimResult<()> {
     let before = load(store, ctx, kind, id).await?;
     check_if_match(if_match, &before)?;
+    let audit = ctx.audit(
+        event_name(kind, Some(&before.doc), None, &MemberChanges::default()),
+        Vec::new(),
+        now,
+    );
     store
-        .delete(&ctx.tenant, kind, &before)
+        .delete(&ctx.tenant, kind, &before, &audit)
         .await
         .map_err(|e| store_error(kind, e))
 }

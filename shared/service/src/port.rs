@@ -18,6 +18,32 @@ pub struct Stored {
     pub id: String,
     pub doc: Doc,
     pub meta: Meta,
+    /// A user's Argon2id password hash; never part of the document, never returned.
+    pub password_hash: Option<String>,
+}
+
+/// Who made a write and why: recorded in the audit record written in the same
+/// transaction, and carried by the change event published from it. Never a token or a
+/// password: the token is named by its non-secret id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    /// `user.created`, `user.deactivated`, `group.members.added`, ... (see `events`).
+    pub event: String,
+    pub token_id: String,
+    pub request_id: String,
+    /// Canonical names of the attributes that changed.
+    pub changed: Vec<String>,
+    /// The time of the write (RFC 3339, UTC).
+    pub at: String,
+}
+
+/// A deleted user kept (hidden from every SCIM read) so a re-added person gets their
+/// record back; purged after the retention period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tombstone {
+    pub user: Stored,
+    /// The groups the user was a direct member of when deleted.
+    pub groups: Vec<String>,
 }
 
 /// A list request as the store sees it.
@@ -26,6 +52,8 @@ pub struct ListRequest<'a> {
     pub filter: Option<&'a Filter>,
     pub paging: &'a Paging,
     pub count: u64,
+    /// The time the request is answered: a contact whose end date has passed is inactive.
+    pub now: &'a str,
 }
 
 /// One page from the store.
@@ -52,8 +80,12 @@ pub enum StoreError {
     NotFound,
     /// The version guard failed: someone else wrote first.
     VersionMismatch,
-    /// A uniqueness guard failed; the canonical attribute name.
-    Uniqueness(&'static str),
+    /// A uniqueness guard failed: the canonical attribute name, and the id of the user
+    /// holding the value when the store knows it (so a re-add can restore that user).
+    Uniqueness {
+        attribute: &'static str,
+        holder: Option<String>,
+    },
     /// A member to add does not exist; its id.
     MissingMember(String),
     /// A cursor the store cannot read.
@@ -69,7 +101,7 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::NotFound => f.write_str("not found"),
             StoreError::VersionMismatch => f.write_str("version mismatch"),
-            StoreError::Uniqueness(a) => write!(f, "uniqueness of {a}"),
+            StoreError::Uniqueness { attribute, .. } => write!(f, "uniqueness of {attribute}"),
             StoreError::MissingMember(id) => write!(f, "member {id} does not exist"),
             StoreError::InvalidCursor => f.write_str("invalid cursor"),
             StoreError::Busy => f.write_str("busy"),
@@ -117,17 +149,20 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = StoreResult<ListPage>> + Send;
 
     /// Writes a new resource (and a group's initial members) in one transaction, with its
-    /// uniqueness guards.
+    /// uniqueness guards and audit record. For users, the transaction also checks that no
+    /// inactive or deleted user holds the primary email (`Uniqueness { "emails", holder }`).
     fn create(
         &self,
         tenant: &str,
         kind: ResourceKind,
         resource: &Stored,
         members: &[Member],
+        audit: &Audit,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Replaces `before` by `after` (same id), moving uniqueness guards and index entries as
     /// the document changed, and applies membership changes.
+    #[allow(clippy::too_many_arguments)]
     fn update(
         &self,
         tenant: &str,
@@ -136,13 +171,42 @@ pub trait Store: Send + Sync {
         after: &Stored,
         members: &MemberChanges,
         guard: Guard,
+        audit: &Audit,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Deletes a resource, its guards and every membership it takes part in.
+    /// Deletes a resource and every membership it takes part in. A user leaves a tombstone
+    /// that keeps its guards and remembers its groups until the retention ends.
     fn delete(
         &self,
         tenant: &str,
         kind: ResourceKind,
         before: &Stored,
+        audit: &Audit,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// A deleted user's tombstone, if it is still kept.
+    fn tombstone(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Tombstone>>> + Send;
+
+    /// Brings a deleted user back under the same id with the document `after`, re-adding
+    /// the memberships of groups that still exist.
+    fn restore(
+        &self,
+        tenant: &str,
+        tombstone: &Tombstone,
+        after: &Stored,
+        audit: &Audit,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Removes a marker that says an inactive user holds `email`, if `holder` still owns
+    /// it (the marker outlived its reason: the holder was reactivated or purged).
+    fn clear_inactive_email(
+        &self,
+        tenant: &str,
+        email: &str,
+        holder: &str,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 }

@@ -1,5 +1,13 @@
 //! SCIM filters (RFC 7644 §3.4.2.2): the syntax tree, parser, printer, in-memory evaluator
 //! and the index analysis a store uses to avoid scanning.
+//!
+//! - [`parse`] text into a [`Filter`] (`400 invalidFilter` on any bad input, bounded by
+//!   [`MAX_FILTER_LEN`] and [`MAX_FILTER_DEPTH`]); `Display` prints the canonical form, and
+//!   `parse(&f.to_string()) == Ok(f)` whenever that form fits in `MAX_FILTER_LEN`.
+//! - [`compile`] against a resource type once per request, then
+//!   [`CompiledFilter::matches`] per document. Compiling can fail with `invalidFilter` too
+//!   (`active gt true`), so call it where the request is parsed.
+//! - [`plan`] splits a filter into index lookups and a residual for the evaluator.
 
 mod eval;
 mod parser;

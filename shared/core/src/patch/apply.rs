@@ -27,7 +27,7 @@ use crate::path::{truncate, AttrPath, ResolvedPath};
 use crate::resource::{
     check_required, coerce, coerce_single, container_mut, prune_extension, Doc, MAX_MULTI_VALUES,
 };
-use crate::schema::{AttrDef, AttrType, Mutability, ResourceKind, ResourceTypeDef};
+use crate::schema::{AttrDef, AttrType, Mutability, ResourceKind, ResourceTypeDef, SchemaDef};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -44,10 +44,18 @@ pub fn apply_patch(
     let rt = kind.def();
     let mut after = doc.clone();
     let mut acc = Accumulator::default();
+    let mut touched = Vec::new();
     for op in ops.iter() {
         let Some(path) = &op.path else {
             return Err(ScimError::no_target("an operation has no 'path'."));
         };
+        // `remove` of a whole extension (`"path": "urn:...:enterprise:2.0:User"`): every
+        // attribute of that extension is unassigned.
+        if let Some(ext) = whole_extension(rt, op.op, path) {
+            after.remove(ext.id);
+            touched.extend(ext.attributes.iter().map(|a| (Some(ext), a)));
+            continue;
+        }
         let step = Step {
             kind,
             rt,
@@ -55,7 +63,7 @@ pub fn apply_patch(
             path,
             value: op.value.as_ref(),
         };
-        step.apply(&mut after, &mut acc)?;
+        step.apply(&mut after, &mut acc, &mut touched)?;
     }
     let members = acc.finish();
     if kind == ResourceKind::Group {
@@ -63,10 +71,7 @@ pub fn apply_patch(
     }
     // RFC 7644 §3.5.2.3: unassigning a required attribute is a `mutability` error.
     check_required(kind, &after).map_err(|e| ScimError::mutability(e.detail))?;
-    let mut changed = changed_attributes(rt, doc, &after);
-    if kind == ResourceKind::Group {
-        changed.remove("members");
-    }
+    let mut changed = changed_attributes(doc, &after, &touched);
     if !members.is_empty() {
         changed.insert("members".to_string());
     }
@@ -75,6 +80,23 @@ pub fn apply_patch(
         changed,
         members,
     })
+}
+
+/// The extension a `remove` path names as a whole, if it does.
+fn whole_extension(
+    rt: &'static ResourceTypeDef,
+    op: OpKind,
+    path: &PatchPath,
+) -> Option<&'static SchemaDef> {
+    if op != OpKind::Remove
+        || path.filter.is_some()
+        || path.sub.is_some()
+        || path.attr.sub.is_some()
+    {
+        return None;
+    }
+    let urn = path.attr.urn.as_deref()?;
+    rt.extension(&format!("{urn}:{}", path.attr.name))
 }
 
 /// The operations with every path-less `add`/`replace` split into path operations (what
@@ -114,6 +136,9 @@ fn missing_value(op: OpKind) -> ScimError {
     ScimError::invalid_value(format!("an {} operation needs a 'value'.", op.as_str()))
 }
 
+/// An attribute an operation may have changed: its extension (if any) and definition.
+type Touched = (Option<&'static SchemaDef>, &'static AttrDef);
+
 /// Which elements of a multi-valued attribute an operation acts on.
 enum Select<'a> {
     /// `emails.value`: every element.
@@ -138,6 +163,12 @@ impl Step<'_> {
         truncate(&self.path.to_string(), 100)
     }
 
+    /// Puts the path in front of an error's detail.
+    fn at(&self, mut e: ScimError) -> ScimError {
+        e.detail = format!("'{}': {}", self.text(), e.detail);
+        e
+    }
+
     fn unknown(&self) -> ScimError {
         ScimError::invalid_path(format!(
             "'{}' is not an attribute of a {}.",
@@ -155,7 +186,13 @@ impl Step<'_> {
         }
     }
 
-    fn apply(&self, doc: &mut Doc, acc: &mut Accumulator) -> ScimResult<()> {
+    /// Applies the operation; records the attribute it may change in `touched`.
+    fn apply(
+        &self,
+        doc: &mut Doc,
+        acc: &mut Accumulator,
+        touched: &mut Vec<Touched>,
+    ) -> ScimResult<()> {
         if self.op != OpKind::Remove && self.value.is_none() {
             return Err(missing_value(self.op));
         }
@@ -190,6 +227,13 @@ impl Step<'_> {
             )));
         }
         let whole = ResolvedPath { sub: None, ..rp };
+        let attr_of = (whole.extension, whole.attr);
+        if !touched
+            .iter()
+            .any(|t| t.0.map(|e| e.id) == attr_of.0.map(|e| e.id) && std::ptr::eq(t.1, attr_of.1))
+        {
+            touched.push(attr_of);
+        }
         let container = container_mut(doc, &whole);
         match (&self.path.filter, sub) {
             (Some(f), _) => {
@@ -217,7 +261,7 @@ impl Step<'_> {
         match value {
             Value::Object(obj) if attr.is_complex() => {
                 let target = object_entry(container, attr.name);
-                merge_sub_attributes(target, attr, obj)?;
+                merge_sub_attributes(target, attr, obj).map_err(|e| self.at(e))?;
                 if target.is_empty() {
                     container.remove(attr.name);
                 }
@@ -234,10 +278,9 @@ impl Step<'_> {
         attr: &'static AttrDef,
         sub: &'static AttrDef,
     ) -> ScimResult<()> {
-        let label = format!("{}.{}", attr.name, sub.name);
         let new = match self.op {
             OpKind::Remove => None,
-            _ => coerce(sub, self.value()?, &label)?,
+            _ => coerce(sub, self.value()?, sub.name).map_err(|e| self.at(e))?,
         };
         let parent = object_entry(container, attr.name);
         set(parent, sub.name, new);
@@ -297,7 +340,7 @@ impl Step<'_> {
             Some(Value::Array(list)) => std::mem::take(list),
             _ => Vec::new(),
         };
-        let hits: Vec<bool> = list.iter().map(|e| select.matches(whole, e)).collect();
+        let hits = select.hits(whole, &mut list);
         let any_hit = hits.contains(&true);
         let value = self.value()?;
         // Indices of elements this operation gave a value, in order.
@@ -315,8 +358,7 @@ impl Step<'_> {
                 }
             }
             (_, Some(sub)) => {
-                let label = format!("{}.{}", attr.name, sub.name);
-                let new = coerce(sub, value, &label)?;
+                let new = coerce(sub, value, sub.name).map_err(|e| self.at(e))?;
                 if any_hit {
                     for (i, (e, _)) in list.iter_mut().zip(&hits).enumerate() {
                         if !hits[i] {
@@ -338,16 +380,23 @@ impl Step<'_> {
             (op, None) => {
                 let value = single(value, attr.name)?;
                 if any_hit && op == OpKind::Add {
-                    let Value::Object(given) = value else {
-                        return Err(ScimError::invalid_value(format!(
-                            "'{}' must be given an object of {} sub-attributes.",
-                            self.text(),
-                            attr.name
-                        )));
+                    // Merge into each match: an object as given (its nulls unassign), a
+                    // bare value as the registry reads it (`"x@y"` is `{"value": "x@y"}`).
+                    let coerced = match value {
+                        Value::Object(_) => None,
+                        other => coerce_single(attr, other, attr.name).map_err(|e| self.at(e))?,
+                    };
+                    let given = match (value, &coerced) {
+                        (Value::Object(given), _) | (_, Some(Value::Object(given))) => given,
+                        _ => {
+                            retain_unselected(&mut list, &hits);
+                            return self.store(container, attr, list, &[]);
+                        }
                     };
                     for (i, e) in list.iter_mut().enumerate() {
                         if hits[i] {
-                            merge_sub_attributes(object_of(e), attr, given)?;
+                            merge_sub_attributes(object_of(e), attr, given)
+                                .map_err(|e| self.at(e))?;
                             touched.push(i);
                         }
                     }
@@ -372,6 +421,18 @@ impl Step<'_> {
                 }
             }
         }
+        self.store(container, attr, list, &touched)
+    }
+
+    /// Puts a multi-valued attribute back after [`Step::elements`]: the first touched
+    /// primary value stays the only primary one, emptied values go, `[]` unassigns.
+    fn store(
+        &self,
+        container: &mut Doc,
+        attr: &'static AttrDef,
+        mut list: Vec<Value>,
+        touched: &[usize],
+    ) -> ScimResult<()> {
         if let Some(&winner) = touched.iter().find(|&&i| is_primary(&list[i])) {
             keep_primary(&mut list, winner);
         }
@@ -448,23 +509,40 @@ impl Step<'_> {
 }
 
 impl Select<'_> {
-    fn matches(&self, whole: &ResolvedPath, element: &Value) -> bool {
+    /// Which elements of `list` the selection takes. A filter is compiled as the value
+    /// path `attr[filter]`, so each element is tested in a small document holding only it;
+    /// elements are swapped in and out of that document rather than copied.
+    fn hits(&self, whole: &ResolvedPath, list: &mut [Value]) -> Vec<bool> {
         let Select::Filter(_, compiled) = self else {
-            return true;
+            return vec![true; list.len()];
         };
-        // The compiled filter is the value path `attr[filter]`; test it on a document
-        // holding just this element.
         let mut doc = Doc::new();
-        doc.insert(
-            whole.attr.name.to_string(),
-            Value::Array(vec![element.clone()]),
-        );
+        doc.insert(whole.attr.name.to_string(), Value::Array(vec![Value::Null]));
         if let Some(ext) = whole.extension {
             let mut outer = Doc::new();
             outer.insert(ext.id.to_string(), Value::Object(doc));
             doc = outer;
         }
-        compiled.matches(&doc)
+        let mut hits = Vec::with_capacity(list.len());
+        for element in list.iter_mut() {
+            swap_into(&mut doc, whole, element);
+            hits.push(compiled.matches(&doc));
+            swap_into(&mut doc, whole, element);
+        }
+        hits
+    }
+}
+
+/// Swaps `element` with the single element held by a document built in [`Select::hits`].
+fn swap_into(doc: &mut Doc, whole: &ResolvedPath, element: &mut Value) {
+    let holder = match whole.extension {
+        None => Some(&mut *doc),
+        Some(ext) => doc.get_mut(ext.id).and_then(Value::as_object_mut),
+    };
+    if let Some(Value::Array(one)) = holder.and_then(|h| h.get_mut(whole.attr.name)) {
+        if let Some(slot) = one.first_mut() {
+            std::mem::swap(slot, element);
+        }
     }
 }
 
@@ -534,11 +612,12 @@ fn single<'v>(value: &'v Value, label: &str) -> ScimResult<&'v Value> {
 
 /// Sets or (for `None`) removes a key.
 fn set(obj: &mut Doc, key: &str, value: Option<Value>) {
-    match value {
-        Some(v) => {
+    match (value, obj.get_mut(key)) {
+        (Some(v), Some(slot)) => *slot = v,
+        (Some(v), None) => {
             obj.insert(key.to_string(), v);
         }
-        None => {
+        (None, _) => {
             obj.remove(key);
         }
     }
@@ -546,10 +625,13 @@ fn set(obj: &mut Doc, key: &str, value: Option<Value>) {
 
 /// `obj[key]` as an object, created (or made one) on the way.
 fn object_entry<'a>(obj: &'a mut Doc, key: &str) -> &'a mut Doc {
-    object_of(
-        obj.entry(key.to_string())
-            .or_insert_with(|| Value::Object(Map::new())),
-    )
+    if !obj.contains_key(key) {
+        obj.insert(key.to_string(), Value::Object(Map::new()));
+    }
+    match obj.get_mut(key) {
+        Some(v) => object_of(v),
+        None => unreachable!("inserted just above"),
+    }
 }
 
 /// `obj[key]` as an array, created (or made one) on the way.
@@ -585,8 +667,7 @@ fn merge_sub_attributes(target: &mut Doc, attr: &'static AttrDef, given: &Doc) -
         if sub.mutability == Mutability::ReadOnly {
             continue;
         }
-        let label = format!("{}.{}", attr.name, sub.name);
-        set(target, sub.name, coerce(sub, v, &label)?);
+        set(target, sub.name, coerce(sub, v, sub.name)?);
     }
     Ok(())
 }
@@ -668,30 +749,21 @@ fn check_count(list: &[Value], attr: &AttrDef) -> ScimResult<()> {
     Ok(())
 }
 
-/// Canonical names of the attributes whose value differs; extension attributes as
-/// `urn:...:name`.
-fn changed_attributes(rt: &'static ResourceTypeDef, before: &Doc, after: &Doc) -> BTreeSet<String> {
-    let empty = Map::new();
-    let mut changed = BTreeSet::new();
-    for key in before.keys().chain(after.keys()) {
-        let (b, a) = (before.get(key), after.get(key));
-        if b == a || changed.contains(key) {
-            continue;
-        }
-        match rt.extension(key) {
-            Some(ext) => {
-                let b = b.and_then(Value::as_object).unwrap_or(&empty);
-                let a = a.and_then(Value::as_object).unwrap_or(&empty);
-                for k in b.keys().chain(a.keys()) {
-                    if b.get(k) != a.get(k) {
-                        changed.insert(format!("{}:{k}", ext.id));
-                    }
-                }
-            }
-            None => {
-                changed.insert(key.clone());
-            }
+/// Canonical names of the touched attributes whose value differs; extension attributes
+/// as `urn:...:name`. Only touched attributes can differ, so only they are compared.
+fn changed_attributes(before: &Doc, after: &Doc, touched: &[Touched]) -> BTreeSet<String> {
+    fn get(doc: &Doc, (ext, attr): Touched) -> Option<&Value> {
+        match ext {
+            None => doc.get(attr.name),
+            Some(ext) => doc.get(ext.id).and_then(|e| e.get(attr.name)),
         }
     }
-    changed
+    touched
+        .iter()
+        .filter(|&&t| get(before, t) != get(after, t))
+        .map(|&(ext, attr)| match ext {
+            None => attr.name.to_string(),
+            Some(ext) => format!("{}:{}", ext.id, attr.name),
+        })
+        .collect()
 }

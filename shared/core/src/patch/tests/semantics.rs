@@ -217,6 +217,15 @@ fn filtered_paths() {
             ]}),
         ),
         (
+            "add of a bare value on a matched element sets its value",
+            two.clone(),
+            json!([{"op": "add", "path": "emails[type eq \"home\"]", "value": "h2@x"}]),
+            json!({"userName": "a", "emails": [
+                {"value": "w@x", "type": "work", "primary": true},
+                {"value": "h2@x", "type": "home"}
+            ]}),
+        ),
+        (
             "add of a whole element that is missing creates it from the filter and value",
             two.clone(),
             json!([{"op": "add", "path": "emails[type eq \"other\"]", "value": {"value": "o@x"}}]),
@@ -652,4 +661,17 @@ fn a_failing_operation_applies_nothing() {
     );
     assert!(r.is_err());
     assert_eq!(doc, before);
+}
+
+#[test]
+fn removing_a_whole_extension_by_its_urn_unassigns_its_attributes() {
+    let out = user(
+        bjensen(),
+        json!([{"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"}]),
+    );
+    assert!(out
+        .doc
+        .get("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+        .is_none());
+    assert!(changed(&out).contains(&ent("department").as_str()));
 }

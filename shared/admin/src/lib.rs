@@ -1,0 +1,397 @@
+//! `scim-admin`: the operator's command for a tenant's bearer tokens.
+//!
+//! ```text
+//! scim-admin generate        --tenant <id> [--secret-id <name|arn>]
+//! scim-admin list            (--tenant <id> | --secret-id <name|arn>)
+//! scim-admin revoke-previous (--tenant <id> | --secret-id <name|arn>)
+//! ```
+//!
+//! The secret defaults to `scim/<tenant>/bearer-token` (the stack's name for it). The
+//! client is the SDK's standard one: `AWS_ENDPOINT_URL_SECRETS_MANAGER` points it at moto.
+//!
+//! `generate` creates the secret when it does not exist (the new token is `AWSCURRENT`);
+//! otherwise it runs the rotation function's four steps ([`rotation`]) with a fresh
+//! version id: the new token becomes `AWSCURRENT`, the one it replaces `AWSPREVIOUS` (both
+//! accepted, so the IdP keeps working until the admin pastes the new token), and the token
+//! that was `AWSPREVIOUS` before is retired. It prints the token once, on stdout, alone;
+//! nothing else ever prints a token. `list` shows version ids, token ids, stages and
+//! dates. `revoke-previous` removes `AWSPREVIOUS`: that token stops working within the
+//! functions' cache TTL (60 s).
+
+use aws_sdk_secretsmanager::Client;
+use scim_aws::config::check_tenant_id;
+use scim_aws::tokens::rotation;
+use scim_aws::tokens::{
+    read_stage, read_version, sdk_error, BearerToken, TokenError, TokenSecret, AWSCURRENT,
+    AWSPENDING, AWSPREVIOUS, CACHE_TTL,
+};
+use std::io::Write;
+
+/// The secret a stack creates for a tenant.
+pub fn default_secret_id(tenant: &str) -> String {
+    format!("scim/{tenant}/bearer-token")
+}
+
+#[derive(Debug)]
+pub enum AdminError {
+    Usage(String),
+    Token(TokenError),
+}
+
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminError::Usage(m) => write!(f, "{m}"),
+            AdminError::Token(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for AdminError {}
+
+impl From<TokenError> for AdminError {
+    fn from(e: TokenError) -> Self {
+        AdminError::Token(e)
+    }
+}
+
+/// What `generate` stored. `Debug` never shows the token.
+#[derive(Debug)]
+pub struct NewToken {
+    pub secret_id: String,
+    pub version_id: String,
+    pub tenant: String,
+    pub token: BearerToken,
+    /// True when the secret did not exist and was created.
+    pub created_secret: bool,
+    /// The token id of the token that became `AWSPREVIOUS`.
+    pub previous_token_id: Option<String>,
+}
+
+/// One labelled version of the secret, as `list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenVersion {
+    pub version_id: String,
+    /// `None` when the value is not a token secret.
+    pub token_id: Option<String>,
+    pub tenant: Option<String>,
+    pub stages: Vec<String>,
+    pub created: Option<String>,
+}
+
+async fn labels(
+    client: &Client,
+    secret_id: &str,
+) -> Result<Option<std::collections::HashMap<String, Vec<String>>>, AdminError> {
+    match rotation::versions(client, secret_id).await {
+        Ok(v) => Ok(Some(v)),
+        Err(TokenError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Generates a new token for the tenant of `secret_id` and makes it current; creates the
+/// secret (for `tenant`) when it does not exist. A `tenant` that differs from the one the
+/// secret is bound to is refused.
+pub async fn generate(
+    client: &Client,
+    secret_id: &str,
+    tenant: Option<&str>,
+) -> Result<NewToken, AdminError> {
+    if let Some(t) = tenant {
+        check_tenant_id(t).map_err(AdminError::Usage)?;
+    }
+    let version_id = uuid::Uuid::now_v7().to_string();
+    if labels(client, secret_id).await?.is_none() {
+        let tenant = tenant.ok_or_else(|| {
+            AdminError::Usage(format!(
+                "secret {secret_id} does not exist; pass --tenant to create it"
+            ))
+        })?;
+        let new = TokenSecret::new(tenant, BearerToken::generate()?)?;
+        client
+            .create_secret()
+            .name(secret_id)
+            .client_request_token(&version_id)
+            .description(format!(
+                "SCIM bearer token for tenant {tenant} (the Secret Token pasted into Entra/Okta)"
+            ))
+            .secret_string(new.to_secret_string())
+            .send()
+            .await
+            .map_err(|e| sdk_error("CreateSecret", secret_id, e))?;
+        return Ok(NewToken {
+            secret_id: secret_id.to_string(),
+            version_id,
+            tenant: new.tenant,
+            token: new.token,
+            created_secret: true,
+            previous_token_id: None,
+        });
+    }
+    let current = read_stage(client, secret_id, AWSCURRENT, tenant)
+        .await?
+        .ok_or_else(|| TokenError::NotFound(format!("{secret_id} has no {AWSCURRENT} version")))?
+        .secret?;
+    if let Some(t) = tenant {
+        if t != current.tenant {
+            return Err(AdminError::Usage(format!(
+                "secret {secret_id} holds the token of tenant {}, not {t}",
+                current.tenant
+            )));
+        }
+    }
+    rotation::create_secret(client, secret_id, &version_id, tenant).await?;
+    rotation::set_secret(client, secret_id, &version_id).await?;
+    rotation::test_secret(client, secret_id, &version_id, tenant).await?;
+    rotation::finish_secret(client, secret_id, &version_id).await?;
+    let new = read_version(client, secret_id, &version_id, AWSCURRENT, None)
+        .await?
+        .ok_or_else(|| TokenError::NotFound(format!("version {version_id} after rotation")))?
+        .secret?;
+    Ok(NewToken {
+        secret_id: secret_id.to_string(),
+        version_id,
+        tenant: new.tenant,
+        token: new.token,
+        created_secret: false,
+        previous_token_id: Some(current.token.id()),
+    })
+}
+
+fn stage_rank(stages: &[String]) -> usize {
+    [AWSCURRENT, AWSPREVIOUS, AWSPENDING]
+        .iter()
+        .position(|s| stages.iter().any(|x| x == s))
+        .unwrap_or(3)
+}
+
+/// The labelled versions: current first, then previous, then pending. Never a token.
+/// `tenant` binds a bare-token value (a stack's first generated value) for display.
+pub async fn list(
+    client: &Client,
+    secret_id: &str,
+    tenant: Option<&str>,
+) -> Result<Vec<TokenVersion>, AdminError> {
+    let labels = labels(client, secret_id)
+        .await?
+        .ok_or_else(|| TokenError::NotFound(format!("secret {secret_id}")))?;
+    let mut out = Vec::new();
+    for (version_id, stages) in labels {
+        // Each read names a stage: moto answers a read without one with a stale value.
+        let Some(stage) = stages.first() else {
+            continue;
+        };
+        let read = read_version(client, secret_id, &version_id, stage, tenant).await?;
+        let (token_id, tenant, created) = match read {
+            Some(v) => match v.secret {
+                Ok(s) => (Some(s.token.id()), Some(s.tenant), v.created),
+                Err(_) => (None, None, v.created),
+            },
+            None => (None, None, None),
+        };
+        out.push(TokenVersion {
+            version_id,
+            token_id,
+            tenant,
+            stages,
+            created,
+        });
+    }
+    out.sort_by(|a, b| {
+        (stage_rank(&a.stages), &a.created).cmp(&(stage_rank(&b.stages), &b.created))
+    });
+    Ok(out)
+}
+
+/// Removes `AWSPREVIOUS`; returns the version it was on (`None`: nothing to revoke).
+pub async fn revoke_previous(
+    client: &Client,
+    secret_id: &str,
+    tenant: Option<&str>,
+) -> Result<Option<TokenVersion>, AdminError> {
+    let labels = labels(client, secret_id)
+        .await?
+        .ok_or_else(|| TokenError::NotFound(format!("secret {secret_id}")))?;
+    let Some((version_id, stages)) = labels
+        .into_iter()
+        .find(|(_, stages)| stages.iter().any(|s| s == AWSPREVIOUS))
+    else {
+        return Ok(None);
+    };
+    let read = read_version(client, secret_id, &version_id, AWSPREVIOUS, tenant).await?;
+    client
+        .update_secret_version_stage()
+        .secret_id(secret_id)
+        .version_stage(AWSPREVIOUS)
+        .remove_from_version_id(&version_id)
+        .send()
+        .await
+        .map_err(|e| sdk_error("UpdateSecretVersionStage", secret_id, e))?;
+    let (token_id, tenant, created) = match read {
+        Some(v) => match v.secret {
+            Ok(s) => (Some(s.token.id()), Some(s.tenant), v.created),
+            Err(_) => (None, None, v.created),
+        },
+        None => (None, None, None),
+    };
+    Ok(Some(TokenVersion {
+        version_id,
+        token_id,
+        tenant,
+        stages: stages.into_iter().filter(|s| s != AWSPREVIOUS).collect(),
+        created,
+    }))
+}
+
+pub const USAGE: &str = "\
+usage: scim-admin <command> [--tenant <id>] [--secret-id <name|arn>]
+
+commands:
+  generate         new token for the tenant: creates the secret, or rotates it (the new
+                   token becomes AWSCURRENT, the replaced one AWSPREVIOUS and keeps working
+                   until revoked); prints the token once, alone on stdout
+  list             version id, token id, stages and creation date of each token (never a token)
+  revoke-previous  retire the AWSPREVIOUS token (refused everywhere within 60 s)
+
+The secret defaults to scim/<tenant>/bearer-token. AWS region, credentials and
+AWS_ENDPOINT_URL_SECRETS_MANAGER (e.g. moto locally) come from the usual environment.
+";
+
+struct Args {
+    command: String,
+    tenant: Option<String>,
+    secret_id: Option<String>,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, String> {
+    let mut it = args.iter();
+    let command = it.next().cloned().ok_or("no command given")?;
+    let (mut tenant, mut secret_id) = (None, None);
+    while let Some(a) = it.next() {
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (a.as_str(), None),
+        };
+        let slot = match name {
+            "--tenant" => &mut tenant,
+            "--secret-id" => &mut secret_id,
+            _ => return Err(format!("unknown argument '{a}'")),
+        };
+        let value = match inline {
+            Some(v) => v,
+            None => it.next().cloned().ok_or(format!("{name} needs a value"))?,
+        };
+        *slot = Some(value);
+    }
+    Ok(Args {
+        command,
+        tenant,
+        secret_id,
+    })
+}
+
+/// The command line (`args` without the program name). Returns the exit code: 0 done,
+/// 1 failed, 2 usage error.
+pub async fn run(client: &Client, args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    match run_inner(client, args, out, err).await {
+        Ok(()) => 0,
+        Err(AdminError::Usage(m)) => {
+            let _ = writeln!(err, "scim-admin: {m}\n\n{USAGE}");
+            2
+        }
+        Err(e) => {
+            let _ = writeln!(err, "scim-admin: {e}");
+            1
+        }
+    }
+}
+
+async fn run_inner(
+    client: &Client,
+    args: &[String],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), AdminError> {
+    let args = parse_args(args).map_err(AdminError::Usage)?;
+    if matches!(args.command.as_str(), "help" | "--help" | "-h") {
+        let _ = write!(out, "{USAGE}");
+        return Ok(());
+    }
+    let tenant = args.tenant.as_deref();
+    let secret_id = match (&args.secret_id, tenant) {
+        (Some(s), _) => s.clone(),
+        (None, Some(t)) => {
+            check_tenant_id(t).map_err(AdminError::Usage)?;
+            default_secret_id(t)
+        }
+        (None, None) => {
+            return Err(AdminError::Usage(
+                "pass --tenant or --secret-id".to_string(),
+            ))
+        }
+    };
+    let io = |e: std::io::Error| AdminError::Usage(format!("cannot write the output: {e}"));
+    match args.command.as_str() {
+        "generate" => {
+            let new = generate(client, &secret_id, tenant).await?;
+            writeln!(out, "{}", new.token.expose()).map_err(io)?;
+            let what = if new.created_secret {
+                format!("created secret {}", new.secret_id)
+            } else {
+                format!("rotated secret {}", new.secret_id)
+            };
+            let _ = writeln!(
+                err,
+                "{what}: new token {} (version {}) for tenant {} is {AWSCURRENT}. It is printed only this once: paste it into Entra ID (Secret Token) or Okta (API token).",
+                new.token.id(),
+                new.version_id,
+                new.tenant
+            );
+            if let Some(prev) = new.previous_token_id {
+                let _ = writeln!(
+                    err,
+                    "The replaced token {prev} stays valid as {AWSPREVIOUS} until `scim-admin revoke-previous`."
+                );
+            }
+        }
+        "list" => {
+            let versions = list(client, &secret_id, tenant).await?;
+            writeln!(
+                out,
+                "{:<38} {:<9} {:<12} {:<26} STAGES",
+                "VERSION", "TOKEN ID", "TENANT", "CREATED"
+            )
+            .map_err(io)?;
+            for v in versions {
+                writeln!(
+                    out,
+                    "{:<38} {:<9} {:<12} {:<26} {}",
+                    v.version_id,
+                    v.token_id.as_deref().unwrap_or("(invalid)"),
+                    v.tenant.as_deref().unwrap_or("-"),
+                    v.created.as_deref().unwrap_or("-"),
+                    v.stages.join(",")
+                )
+                .map_err(io)?;
+            }
+        }
+        "revoke-previous" => match revoke_previous(client, &secret_id, tenant).await? {
+            Some(v) => {
+                writeln!(
+                    out,
+                    "revoked token {} (version {}); it is refused within {} s",
+                    v.token_id.as_deref().unwrap_or("(invalid)"),
+                    v.version_id,
+                    CACHE_TTL.as_secs()
+                )
+                .map_err(io)?;
+            }
+            None => {
+                writeln!(out, "no {AWSPREVIOUS} token to revoke").map_err(io)?;
+            }
+        },
+        other => return Err(AdminError::Usage(format!("unknown command '{other}'"))),
+    }
+    Ok(())
+}

@@ -1,0 +1,329 @@
+//! The rotation protocol of a tenant's token secret: Secrets Manager's four rotation
+//! steps. The `rotate-token` function runs them when Secrets Manager invokes it (scheduled
+//! or `aws secretsmanager rotate-secret`); `scim-admin generate` runs the same four
+//! functions in a row with a fresh version id, so both move the labels the same way:
+//!
+//! 1. `createSecret`: a new token (same tenant as `AWSCURRENT`) is stored as a new version
+//!    labelled `AWSPENDING`. Not accepted yet. Idempotent: a retry finds the pending value.
+//! 2. `setSecret`: nothing to do: the service itself reads this secret, there is no
+//!    downstream system to tell.
+//! 3. `testSecret`: the pending value is a well-formed token secret, for the same tenant,
+//!    different from the current token.
+//! 4. `finishSecret`: `AWSCURRENT` moves to the new version. Secrets Manager moves
+//!    `AWSPREVIOUS` to the version that was current, so the token the IdP still holds
+//!    keeps working; the token that was `AWSPREVIOUS` before loses its last label and is
+//!    refused (within the cache TTL). `AWSPENDING` is removed from the new version.
+//!
+//! The previous token stays valid until the operator revokes it (`scim-admin
+//! revoke-previous` removes `AWSPREVIOUS`) or the next rotation replaces it.
+
+use super::{
+    read_stage, read_version, sdk_error, BearerToken, TokenError, TokenSecret, AWSCURRENT,
+    AWSPENDING,
+};
+use aws_sdk_secretsmanager::Client;
+use scim_service::auth::TokenSet;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The event Secrets Manager sends a rotation function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationEvent {
+    pub secret_id: String,
+    /// The id of the version being created (32-64 characters).
+    pub client_request_token: String,
+    pub step: RotationStep,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RotationStep {
+    CreateSecret,
+    SetSecret,
+    TestSecret,
+    FinishSecret,
+}
+
+/// Runs one step. `fallback_tenant` binds a bare-token `AWSCURRENT` value (a stack's
+/// first generated value) to a tenant; the new version is always written as JSON.
+pub async fn handle(
+    client: &Client,
+    fallback_tenant: Option<&str>,
+    event: &RotationEvent,
+) -> Result<(), TokenError> {
+    let (secret, version) = (&event.secret_id, &event.client_request_token);
+    match event.step {
+        RotationStep::CreateSecret => create_secret(client, secret, version, fallback_tenant).await,
+        RotationStep::SetSecret => set_secret(client, secret, version).await,
+        RotationStep::TestSecret => test_secret(client, secret, version, fallback_tenant).await,
+        RotationStep::FinishSecret => finish_secret(client, secret, version).await,
+    }
+}
+
+/// The staging labels of every version (`DescribeSecret`).
+pub async fn versions(
+    client: &Client,
+    secret_id: &str,
+) -> Result<HashMap<String, Vec<String>>, TokenError> {
+    let out = client
+        .describe_secret()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception())
+            {
+                TokenError::NotFound(format!("secret {secret_id}"))
+            } else {
+                sdk_error("DescribeSecret", secret_id, e)
+            }
+        })?;
+    Ok(out.version_ids_to_stages().cloned().unwrap_or_default())
+}
+
+fn has(versions: &HashMap<String, Vec<String>>, version: &str, stage: &str) -> bool {
+    versions
+        .get(version)
+        .is_some_and(|s| s.iter().any(|x| x == stage))
+}
+
+/// Where a step finds its version.
+enum State {
+    /// Already `AWSCURRENT`: the rotation finished; every step is a no-op.
+    Current,
+    Pending,
+}
+
+fn state(
+    versions: &HashMap<String, Vec<String>>,
+    secret_id: &str,
+    version: &str,
+) -> Result<State, TokenError> {
+    if has(versions, version, AWSCURRENT) {
+        Ok(State::Current)
+    } else if has(versions, version, AWSPENDING) {
+        Ok(State::Pending)
+    } else {
+        Err(TokenError::Rotation(format!(
+            "version {version} of {secret_id} is not {AWSPENDING}; run createSecret first"
+        )))
+    }
+}
+
+async fn current_secret(
+    client: &Client,
+    secret_id: &str,
+    fallback_tenant: Option<&str>,
+) -> Result<TokenSecret, TokenError> {
+    read_stage(client, secret_id, AWSCURRENT, fallback_tenant)
+        .await?
+        .ok_or_else(|| TokenError::NotFound(format!("{secret_id} has no {AWSCURRENT} version")))?
+        .secret
+}
+
+/// Step 1: stores a new token as `AWSPENDING` under the version id `version`.
+pub async fn create_secret(
+    client: &Client,
+    secret_id: &str,
+    version: &str,
+    fallback_tenant: Option<&str>,
+) -> Result<(), TokenError> {
+    let labels = versions(client, secret_id).await?;
+    if has(&labels, version, AWSCURRENT) {
+        tracing::info!(secret = %secret_id, version, "createSecret: the version is already current");
+        return Ok(());
+    }
+    let current = current_secret(client, secret_id, fallback_tenant).await?;
+    if let Some(pending) = read_version(client, secret_id, version, AWSPENDING, None).await? {
+        let pending = pending.secret?;
+        tracing::info!(secret = %secret_id, version, token_id = %pending.token.id(), "createSecret: already created");
+        return Ok(());
+    }
+    let new = TokenSecret::new(&current.tenant, BearerToken::generate()?)?;
+    client
+        .put_secret_value()
+        .secret_id(secret_id)
+        .client_request_token(version)
+        .secret_string(new.to_secret_string())
+        .version_stages(AWSPENDING)
+        .send()
+        .await
+        .map_err(|e| sdk_error("PutSecretValue", secret_id, e))?;
+    tracing::info!(
+        secret = %secret_id,
+        version,
+        tenant = %new.tenant,
+        token_id = %new.token.id(),
+        "createSecret: new token stored as {AWSPENDING}"
+    );
+    Ok(())
+}
+
+/// Step 2: checks the version; there is nothing else to set.
+pub async fn set_secret(client: &Client, secret_id: &str, version: &str) -> Result<(), TokenError> {
+    let labels = versions(client, secret_id).await?;
+    state(&labels, secret_id, version)?;
+    tracing::info!(secret = %secret_id, version, "setSecret: nothing to set (the service reads the secret itself)");
+    Ok(())
+}
+
+/// Step 3: the pending token is well formed, bound to the current tenant, new, and would
+/// be accepted by the request path.
+pub async fn test_secret(
+    client: &Client,
+    secret_id: &str,
+    version: &str,
+    fallback_tenant: Option<&str>,
+) -> Result<(), TokenError> {
+    let labels = versions(client, secret_id).await?;
+    if let State::Current = state(&labels, secret_id, version)? {
+        return Ok(());
+    }
+    let current = current_secret(client, secret_id, fallback_tenant).await?;
+    let pending = read_version(client, secret_id, version, AWSPENDING, None)
+        .await?
+        .ok_or_else(|| TokenError::Rotation(format!("version {version} has no value")))?
+        .secret?;
+    if pending.tenant != current.tenant {
+        return Err(TokenError::Rotation(format!(
+            "the pending token names tenant {}, the current one {}",
+            pending.tenant, current.tenant
+        )));
+    }
+    if pending.token == current.token {
+        return Err(TokenError::Rotation(
+            "the pending token equals the current one".into(),
+        ));
+    }
+    let accepted = TokenSet::new()
+        .with(pending.token.expose(), &pending.tenant)
+        .check(pending.token.expose())
+        .is_ok_and(|p| p.tenant == current.tenant);
+    if !accepted {
+        return Err(TokenError::Rotation(
+            "the pending token would not be accepted".into(),
+        ));
+    }
+    tracing::info!(secret = %secret_id, version, token_id = %pending.token.id(), "testSecret: ok");
+    Ok(())
+}
+
+/// Step 4: makes the version `AWSCURRENT` (the replaced one becomes `AWSPREVIOUS`).
+pub async fn finish_secret(
+    client: &Client,
+    secret_id: &str,
+    version: &str,
+) -> Result<(), TokenError> {
+    let labels = versions(client, secret_id).await?;
+    if let State::Pending = state(&labels, secret_id, version)? {
+        let current = labels
+            .iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == AWSCURRENT))
+            .map(|(v, _)| v.clone());
+        client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(AWSCURRENT)
+            .move_to_version_id(version)
+            .set_remove_from_version_id(current.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error("UpdateSecretVersionStage", secret_id, e))?;
+        tracing::info!(
+            secret = %secret_id,
+            version,
+            previous = current.as_deref().unwrap_or("-"),
+            "finishSecret: the new token is {AWSCURRENT}"
+        );
+    }
+    if has(&labels, version, AWSPENDING) {
+        client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(AWSPENDING)
+            .remove_from_version_id(version)
+            .send()
+            .await
+            .map_err(|e| sdk_error("UpdateSecretVersionStage", secret_id, e))?;
+    }
+    Ok(())
+}
+
+/// Process-wide logging for processes that write token secrets: JSON lines, level from
+/// `RUST_LOG` (default info), without the SDK's TRACE request bodies.
+pub fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let layer = tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time()
+        .with_filter(filter)
+        .with_filter(super::sdk_wire_filter());
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+/// The `rotate-token` function: the Secrets Manager client once per cold start, then one
+/// step per invocation. `TENANT_ID` (optional) binds a bare-token current value.
+pub async fn serve() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = super::client(&sdk);
+    let tenant = std::env::var("TENANT_ID")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let (client, tenant) = (&client, tenant.as_deref());
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<RotationEvent>| async move {
+            let e = event.payload;
+            tracing::info!(secret = %e.secret_id, version = %e.client_request_token, step = ?e.step, "rotation step");
+            handle(client, tenant, &e).await.map_err(|err| {
+                tracing::error!(step = ?e.step, error = %err, "rotation step failed");
+                lambda_runtime::Error::from(err)
+            })
+        },
+    ))
+    .await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secrets_manager_event_parses() {
+        let e: RotationEvent = serde_json::from_str(
+            r#"{"SecretId":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim/acme/bearer-token-AbCdEf",
+                "ClientRequestToken":"0b0e7ac1-2a56-4cd4-9a47-4d2f0fb2a0f1","Step":"finishSecret",
+                "RotationToken":"ignored"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.step, RotationStep::FinishSecret);
+        assert_eq!(
+            e.client_request_token,
+            "0b0e7ac1-2a56-4cd4-9a47-4d2f0fb2a0f1"
+        );
+        for (s, step) in [
+            ("createSecret", RotationStep::CreateSecret),
+            ("setSecret", RotationStep::SetSecret),
+            ("testSecret", RotationStep::TestSecret),
+        ] {
+            let e: RotationEvent = serde_json::from_str(&format!(
+                r#"{{"SecretId":"s","ClientRequestToken":"t","Step":"{s}"}}"#
+            ))
+            .unwrap();
+            assert_eq!(e.step, step);
+        }
+        assert!(serde_json::from_str::<RotationEvent>(
+            r#"{"SecretId":"s","ClientRequestToken":"t","Step":"dropSecret"}"#
+        )
+        .is_err());
+    }
+}
