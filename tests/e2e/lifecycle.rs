@@ -315,3 +315,141 @@ async fn every_write_leaves_an_audit_record_with_the_token_id_and_no_secret() {
         );
     }
 }
+
+mod sign_in {
+    use super::*;
+    use scim_service::signin::{lookup, SignInClaims, SignInStatus};
+
+    const NOW: &str = "2026-11-22T08:00:00Z";
+
+    fn claims(oid: Option<&str>, upn: Option<&str>, email: Option<&str>) -> SignInClaims {
+        SignInClaims {
+            oid: oid.map(String::from),
+            upn: upn.map(String::from),
+            email: email.map(String::from),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_guest_is_found_by_object_id_first_then_upn_then_email() {
+        let s = Server::start().await;
+        let oid = "0a1b2c3d-0000-4000-8000-00000000abcd";
+        let guest = s
+            .post(
+                "/Users",
+                &json!({"userName": "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+            "externalId": oid, "emails": [{"value": "ann@fabrikam.com", "primary": true}]}),
+            )
+            .await
+            .id();
+        let member = s
+            .post(
+                "/Users",
+                &json!({"userName": "bob@contoso.com",
+            "emails": [{"value": "robert@contoso.com"}]}),
+            )
+            .await
+            .id();
+        let by_oid = lookup(
+            &s.store,
+            TENANT,
+            &claims(Some(oid), Some("other@x"), None),
+            NOW,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (by_oid.user.id.as_str(), by_oid.matched_by, by_oid.status),
+            (guest.as_str(), "oid", SignInStatus::Active)
+        );
+        let by_upn = lookup(
+            &s.store,
+            TENANT,
+            &claims(
+                None,
+                Some("ANN_fabrikam.com#EXT#@contoso.onmicrosoft.com"),
+                None,
+            ),
+            NOW,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (by_upn.user.id.as_str(), by_upn.matched_by),
+            (guest.as_str(), "upn")
+        );
+        let by_email = lookup(
+            &s.store,
+            TENANT,
+            &claims(Some("unknown-oid"), None, Some("Robert@contoso.com")),
+            NOW,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (by_email.user.id.as_str(), by_email.matched_by),
+            (member.as_str(), "email")
+        );
+        assert!(lookup(
+            &s.store,
+            TENANT,
+            &claims(Some("nope"), Some("nope@x"), Some("nope@x")),
+            NOW
+        )
+        .await
+        .unwrap()
+        .is_none());
+    }
+
+    #[tokio::test]
+    async fn deactivated_and_expired_users_are_returned_as_such_and_deleted_ones_not_at_all() {
+        let s = Server::start().await;
+        let off = s.user("off@contoso.com").await;
+        s.patch(
+            &format!("/Users/{off}"),
+            &json!({"Operations": [{"op": "replace", "value": {"active": false}}]}),
+        )
+        .await
+        .expect(200);
+        s.post(
+            "/Users",
+            &json!({"userName": "ended@contoso.com", CONTACT: {"endDate": "2026-11-01T00:00:00Z"}}),
+        )
+        .await
+        .expect(201);
+        let gone = s.user("gone@contoso.com").await;
+        s.delete(&format!("/Users/{gone}")).await.expect(204);
+        let r = lookup(
+            &s.store,
+            TENANT,
+            &claims(None, Some("off@contoso.com"), None),
+            NOW,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.status, SignInStatus::Deactivated);
+        let r = lookup(
+            &s.store,
+            TENANT,
+            &claims(None, Some("ended@contoso.com"), None),
+            NOW,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.status, SignInStatus::Expired);
+        assert!(lookup(
+            &s.store,
+            TENANT,
+            &claims(None, Some("gone@contoso.com"), None),
+            NOW
+        )
+        .await
+        .unwrap()
+        .is_none());
+    }
+}

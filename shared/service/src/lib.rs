@@ -5,7 +5,9 @@
 //! [`auth::Authenticator`] and hand requests to [`http::handle`].
 
 pub mod auth;
+pub mod events;
 pub mod http;
 pub mod ops;
 pub mod password;
 pub mod port;
+pub mod signin;
