@@ -3,7 +3,7 @@
 // Loading validates them, so a typo fails `cdk synth` with a message instead of a stack.
 import * as fs from 'node:fs';
 
-export type FunctionKind = 'http' | 'rotation' | 'schedule';
+export type FunctionKind = 'http' | 'rotation' | 'schedule' | 'stream' | 'event';
 
 export interface FunctionDef {
   readonly name: string;
@@ -14,6 +14,16 @@ export interface FunctionDef {
   readonly indexes: string[];
   readonly secretsmanager: string[];
   readonly events: string[];
+  /** DynamoDB Streams actions on the table's stream (stream functions). */
+  readonly stream: string[];
+  /** Actions on the change events' dead-letter queue. */
+  readonly sqs: string[];
+  /** Actions on the Entra app registration's credentials secret (entra-guest-cleanup). */
+  readonly entraSecret: string[];
+  /** Actions on the function's own dead-letter queue (event functions). */
+  readonly failureQueue: string[];
+  /** The EventBridge pattern (on the tenant's bus) that invokes an event function. */
+  readonly eventPattern?: Record<string, string[]>;
   /** Extra table access granted only when the tenant deletes expired contacts. */
   readonly whenExpiredActionDelete?: { readonly dynamodb: string[]; readonly indexes: string[] };
 }
@@ -29,9 +39,11 @@ export interface TableDef {
   }[];
   readonly BillingMode: string;
   readonly TimeToLiveAttribute: string;
+  readonly StreamSpecification?: { StreamEnabled: boolean; StreamViewType: string };
 }
 
 export type ExpiredContactAction = 'deactivate' | 'delete';
+export type EntraCleanupMode = 'off' | 'disable' | 'delete';
 
 export interface TenantOptions {
   readonly architecture: 'arm64' | 'x86_64';
@@ -39,6 +51,7 @@ export interface TenantOptions {
   readonly tokenRotationDays: number;
   readonly logRetentionDays: number;
   readonly expiredContactAction: ExpiredContactAction;
+  readonly entraCleanupMode: EntraCleanupMode;
 }
 
 export interface TenantDef {
@@ -55,9 +68,10 @@ export const DEFAULT_OPTIONS: TenantOptions = {
   tokenRotationDays: 90,
   logRetentionDays: 90,
   expiredContactAction: 'deactivate',
+  entraCleanupMode: 'off',
 };
 
-const KINDS: readonly string[] = ['http', 'rotation', 'schedule'];
+const KINDS: readonly string[] = ['http', 'rotation', 'schedule', 'stream', 'event'];
 const TENANT_ID = /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/;
 const ACCOUNT = /^\d{12}$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
@@ -106,11 +120,27 @@ export function loadFunctions(file: string): FunctionDef[] {
       indexes: stringList(file, `${f.name}.indexes`, f.indexes ?? []),
       secretsmanager: stringList(file, `${f.name}.secretsmanager`, f.secretsmanager ?? []),
       events: stringList(file, `${f.name}.events`, f.events ?? []),
+      stream: stringList(file, `${f.name}.stream`, f.stream ?? []),
+      sqs: stringList(file, `${f.name}.sqs`, f.sqs ?? []),
+      entraSecret: stringList(file, `${f.name}.entraSecret`, f.entraSecret ?? []),
+      failureQueue: stringList(file, `${f.name}.failureQueue`, f.failureQueue ?? []),
+      eventPattern: f.eventPattern as FunctionDef['eventPattern'],
       whenExpiredActionDelete: f.whenExpiredActionDelete as FunctionDef['whenExpiredActionDelete'],
     };
     noWildcards(file, `${f.name}.dynamodb`, def.dynamodb, 'dynamodb');
     noWildcards(file, `${f.name}.secretsmanager`, def.secretsmanager, 'secretsmanager');
     noWildcards(file, `${f.name}.events`, def.events, 'events');
+    noWildcards(file, `${f.name}.stream`, def.stream, 'dynamodb');
+    noWildcards(file, `${f.name}.sqs`, def.sqs, 'sqs');
+    noWildcards(file, `${f.name}.entraSecret`, def.entraSecret, 'secretsmanager');
+    noWildcards(file, `${f.name}.failureQueue`, def.failureQueue, 'sqs');
+    if ((def.kind === 'event') !== (def.eventPattern !== undefined)) {
+      fail(file, `${f.name}: event functions, and only they, have an eventPattern`);
+    }
+    for (const [key, values] of Object.entries(def.eventPattern ?? {})) {
+      stringList(file, `${f.name}.eventPattern.${key}`, values);
+    }
+    if ((def.kind === 'stream') !== def.stream.length > 0) fail(file, `${f.name}: stream functions, and only they, read the table's stream`);
     if (def.whenExpiredActionDelete) {
       noWildcards(file, `${f.name}.whenExpiredActionDelete`, def.whenExpiredActionDelete.dynamodb, 'dynamodb');
     }
@@ -131,6 +161,9 @@ export function loadTable(file: string, functions: FunctionDef[]): TableDef {
   for (const f of functions) {
     for (const i of [...f.indexes, ...(f.whenExpiredActionDelete?.indexes ?? [])]) {
       if (!indexes.has(i)) fail(file, `function ${f.name} uses index ${i}, which the table does not define`);
+    }
+    if (f.stream.length > 0 && !table.StreamSpecification?.StreamEnabled) {
+      fail(file, `function ${f.name} reads the table's stream, which the table does not enable`);
     }
   }
   return table;
@@ -154,6 +187,9 @@ export function loadTenants(file: string): TenantDef[] {
     if (!['arm64', 'x86_64'].includes(options.architecture)) fail(file, `${t.id}: architecture must be arm64 or x86_64`);
     if (!['deactivate', 'delete'].includes(options.expiredContactAction)) {
       fail(file, `${t.id}: expiredContactAction must be deactivate or delete`);
+    }
+    if (!['off', 'disable', 'delete'].includes(options.entraCleanupMode)) {
+      fail(file, `${t.id}: entraCleanupMode must be off, disable or delete`);
     }
     if (!Number.isInteger(options.tokenRotationDays) || options.tokenRotationDays < 1 || options.tokenRotationDays > 1000) {
       fail(file, `${t.id}: tokenRotationDays must be an integer from 1 to 1000`);

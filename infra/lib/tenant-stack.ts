@@ -11,6 +11,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AssetMode, rustLambda } from './code';
 import { FunctionDef, TableDef, TenantDef } from './definitions';
@@ -43,7 +44,19 @@ export const ACCESS_LOG_FORMAT = JSON.stringify({
   integrationError: '$context.integrationErrorMessage',
 });
 
-const TIMEOUT_SECONDS: Record<FunctionDef['kind'], number> = { http: 10, rotation: 30, schedule: 300 };
+const TIMEOUT_SECONDS: Record<FunctionDef['kind'], number> = { http: 10, rotation: 30, schedule: 300, stream: 60, event: 60 };
+
+// The change-event publisher's event source mapping (same values as template.yaml): only
+// inserted audit records (TTL deletions are REMOVEs), partial batch failures reported,
+// failing batches bisected, retries and record age bounded, then the dead-letter queue.
+export const AUDIT_RECORD_FILTER = JSON.stringify({ eventName: ['INSERT'], dynamodb: { NewImage: { rec: { S: ['audit'] } } } });
+export const STREAM_MAPPING = { batchSize: 100, maximumRetryAttempts: 10, maximumRecordAgeInSeconds: 3600 };
+
+// Event functions (entra-guest-cleanup; same values as template.yaml): EventBridge retries a
+// delivery it cannot make (e.g. Lambda throttled) for up to 6 hours, Lambda retries a failed
+// invocation twice; what is still undelivered or failing lands in the function's queue.
+export const EVENT_DELIVERY = { maximumRetryAttempts: 16, maximumEventAgeInSeconds: 21600 };
+export const EVENT_INVOKE = { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 21600 };
 
 /** PascalCase construct ids, matching template.yaml's logical ids (users-create -> UsersCreate). */
 function pascal(name: string): string {
@@ -80,6 +93,9 @@ export class TenantStack extends Stack {
       deletionProtectionEnabled: true,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       timeToLiveSpecification: { attributeName: tableDef.TimeToLiveAttribute, enabled: true },
+      streamSpecification: tableDef.StreamSpecification?.StreamEnabled
+        ? { streamViewType: tableDef.StreamSpecification.StreamViewType }
+        : undefined,
     });
     table.applyRemovalPolicy(RemovalPolicy.RETAIN);
     const tableArn = table.attrArn;
@@ -89,11 +105,32 @@ export class TenantStack extends Stack {
     const secret = new secretsmanager.Secret(this, 'TokenSecret', {
       secretName: `scim/${tenant.id}/bearer-token`,
       description: `SCIM bearer token for tenant ${tenant.id} (the Secret Token pasted into Entra/Okta)`,
-      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      // {"tenant": "<id>", "token": "<64 random characters>"}: the token is bound to its tenant.
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ tenant: tenant.id }),
+        generateStringKey: 'token',
+        passwordLength: 64,
+        excludePunctuation: true,
+      },
     });
 
     // ------------------------------------------------------------ change events
     const bus = new events.EventBus(this, 'EventBus', { eventBusName: `scim-${tenant.id}` });
+    // Stream batches publish-events could not publish after the mapping's retries.
+    const deadLetters = new sqs.Queue(this, 'EventsDeadLetterQueue', {
+      queueName: `scim-${tenant.id}-change-events-dlq`,
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+    });
+
+    // ------------------------------------------------------------ Entra guest cleanup
+    // Created empty (L1: the L2 Secret would generate a value): the operator stores the
+    // customer's app registration {"tenantId","clientId","clientSecret"} in it (README,
+    // "Closing contacts in Entra ID"). Only entra-guest-cleanup may read it.
+    const entraSecret = new secretsmanager.CfnSecret(this, 'EntraCredentialsSecret', {
+      name: `scim/${tenant.id}/entra-credentials`,
+      description: `Entra ID app registration (tenantId, clientId, clientSecret) with which entra-guest-cleanup closes expired guests of tenant ${tenant.id}`,
+    });
 
     // ------------------------------------------------------------ HTTP API
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogGroup', {
@@ -128,8 +165,28 @@ export class TenantStack extends Stack {
     };
     const deleteExpired = opts.expiredContactAction === 'delete';
 
+    const environmentOf = (def: FunctionDef): Record<string, string> => {
+      switch (def.kind) {
+        case 'schedule':
+          return { ...environment, EXPIRED_ACTION: opts.expiredContactAction };
+        case 'event':
+          return { ...environment, ENTRA_CLEANUP_MODE: opts.entraCleanupMode, ENTRA_CREDENTIALS_SECRET_ARN: entraSecret.ref };
+        default:
+          return environment;
+      }
+    };
+
     for (const def of functions) {
       const P = pascal(def.name);
+      // Event functions: undeliverable events and invocations that still fail.
+      const failures =
+        def.kind === 'event'
+          ? new sqs.Queue(this, `${P}DeadLetterQueue`, {
+              queueName: `scim-${tenant.id}-${def.name}-dlq`,
+              retentionPeriod: Duration.days(14),
+              encryption: sqs.QueueEncryption.SQS_MANAGED,
+            })
+          : undefined;
       const logGroup = new logs.LogGroup(this, `${P}LogGroup`, {
         logGroupName: `/scim/${tenant.id}/${def.name}`,
         retention: opts.logRetentionDays as logs.RetentionDays,
@@ -152,8 +209,20 @@ export class TenantStack extends Stack {
       if (def.secretsmanager.length > 0) {
         statements.push(new iam.PolicyStatement({ sid: 'TokenSecret', actions: def.secretsmanager, resources: [secret.secretArn] }));
       }
+      if (def.stream.length > 0) {
+        statements.push(new iam.PolicyStatement({ sid: 'TableStream', actions: def.stream, resources: [table.attrStreamArn] }));
+      }
       if (def.events.length > 0) {
         statements.push(new iam.PolicyStatement({ sid: 'ChangeEvents', actions: def.events, resources: [bus.eventBusArn] }));
+      }
+      if (def.sqs.length > 0) {
+        statements.push(new iam.PolicyStatement({ sid: 'DeadLetterQueue', actions: def.sqs, resources: [deadLetters.queueArn] }));
+      }
+      if (def.entraSecret.length > 0) {
+        statements.push(new iam.PolicyStatement({ sid: 'EntraCredentials', actions: def.entraSecret, resources: [entraSecret.ref] }));
+      }
+      if (def.failureQueue.length > 0 && failures) {
+        statements.push(new iam.PolicyStatement({ sid: 'FailureQueue', actions: def.failureQueue, resources: [failures.queueArn] }));
       }
       if (deleteExpired && def.whenExpiredActionDelete) {
         const extra = def.whenExpiredActionDelete;
@@ -178,7 +247,7 @@ export class TenantStack extends Stack {
         logGroup,
         memorySize: 256,
         timeout: Duration.seconds(TIMEOUT_SECONDS[def.kind]),
-        environment: def.kind === 'schedule' ? { ...environment, EXPIRED_ACTION: opts.expiredContactAction } : environment,
+        environment: environmentOf(def),
       });
       Tags.of(fn).add('scim:function', def.name);
 
@@ -196,6 +265,58 @@ export class TenantStack extends Stack {
           description: `Expire contacts of tenant ${tenant.id}`,
           schedule: events.Schedule.expression(opts.expirySchedule),
           targets: [new targets.LambdaFunction(fn)],
+        });
+      } else if (def.kind === 'stream') {
+        // L1 on purpose: the L2 DynamoEventSource would add its own grants to the role.
+        new lambda.CfnEventSourceMapping(this, `${P}AuditRecords`, {
+          functionName: fn.functionName,
+          eventSourceArn: table.attrStreamArn,
+          startingPosition: 'TRIM_HORIZON',
+          batchSize: STREAM_MAPPING.batchSize,
+          filterCriteria: { filters: [{ pattern: AUDIT_RECORD_FILTER }] },
+          functionResponseTypes: ['ReportBatchItemFailures'],
+          bisectBatchOnFunctionError: true,
+          maximumRetryAttempts: STREAM_MAPPING.maximumRetryAttempts,
+          maximumRecordAgeInSeconds: STREAM_MAPPING.maximumRecordAgeInSeconds,
+          destinationConfig: { onFailure: { destination: deadLetters.queueArn } },
+        });
+      } else if (def.kind === 'event' && failures) {
+        // L1 on purpose: the pattern is functions.json's, verbatim; the L2 target would
+        // also do, but this mirrors template.yaml resource for resource.
+        const rule = new events.CfnRule(this, `${P}Rule`, {
+          description: `${def.name}: ${JSON.stringify(def.eventPattern)} on the bus of tenant ${tenant.id}`,
+          eventBusName: bus.eventBusName,
+          eventPattern: def.eventPattern,
+          state: 'ENABLED',
+          targets: [
+            {
+              id: def.name,
+              arn: fn.functionArn,
+              retryPolicy: EVENT_DELIVERY,
+              deadLetterConfig: { arn: failures.queueArn },
+            },
+          ],
+        });
+        new lambda.CfnPermission(this, `${P}InvokePermission`, {
+          action: 'lambda:InvokeFunction',
+          functionName: fn.functionArn,
+          principal: 'events.amazonaws.com',
+          sourceArn: rule.attrArn,
+        });
+        failures.addToResourcePolicy(
+          new iam.PolicyStatement({
+            sid: 'UndeliverableEvents',
+            principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+            actions: ['sqs:SendMessage'],
+            resources: [failures.queueArn],
+            conditions: { ArnEquals: { 'aws:SourceArn': rule.attrArn } },
+          }),
+        );
+        new lambda.CfnEventInvokeConfig(this, `${P}AsyncInvoke`, {
+          functionName: fn.functionName,
+          qualifier: '$LATEST',
+          ...EVENT_INVOKE,
+          destinationConfig: { onFailure: { destination: failures.queueArn } },
         });
       } else {
         // L1 on purpose: the L2 addRotationSchedule() would add its own grants to the
@@ -227,7 +348,7 @@ export class TenantStack extends Stack {
     });
     new CfnOutput(this, 'FetchTokenCommand', {
       description: 'Prints the current bearer token.',
-      value: `aws secretsmanager get-secret-value --region ${this.region} --secret-id ${secret.secretArn} --version-stage AWSCURRENT --query SecretString --output text`,
+      value: `aws secretsmanager get-secret-value --region ${this.region} --secret-id ${secret.secretArn} --version-stage AWSCURRENT --query SecretString --output text | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'`,
     });
     new CfnOutput(this, 'RotateTokenCommand', {
       description: 'Rotates the bearer token now (then fetch it and paste it into the IdP).',
@@ -235,6 +356,14 @@ export class TenantStack extends Stack {
     });
     new CfnOutput(this, 'TableName', { description: 'DynamoDB table of this tenant.', value: table.ref });
     new CfnOutput(this, 'EventBusName', { description: "EventBridge bus receiving this tenant's change events.", value: bus.eventBusName });
+    new CfnOutput(this, 'EntraCredentialsSecretArn', {
+      description: "Secret for the customer's Entra app registration (entra-guest-cleanup); store it with put-secret-value.",
+      value: entraSecret.ref,
+    });
+    new CfnOutput(this, 'EventsDeadLetterQueueUrl', {
+      description: 'SQS queue recording stream batches whose change events could not be published.',
+      value: deadLetters.queueUrl,
+    });
   }
 }
 
@@ -246,6 +375,10 @@ function describe(def: FunctionDef): string {
       return 'Rotates the SCIM bearer token secret';
     case 'schedule':
       return 'Deactivates or deletes contacts whose end date has passed';
+    case 'stream':
+      return "Publishes change events from the table's stream (new audit records) to the tenant's event bus";
+    case 'event':
+      return "Disables or deletes expired guests in the customer's Entra ID (opt-in: ENTRA_CLEANUP_MODE)";
   }
 }
 

@@ -21,6 +21,8 @@ pub struct Server {
     pub token: String,
     pub store: DynamoStore,
     pub client: reqwest::Client,
+    /// The DynamoDB endpoint (the embedded engine's, or DynamoDB Local's).
+    pub endpoint: String,
     _embedded: Option<scim_local::Embedded>,
 }
 
@@ -88,6 +90,26 @@ impl Server {
         Self::start_with(|_| {}).await
     }
 
+    /// A deployed stack when `SCIM_BASE_URL` and `SCIM_TOKEN` are set (the smoke test),
+    /// else the in-process server. Only HTTP-level tests may use a remote server: its
+    /// `store` points nowhere.
+    pub async fn start_remote_or_local() -> Server {
+        match (std::env::var("SCIM_BASE_URL"), std::env::var("SCIM_TOKEN")) {
+            (Ok(base), Ok(token)) if !base.is_empty() && !token.is_empty() => {
+                let client = scim_local::local_client("http://127.0.0.1:9").await;
+                Server {
+                    base: base.trim_end_matches('/').to_string(),
+                    token,
+                    store: DynamoStore::new(client, "remote-stack-store-unavailable"),
+                    client: reqwest::Client::new(),
+                    endpoint: String::new(),
+                    _embedded: None,
+                }
+            }
+            _ => Self::start().await,
+        }
+    }
+
     pub async fn start_with(configure: impl FnOnce(&mut HttpConfig)) -> Server {
         let (endpoint, embedded) = match std::env::var("SCIM_TEST_DYNAMODB_ENDPOINT") {
             Ok(e) => (e, None),
@@ -135,6 +157,7 @@ impl Server {
             token,
             store,
             client: reqwest::Client::new(),
+            endpoint,
             _embedded: embedded,
         }
     }

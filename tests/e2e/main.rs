@@ -5,13 +5,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+/// moto's server (Secrets Manager, EventBridge, SQS), shared by the modules that use it.
+#[path = "../tools/moto.rs"]
+#[allow(dead_code)]
+mod moto;
 
 mod budgets;
 mod concurrency;
 mod entra;
+mod entra_cleanup;
+mod events;
+mod expiry;
 mod failures;
 mod http_behaviour;
 mod lambda_events;
 mod lifecycle;
 mod okta;
+mod smoke;
 mod tokens;

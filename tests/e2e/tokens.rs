@@ -5,9 +5,7 @@
 //! Each test starts its own moto server (~0.5 s). moto comes from `tests/tools/.venv`
 //! (`tests/tools/install.sh`, run by `tests/run.sh`); without it these tests fail and say so.
 
-#[path = "../tools/moto.rs"]
-#[allow(dead_code)]
-mod moto;
+use crate::moto;
 
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
@@ -751,9 +749,9 @@ async fn in_a_pooled_table_a_token_of_tenant_a_neither_reads_nor_writes_tenant_b
     for path in [
         "/Users".to_string(),
         "/Groups".to_string(),
-        format!("/Users?filter={}", "userName+eq+%22ann%40acme.example%22"),
+        "/Users?filter=userName+eq+%22ann%40acme.example%22".to_string(),
         format!("/Users?filter=id+eq+%22{ann}%22"),
-        format!("/Groups?filter=displayName+eq+%22Acme+staff%22"),
+        "/Groups?filter=displayName+eq+%22Acme+staff%22".to_string(),
     ] {
         let r = s.with(&b, Method::GET, &path, None).await;
         assert_eq!(r.status.as_u16(), 200, "{path}: {}", r.text);

@@ -195,6 +195,27 @@ class Stack:
                 )
         return out
 
+    # -- event source mappings: [(function name, CloudFormation EventSourceMapping properties)]
+    def stream_mappings(self) -> list[tuple[str, dict[str, Any]]]:
+        out: list[tuple[str, dict[str, Any]]] = []
+        if self.is_sam:
+            for name, fn in self.functions().items():
+                for event in (fn.props.get("Events") or {}).values():
+                    if event["Type"] in ("DynamoDB", "Kinesis", "SQS"):
+                        p = dict(event["Properties"])
+                        p["EventSourceArn"] = p.pop("Stream", p.pop("Queue", None))
+                        p["FunctionName"] = "{Ref:%s}" % fn.logical_id
+                        out.append((name, p))
+        else:
+            by_logical = self.function_name_by_logical_id()
+            for res in self.of_type("AWS::Lambda::EventSourceMapping").values():
+                p = dict(res["Properties"])
+                fn = sym(p["FunctionName"])
+                logical = fn[1:-1].split(":", 1)[1]
+                p["FunctionName"] = fn
+                out.append((by_logical[logical], p))
+        return sorted(out, key=lambda m: m[0])
+
     # -- routes: "METHOD /path" or "$default" -> function name
     def routes(self) -> dict[str, str]:
         return self._sam_routes() if self.is_sam else self._cdk_routes()

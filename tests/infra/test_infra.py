@@ -35,6 +35,7 @@ DEFAULT_OPTIONS = {
     "tokenRotationDays": 90,
     "logRetentionDays": 90,
     "expiredContactAction": "deactivate",
+    "entraCleanupMode": "off",
 }
 SAM_PARAMETERS = {
     "TenantId",
@@ -43,6 +44,7 @@ SAM_PARAMETERS = {
     "TokenRotationDays",
     "LogRetentionDays",
     "ExpiredContactAction",
+    "EntraCleanupMode",
 }
 COMMON_ENV = {"TABLE_NAME", "TENANT_ID", "TOKEN_SECRET_ARN", "EVENT_BUS_NAME", "RUST_LOG"}
 ENTRA_RPS_PER_TENANT = 25
@@ -107,6 +109,32 @@ def expected(stack: Stack, option: str, sam_parameter: str):
     return "{Ref:%s}" % sam_parameter if options is None else str(options[option])
 
 
+def named(stack: Stack, resource_type: str, name_property: str, suffix: str) -> str:
+    """The one resource of a type whose name (possibly a !Sub) ends with `suffix`."""
+    found = [
+        k for k, v in stack.of_type(resource_type).items() if sym(v["Properties"][name_property]).endswith(suffix)
+    ]
+    assert len(found) == 1, f"{stack.label}: expected one {resource_type} named *{suffix}, found {found}"
+    return found[0]
+
+
+def token_secret(stack: Stack) -> str:
+    return named(stack, "AWS::SecretsManager::Secret", "Name", "/bearer-token")
+
+
+def entra_secret(stack: Stack) -> str:
+    return named(stack, "AWS::SecretsManager::Secret", "Name", "/entra-credentials")
+
+
+def change_events_dlq(stack: Stack) -> str:
+    return named(stack, "AWS::SQS::Queue", "QueueName", "-change-events-dlq")
+
+
+def failure_queue(stack: Stack, function: str) -> str:
+    """An event function's own dead-letter queue."""
+    return named(stack, "AWS::SQS::Queue", "QueueName", f"-{function}-dlq")
+
+
 # --------------------------------------------------------------------------- the one list
 
 
@@ -116,12 +144,23 @@ def test_function_list_is_consistent():
     index_names = {g["IndexName"] for g in TABLE["GlobalSecondaryIndexes"]}
     routes: list[str] = []
     for f in FUNCTIONS:
-        assert f["kind"] in {"http", "rotation", "schedule"}, f["name"]
+        assert f["kind"] in {"http", "rotation", "schedule", "stream", "event"}, f["name"]
+        assert ("eventPattern" in f) == (f["kind"] == "event"), f"{f['name']}: only event functions have a pattern"
+        assert bool(f.get("failureQueue")) <= (f["kind"] == "event"), f"{f['name']}: only event functions own a queue"
+        assert bool(f.get("stream")) == (f["kind"] == "stream"), f"{f['name']}: only stream functions read the stream"
         assert bool(f["routes"]) == (f["kind"] == "http"), f"{f['name']}: only http functions have routes"
         routes += f["routes"]
         extra = f.get("whenExpiredActionDelete") or {"dynamodb": [], "indexes": []}
-        for service in ("dynamodb", "secretsmanager", "events"):
-            actions = f.get(service, []) + (extra["dynamodb"] if service == "dynamodb" else [])
+        for key, service in (
+            ("dynamodb", "dynamodb"),
+            ("stream", "dynamodb"),
+            ("secretsmanager", "secretsmanager"),
+            ("events", "events"),
+            ("sqs", "sqs"),
+            ("entraSecret", "secretsmanager"),
+            ("failureQueue", "sqs"),
+        ):
+            actions = f.get(key, []) + (extra["dynamodb"] if key == "dynamodb" else [])
             for action in actions:
                 assert action.startswith(f"{service}:") and "*" not in action, f"{f['name']}: {action}"
         for index in f["indexes"] + extra["indexes"]:
@@ -130,6 +169,12 @@ def test_function_list_is_consistent():
     assert "$default" in routes, "unknown routes must reach a function ($default)"
     assert [f["name"] for f in FUNCTIONS if f["kind"] == "rotation"] == ["rotate-token"]
     assert [f["name"] for f in FUNCTIONS if f["kind"] == "schedule"] == ["expire-contacts"]
+    assert [f["name"] for f in FUNCTIONS if f["kind"] == "stream"] == ["publish-events"]
+    assert [f["name"] for f in FUNCTIONS if f["kind"] == "event"] == ["entra-guest-cleanup"]
+    assert [f["name"] for f in FUNCTIONS if f.get("entraSecret")] == ["entra-guest-cleanup"]
+    # Writes only put their audit record; only the publisher talks to the bus.
+    assert [f["name"] for f in FUNCTIONS if f["events"]] == ["publish-events"]
+    assert TABLE["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
 
 
 def _workspace_members() -> list[str]:
@@ -184,11 +229,13 @@ def test_functions_match_the_list(stack: Stack):
 
 def test_environment(stack: Stack):
     table = stack.only("AWS::DynamoDB::Table")
-    secret = stack.only("AWS::SecretsManager::Secret")
+    secret = token_secret(stack)
     bus = stack.only("AWS::Events::EventBus")
     for name, fn in stack.functions().items():
         env = {k: sym(v) for k, v in fn.environment.items()}
         wanted = set(COMMON_ENV) | ({"EXPIRED_ACTION"} if BY_NAME[name]["kind"] == "schedule" else set())
+        if BY_NAME[name]["kind"] == "event":
+            wanted |= {"ENTRA_CLEANUP_MODE", "ENTRA_CREDENTIALS_SECRET_ARN"}
         assert set(env) == wanted, f"{stack.label} {name}: environment {sorted(env)}"
         assert env["TABLE_NAME"] == "{Ref:%s}" % table
         assert env["TOKEN_SECRET_ARN"] == "{Ref:%s}" % secret
@@ -197,6 +244,9 @@ def test_environment(stack: Stack):
         assert env["RUST_LOG"] == "info"
         if "EXPIRED_ACTION" in env:
             assert env["EXPIRED_ACTION"] == expected(stack, "expiredContactAction", "ExpiredContactAction")
+        if "ENTRA_CLEANUP_MODE" in env:
+            assert env["ENTRA_CLEANUP_MODE"] == expected(stack, "entraCleanupMode", "EntraCleanupMode")
+            assert env["ENTRA_CREDENTIALS_SECRET_ARN"] == "{Ref:%s}" % entra_secret(stack)
 
 
 def expected_tenant_id(stack: Stack) -> str:
@@ -221,6 +271,9 @@ def test_table_matches_the_definition(stack: Stack):
     )
     assert p["BillingMode"] == TABLE["BillingMode"] == "PAY_PER_REQUEST"
     assert p["TimeToLiveSpecification"] == {"AttributeName": TABLE["TimeToLiveAttribute"], "Enabled": True}
+    # CloudFormation has no StreamEnabled: a StreamSpecification enables the stream.
+    assert TABLE["StreamSpecification"]["StreamEnabled"] is True
+    assert p["StreamSpecification"] == {"StreamViewType": TABLE["StreamSpecification"]["StreamViewType"]}
     assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert p["DeletionProtectionEnabled"] is True
     assert table.get("DeletionPolicy") == "Retain" and table.get("UpdateReplacePolicy") == "Retain"
@@ -259,8 +312,10 @@ def test_only_per_function_roles_with_inline_policies(stack: Stack):
 def expected_statements(stack: Stack, name: str, log_group_id: str) -> set[Statement]:
     f = BY_NAME[name]
     table = "{Arn:%s}" % stack.only("AWS::DynamoDB::Table")
-    secret = "{Ref:%s}" % stack.only("AWS::SecretsManager::Secret")
+    secret = "{Ref:%s}" % token_secret(stack)
     bus = "{Arn:%s}" % stack.only("AWS::Events::EventBus")
+    stream = "{StreamArn:%s}" % stack.only("AWS::DynamoDB::Table")
+    dead_letters = "{Arn:%s}" % change_events_dlq(stack)
     statements = {
         Statement(frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}), frozenset({"{Arn:%s}" % log_group_id}))
     }
@@ -271,6 +326,14 @@ def expected_statements(stack: Stack, name: str, log_group_id: str) -> set[State
         statements.add(Statement(frozenset(f["secretsmanager"]), frozenset({secret})))
     if f["events"]:
         statements.add(Statement(frozenset(f["events"]), frozenset({bus})))
+    if f.get("stream"):
+        statements.add(Statement(frozenset(f["stream"]), frozenset({stream})))
+    if f.get("sqs"):
+        statements.add(Statement(frozenset(f["sqs"]), frozenset({dead_letters})))
+    if f.get("entraSecret"):
+        statements.add(Statement(frozenset(f["entraSecret"]), frozenset({"{Ref:%s}" % entra_secret(stack)})))
+    if f.get("failureQueue"):
+        statements.add(Statement(frozenset(f["failureQueue"]), frozenset({"{Arn:%s}" % failure_queue(stack, name)})))
     extra = f.get("whenExpiredActionDelete")
     if extra:
         resources = frozenset({table} | {f"{table}/index/{i}" for i in extra["indexes"]})
@@ -292,7 +355,14 @@ def test_each_function_gets_exactly_its_listed_actions(stack: Stack):
         options = tenant_options(stack)
         delete_active = options is not None and options["expiredContactAction"] == "delete"
         extra = BY_NAME[name].get("whenExpiredActionDelete") or {"dynamodb": []}
-        dynamodb = {a for s in got if s.condition is None for a in s.actions if a.startswith("dynamodb:")}
+        stream = "{StreamArn:%s}" % stack.only("AWS::DynamoDB::Table")
+        dynamodb = {
+            a
+            for s in got
+            if s.condition is None and stream not in s.resources
+            for a in s.actions
+            if a.startswith("dynamodb:")
+        }
         wanted = set(BY_NAME[name]["dynamodb"]) | (set(extra["dynamodb"]) if delete_active else set())
         assert dynamodb == wanted, f"{stack.label} {name}: DynamoDB actions differ from infra/functions.json"
     if stack.is_sam:
@@ -304,7 +374,7 @@ def test_each_function_gets_exactly_its_listed_actions(stack: Stack):
 
 
 def test_token_secret_and_rotation(stack: Stack):
-    secret = stack.only("AWS::SecretsManager::Secret")
+    secret = token_secret(stack)
     generate = stack.resources[secret]["Properties"]["GenerateSecretString"]
     assert generate["PasswordLength"] >= 32 and generate["ExcludePunctuation"] is True
     rotator = stack.functions()["rotate-token"]
@@ -338,7 +408,7 @@ def test_expiry_schedule(stack: Stack):
         assert sym(event["Schedule"]) == wanted
         assert event.get("Enabled", True) is True
     else:
-        rule = stack.resources[stack.only("AWS::Events::Rule")]["Properties"]
+        (rule,) = [r["Properties"] for r in stack.of_type("AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]]
         assert rule["ScheduleExpression"] == wanted
         assert [ref_target(t["Arn"], "Arn") for t in rule["Targets"]] == [expirer.logical_id]
         assert rule.get("State", "ENABLED") == "ENABLED"
@@ -347,6 +417,127 @@ def test_expiry_schedule(stack: Stack):
 def test_one_event_bus(stack: Stack):
     bus = stack.resources[stack.only("AWS::Events::EventBus")]["Properties"]
     assert sym(bus["Name"]) == "scim-" + expected_tenant_id(stack)
+
+
+# --------------------------------------------------------------------------- change events
+
+AUDIT_RECORD_FILTER = {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"rec": {"S": ["audit"]}}}}
+DEAD_LETTER_RETENTION = 14 * 86400
+
+
+def test_change_events_come_from_the_table_stream(stack: Stack):
+    """publish-events reads the table's stream through one event source mapping: only
+    inserted audit records (so TTL deletions, which are REMOVEs, never reach it), partial
+    batch failures reported, failing batches bisected, retries and record age bounded, and
+    what still fails recorded in the dead-letter queue."""
+    table = stack.only("AWS::DynamoDB::Table")
+    queue = change_events_dlq(stack)
+    publisher = stack.functions()["publish-events"]
+    mappings = stack.stream_mappings()
+    assert [name for name, _ in mappings] == ["publish-events"], f"{stack.label}: {mappings}"
+    ((_, m),) = mappings
+    assert sym(m["EventSourceArn"]) == "{StreamArn:%s}" % table
+    assert m["FunctionName"] in ("{Ref:%s}" % publisher.logical_id, "{Arn:%s}" % publisher.logical_id)
+    assert m["StartingPosition"] == "TRIM_HORIZON"
+    (pattern,) = [json.loads(f["Pattern"]) for f in m["FilterCriteria"]["Filters"]]
+    assert pattern == AUDIT_RECORD_FILTER
+    assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert m["BisectBatchOnFunctionError"] is True
+    assert 0 < m["MaximumRetryAttempts"] <= 100
+    assert 60 <= m["MaximumRecordAgeInSeconds"] <= 86400
+    assert sym(m["DestinationConfig"]["OnFailure"]["Destination"]) == "{Arn:%s}" % queue
+    q = stack.resources[queue]["Properties"]
+    assert q["MessageRetentionPeriod"] == DEAD_LETTER_RETENTION
+    assert q.get("SqsManagedSseEnabled", True) is True and "KmsMasterKeyId" not in q
+    assert sym(q["QueueName"]) == "scim-%s-change-events-dlq" % expected_tenant_id(stack)
+    outputs = {k: sym(v["Value"]) for k, v in stack.template["Outputs"].items()}
+    assert outputs["EventsDeadLetterQueueUrl"] == "{Ref:%s}" % queue or queue in outputs["EventsDeadLetterQueueUrl"]
+
+
+# --------------------------------------------------------------------------- Entra guest cleanup
+
+EVENT_FUNCTION = "entra-guest-cleanup"
+
+
+def test_entra_guest_cleanup_rule_retries_and_dead_letter_queue(stack: Stack):
+    """entra-guest-cleanup: one rule on the tenant's bus with functions.json's pattern and
+    the function as its only target. Events EventBridge cannot deliver are retried by the
+    target's retry policy, then sent to the function's queue; invocations that fail (Graph
+    throttled past the time budget, missing permission) are retried by Lambda's asynchronous
+    retries, then sent to the same queue. Only this rule (through EventBridge) and the
+    function's role may send to it."""
+    fn = stack.functions()[EVENT_FUNCTION]
+    bus = stack.only("AWS::Events::EventBus")
+    queue = failure_queue(stack, EVENT_FUNCTION)
+    rules = {k: v["Properties"] for k, v in stack.of_type("AWS::Events::Rule").items() if "EventPattern" in v["Properties"]}
+    assert len(rules) == 1, f"{stack.label}: {rules}"
+    ((rule_id, rule),) = rules.items()
+    assert sym(rule["EventBusName"]) == "{Ref:%s}" % bus
+    pattern = rule["EventPattern"]
+    pattern = json.loads(pattern) if isinstance(pattern, str) else pattern
+    assert pattern == BY_NAME[EVENT_FUNCTION]["eventPattern"]
+    assert pattern == {"source": ["scim.provisioning"], "detail-type": ["user.expired"]}
+    assert rule.get("State", "ENABLED") == "ENABLED"
+    (target,) = rule["Targets"]
+    assert ref_target(target["Arn"], "Arn") == fn.logical_id
+    assert ref_target(target["DeadLetterConfig"]["Arn"], "Arn") == queue
+    retry = target["RetryPolicy"]
+    assert 0 < retry["MaximumRetryAttempts"] <= 185
+    assert 60 <= retry["MaximumEventAgeInSeconds"] <= 86400
+
+    invokers = [
+        p["Properties"]
+        for p in stack.of_type("AWS::Lambda::Permission").values()
+        if sym(p["Properties"]["FunctionName"]) in ("{Arn:%s}" % fn.logical_id, "{Ref:%s}" % fn.logical_id)
+    ]
+    assert len(invokers) == 1, invokers
+    (invoker,) = invokers
+    assert invoker["Action"] == "lambda:InvokeFunction" and invoker["Principal"] == "events.amazonaws.com"
+    assert ref_target(invoker["SourceArn"], "Arn") == rule_id
+
+    (config,) = [c["Properties"] for c in stack.of_type("AWS::Lambda::EventInvokeConfig").values()]
+    assert sym(config["FunctionName"]) == "{Ref:%s}" % fn.logical_id and config["Qualifier"] == "$LATEST"
+    assert 1 <= config["MaximumRetryAttempts"] <= 2
+    assert 60 <= config["MaximumEventAgeInSeconds"] <= 21600
+    assert ref_target(config["DestinationConfig"]["OnFailure"]["Destination"], "Arn") == queue
+
+    q = stack.resources[queue]["Properties"]
+    assert sym(q["QueueName"]) == "scim-%s-entra-guest-cleanup-dlq" % expected_tenant_id(stack)
+    assert q["MessageRetentionPeriod"] == DEAD_LETTER_RETENTION
+    assert q.get("SqsManagedSseEnabled", True) is True and "KmsMasterKeyId" not in q
+    policies = [
+        p["Properties"]["PolicyDocument"]
+        for p in stack.of_type("AWS::SQS::QueuePolicy").values()
+        if [sym(x) for x in p["Properties"]["Queues"]] == ["{Ref:%s}" % queue]
+    ]
+    assert len(policies) == 1, policies
+    (statement,) = policies[0]["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] in ("sqs:SendMessage", ["sqs:SendMessage"])
+    assert ref_target(statement["Resource"], "Arn") == queue
+    assert ref_target(statement["Condition"]["ArnEquals"]["aws:SourceArn"], "Arn") == rule_id
+    # Room for Graph's Retry-After inside one invocation (the handler keeps 2 s back).
+    assert fn.props["Timeout"] == 60
+
+
+def test_entra_credentials_secret_is_created_empty_and_read_by_one_function(stack: Stack):
+    """The operator stores the customer's app registration in it (put-secret-value);
+    nothing generates a value, and only entra-guest-cleanup's role may read it."""
+    secret = entra_secret(stack)
+    p = stack.resources[secret]["Properties"]
+    assert sym(p["Name"]) == "scim/%s/entra-credentials" % expected_tenant_id(stack)
+    assert "SecretString" not in p and "GenerateSecretString" not in p
+    readers = [
+        name
+        for name, fn in stack.functions().items()
+        if any("{Ref:%s}" % secret in s.resources for s in stack.role_statements(fn.role_id))
+    ]
+    assert readers == [EVENT_FUNCTION]
+    assert not stack.of_type("AWS::SecretsManager::RotationSchedule").keys() - {
+        k
+        for k, v in stack.of_type("AWS::SecretsManager::RotationSchedule").items()
+        if ref_target(v["Properties"]["SecretId"]) == token_secret(stack)
+    }, "the Entra secret is not rotated by the stack (the customer's admin issues client secrets)"
 
 
 # --------------------------------------------------------------------------- API, logs, outputs
@@ -384,13 +575,14 @@ def test_log_groups_have_retention(stack: Stack):
 
 def test_outputs(stack: Stack):
     outputs = {k: sym(v["Value"]) for k, v in stack.template["Outputs"].items()}
-    secret = "{Ref:%s}" % stack.only("AWS::SecretsManager::Secret")
+    secret = "{Ref:%s}" % token_secret(stack)
     api = stack.only("AWS::Serverless::HttpApi" if stack.is_sam else "AWS::ApiGatewayV2::Api")
     assert outputs["TenantUrl"].startswith("https://") or outputs["TenantUrl"].startswith("{ApiEndpoint:%s}" % api)
     assert api in outputs["TenantUrl"] and outputs["TenantUrl"].endswith("/scim/v2")
     assert outputs["TokenSecretArn"] == secret
     assert "secretsmanager get-secret-value" in outputs["FetchTokenCommand"] and secret in outputs["FetchTokenCommand"]
     assert "secretsmanager rotate-secret" in outputs["RotateTokenCommand"] and secret in outputs["RotateTokenCommand"]
+    assert outputs["EntraCredentialsSecretArn"] == "{Ref:%s}" % entra_secret(stack)
 
 
 # --------------------------------------------------------------------------- SAM only
@@ -401,12 +593,14 @@ def test_sam_parameters(sam_stack: Stack):
     assert SAM_PARAMETERS <= set(params)
     assert params["Architecture"]["AllowedValues"] == ["arm64", "x86_64"]
     assert params["ExpiredContactAction"]["AllowedValues"] == ["deactivate", "delete"]
+    assert params["EntraCleanupMode"]["AllowedValues"] == ["off", "disable", "delete"]
     defaults = {
         "Architecture": "architecture",
         "ExpirySchedule": "expirySchedule",
         "TokenRotationDays": "tokenRotationDays",
         "LogRetentionDays": "logRetentionDays",
         "ExpiredContactAction": "expiredContactAction",
+        "EntraCleanupMode": "entraCleanupMode",
     }
     for param, option in defaults.items():
         assert str(params[param]["Default"]) == str(DEFAULT_OPTIONS[option]), param

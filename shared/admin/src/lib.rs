@@ -318,6 +318,15 @@ async fn run_inner(
         let _ = write!(out, "{USAGE}");
         return Ok(());
     }
+    if !matches!(
+        args.command.as_str(),
+        "generate" | "list" | "revoke-previous"
+    ) {
+        return Err(AdminError::Usage(format!(
+            "unknown command '{}'",
+            args.command
+        )));
+    }
     let tenant = args.tenant.as_deref();
     let secret_id = match (&args.secret_id, tenant) {
         (Some(s), _) => s.clone(),

@@ -9,6 +9,8 @@ pub struct Config {
     pub tenant_id: String,
     pub base_url: Option<String>,
     pub realm: String,
+    /// How long tombstones and audit records are kept.
+    pub retention: crate::dynamo::Retention,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -34,6 +36,25 @@ pub fn check_tenant_id(t: &str) -> Result<(), String> {
     }
 }
 
+/// `TOMBSTONE_RETENTION_DAYS` (default 90) and `AUDIT_RETENTION_DAYS` (default 400).
+pub fn retention_from_env() -> Result<crate::dynamo::Retention, String> {
+    let days = |name: &str, default: i64| -> Result<i64, String> {
+        match var(name) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(d) if (1..=3650).contains(&d) => Ok(d),
+                _ => Err(format!(
+                    "{name} '{v}' must be a number of days from 1 to 3650"
+                )),
+            },
+        }
+    };
+    Ok(crate::dynamo::Retention {
+        tombstone_secs: days("TOMBSTONE_RETENTION_DAYS", 90)? * 86_400,
+        audit_secs: days("AUDIT_RETENTION_DAYS", 400)? * 86_400,
+    })
+}
+
 impl Config {
     pub fn from_env() -> Result<Config, String> {
         let table_name = var("TABLE_NAME").ok_or("TABLE_NAME is not set")?;
@@ -44,6 +65,7 @@ impl Config {
             realm: var("SCIM_REALM").unwrap_or_else(|| format!("scim-{tenant_id}")),
             tenant_id,
             base_url: var("SCIM_BASE_URL"),
+            retention: retention_from_env()?,
         })
     }
 

@@ -14,7 +14,8 @@
 //! | counter shard   | `{t}#C`                | `U#n` / `G#n` | n                              |
 //! | page memo       | `{t}#P`                | kind#hash#idx | after, expiresAt (TTL)         |
 //!
-//! Users carry `xpk`/`xsk` only while they have an end date (the sparse expiry index).
+//! Users carry `xpk`/`xsk` only while they are active and have an end date (the sparse
+//! expiry index; see `expiry`).
 
 use crate::table::MEMBERSHIPS_BY_USER;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -59,13 +60,15 @@ const MAX_KEY_PART: usize = 512;
 pub struct CallCounts {
     get_item: AtomicU64,
     batch_get_item: AtomicU64,
-    query: AtomicU64,
+    pub(crate) query: AtomicU64,
     scan: AtomicU64,
     put_item: AtomicU64,
     update_item: AtomicU64,
     delete_item: AtomicU64,
     transact_write_items: AtomicU64,
     batch_write_item: AtomicU64,
+    /// Of `query`, those that read a global secondary index (not counted again in totals).
+    pub(crate) query_index: AtomicU64,
 }
 
 /// A snapshot of [`CallCounts`].
@@ -80,6 +83,9 @@ pub struct Calls {
     pub delete_item: u64,
     pub transact_write_items: u64,
     pub batch_write_item: u64,
+    /// Of `query`, those that read a global secondary index (`expiring-contacts`,
+    /// `memberships-by-user`); `query - query_index` queried the table itself.
+    pub query_index: u64,
 }
 
 impl Calls {
@@ -107,6 +113,7 @@ impl Calls {
             delete_item: self.delete_item - earlier.delete_item,
             transact_write_items: self.transact_write_items - earlier.transact_write_items,
             batch_write_item: self.batch_write_item - earlier.batch_write_item,
+            query_index: self.query_index - earlier.query_index,
         }
     }
 }
@@ -124,11 +131,12 @@ impl CallCounts {
             delete_item: l(&self.delete_item),
             transact_write_items: l(&self.transact_write_items),
             batch_write_item: l(&self.batch_write_item),
+            query_index: l(&self.query_index),
         }
     }
 }
 
-fn inc(a: &AtomicU64) {
+pub(crate) fn inc(a: &AtomicU64) {
     a.fetch_add(1, Ordering::SeqCst);
 }
 
@@ -136,7 +144,7 @@ fn inc(a: &AtomicU64) {
 pub struct DynamoStore {
     client: Client,
     table: String,
-    calls: Arc<CallCounts>,
+    pub(crate) calls: Arc<CallCounts>,
     retention: Retention,
 }
 
@@ -246,7 +254,7 @@ enum Slot {
     Other,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
@@ -261,7 +269,7 @@ fn kind_code(kind: ResourceKind) -> &'static str {
     }
 }
 
-fn resource_pk(t: &str, kind: ResourceKind) -> String {
+pub(crate) fn resource_pk(t: &str, kind: ResourceKind) -> String {
     format!("{t}#{}", kind_code(kind))
 }
 
@@ -351,7 +359,7 @@ fn index_entries(
     out
 }
 
-fn internal<E>(op: &str, e: SdkError<E>) -> StoreError
+pub(crate) fn internal<E>(op: &str, e: SdkError<E>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
 {
@@ -431,11 +439,10 @@ impl DynamoStore {
         kind: ResourceKind,
         r: &Stored,
     ) -> StoreResult<HashMap<String, AttributeValue>> {
-        let (xpk, xsk) = match (kind, resource::end_date(&r.doc)) {
-            (ResourceKind::User, Some(end)) => {
-                (Some(format!("{t}#X")), Some(format!("{end}#{}", r.id)))
-            }
-            _ => (None, None),
+        // The sparse expiry index: active users with an end date only (see `expiry`).
+        let (xpk, xsk) = match kind {
+            ResourceKind::User => crate::expiry::index_entry(t, &r.id, &r.doc).unzip(),
+            ResourceKind::Group => (None, None),
         };
         let item = ResourceItem {
             pk: resource_pk(t, kind),
@@ -597,6 +604,7 @@ impl DynamoStore {
         let mut start = None;
         loop {
             inc(&self.calls.query);
+            inc(&self.calls.query_index);
             let resp = self
                 .client
                 .query()
@@ -1877,6 +1885,154 @@ impl Store for DynamoStore {
             Err(e) if format!("{e:?}").contains("ConditionalCheckFailed") => Ok(()),
             Err(e) => Err(internal("DeleteItem", e)),
         }
+    }
+}
+
+/// Read and write request units consumed, summed over every call of a store built with
+/// [`DynamoStore::with_capacity_accounting`]. For the cost model (`BENCHMARKS.md`); off
+/// by default, so deployed functions never ask for `ReturnConsumedCapacity`.
+#[derive(Debug, Default)]
+pub struct Capacity {
+    /// Thousandths of a unit (reads can be half units).
+    read_milli: AtomicU64,
+    write_milli: AtomicU64,
+}
+
+/// A snapshot of [`Capacity`], in request units.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct CapacityUnits {
+    pub read: f64,
+    pub write: f64,
+}
+
+impl Capacity {
+    pub fn snapshot(&self) -> CapacityUnits {
+        CapacityUnits {
+            read: self.read_milli.load(Ordering::SeqCst) as f64 / 1000.0,
+            write: self.write_milli.load(Ordering::SeqCst) as f64 / 1000.0,
+        }
+    }
+
+    fn add(&self, c: &aws_sdk_dynamodb::types::ConsumedCapacity, write: bool) {
+        let milli = |u: f64| (u * 1000.0).round() as u64;
+        let (r, w) = match (c.read_capacity_units(), c.write_capacity_units()) {
+            (None, None) => {
+                let u = c.capacity_units().unwrap_or(0.0);
+                if write {
+                    (0.0, u)
+                } else {
+                    (u, 0.0)
+                }
+            }
+            (r, w) => (r.unwrap_or(0.0), w.unwrap_or(0.0)),
+        };
+        self.read_milli.fetch_add(milli(r), Ordering::SeqCst);
+        self.write_milli.fetch_add(milli(w), Ordering::SeqCst);
+    }
+}
+
+impl CapacityUnits {
+    /// The units consumed between `earlier` and `self`.
+    pub fn since(&self, earlier: &CapacityUnits) -> CapacityUnits {
+        CapacityUnits {
+            read: self.read - earlier.read,
+            write: self.write - earlier.write,
+        }
+    }
+}
+
+/// Sets `ReturnConsumedCapacity: TOTAL` on every data call and adds what comes back.
+#[derive(Debug)]
+struct CapacityInterceptor(Arc<Capacity>);
+
+impl aws_sdk_dynamodb::config::Intercept for CapacityInterceptor {
+    fn name(&self) -> &'static str {
+        "CapacityAccounting"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        ctx: &mut aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextMut<
+            '_,
+        >,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        use aws_sdk_dynamodb::operation as op;
+        use aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total;
+        let input = ctx.input_mut();
+        macro_rules! total {
+            ($($t:ty),*) => {$(
+                if let Some(i) = input.downcast_mut::<$t>() {
+                    i.return_consumed_capacity = Some(Total);
+                    return Ok(());
+                }
+            )*};
+        }
+        total!(
+            op::get_item::GetItemInput,
+            op::batch_get_item::BatchGetItemInput,
+            op::query::QueryInput,
+            op::scan::ScanInput,
+            op::put_item::PutItemInput,
+            op::update_item::UpdateItemInput,
+            op::delete_item::DeleteItemInput,
+            op::transact_write_items::TransactWriteItemsInput,
+            op::batch_write_item::BatchWriteItemInput
+        );
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        ctx: &aws_sdk_dynamodb::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        use aws_sdk_dynamodb::operation as op;
+        let Ok(out) = ctx.output_or_error() else {
+            return Ok(());
+        };
+        macro_rules! one {
+            ($write:expr; $($t:ty),*) => {$(
+                if let Some(o) = out.downcast_ref::<$t>() {
+                    if let Some(c) = o.consumed_capacity() {
+                        self.0.add(c, $write);
+                    }
+                    return Ok(());
+                }
+            )*};
+        }
+        macro_rules! many {
+            ($write:expr; $($t:ty),*) => {$(
+                if let Some(o) = out.downcast_ref::<$t>() {
+                    for c in o.consumed_capacity() {
+                        self.0.add(c, $write);
+                    }
+                    return Ok(());
+                }
+            )*};
+        }
+        one!(false; op::get_item::GetItemOutput, op::query::QueryOutput, op::scan::ScanOutput);
+        one!(true; op::put_item::PutItemOutput, op::update_item::UpdateItemOutput, op::delete_item::DeleteItemOutput);
+        many!(false; op::batch_get_item::BatchGetItemOutput);
+        many!(true; op::transact_write_items::TransactWriteItemsOutput, op::batch_write_item::BatchWriteItemOutput);
+        Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// The same store, asking DynamoDB for the capacity every call consumes and adding it
+    /// to `capacity`. Benchmarks and the cost model only.
+    pub fn with_capacity_accounting(mut self, capacity: Arc<Capacity>) -> Self {
+        let conf = self
+            .client
+            .config()
+            .to_builder()
+            .interceptor(CapacityInterceptor(capacity))
+            .build();
+        self.client = Client::from_conf(conf);
+        self
     }
 }
 

@@ -4,6 +4,9 @@
 
 pub mod config;
 pub mod dynamo;
+#[cfg(feature = "events")]
+pub mod events;
+pub mod expiry;
 pub mod lambda;
 pub mod table;
 pub mod tokens;

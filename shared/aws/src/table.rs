@@ -4,7 +4,8 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use serde::Deserialize;
@@ -22,6 +23,26 @@ pub struct TableDef {
     pub attribute_definitions: Vec<AttrDefJson>,
     pub global_secondary_indexes: Vec<IndexDef>,
     pub time_to_live_attribute: String,
+    /// The table's stream: it carries new audit records to the change-event publisher.
+    #[serde(default)]
+    pub stream_specification: Option<StreamDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamDef {
+    pub stream_enabled: bool,
+    pub stream_view_type: String,
+}
+
+impl StreamDef {
+    fn to_sdk(&self) -> Result<StreamSpecification, String> {
+        StreamSpecification::builder()
+            .stream_enabled(self.stream_enabled)
+            .stream_view_type(StreamViewType::from(self.stream_view_type.as_str()))
+            .build()
+            .map_err(|e| e.to_string())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,23 +89,48 @@ fn key_schema(keys: &[KeyDef]) -> Result<Vec<KeySchemaElement>, String> {
         .collect()
 }
 
-/// Creates the table (and enables TTL) if it does not exist yet.
+/// Creates the table (with its stream, and enables TTL) if it does not exist yet. An
+/// existing table without the stream (created before it was defined) gets it enabled.
 pub async fn ensure_table(client: &Client, name: &str) -> Result<(), String> {
-    if client
-        .describe_table()
-        .table_name(name)
-        .send()
-        .await
-        .is_ok()
-    {
+    let def = definition()?;
+    if let Ok(out) = client.describe_table().table_name(name).send().await {
+        let enabled = out
+            .table()
+            .and_then(|t| t.stream_specification())
+            .is_some_and(|s| s.stream_enabled());
+        if let Some(stream) = def
+            .stream_specification
+            .as_ref()
+            .filter(|s| s.stream_enabled)
+        {
+            if !enabled {
+                client
+                    .update_table()
+                    .table_name(name)
+                    .stream_specification(stream.to_sdk()?)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "enable the stream of table {name}: {}",
+                            aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                        )
+                    })?;
+            }
+        }
         return Ok(());
     }
-    let def = definition()?;
     let mut req = client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .set_key_schema(Some(key_schema(&def.key_schema)?));
+        .set_key_schema(Some(key_schema(&def.key_schema)?))
+        .set_stream_specification(
+            def.stream_specification
+                .as_ref()
+                .map(StreamDef::to_sdk)
+                .transpose()?,
+        );
     for a in &def.attribute_definitions {
         req = req.attribute_definitions(
             AttributeDefinition::builder()
@@ -154,5 +200,8 @@ mod tests {
         assert!(names.contains(&MEMBERSHIPS_BY_USER));
         assert!(names.contains(&EXPIRING_CONTACTS));
         assert_eq!(def.time_to_live_attribute, "expiresAt");
+        let stream = def.stream_specification.unwrap();
+        assert!(stream.stream_enabled);
+        assert_eq!(stream.stream_view_type, "NEW_IMAGE");
     }
 }

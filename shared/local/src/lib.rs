@@ -3,6 +3,8 @@
 //!
 //! Used by the `scim-local` binary and by the end-to-end tests; never by a Lambda function.
 
+pub mod stream;
+
 use aws_sdk_dynamodb::Client;
 use bytes::Bytes;
 use scim_service::auth::Authenticator;

@@ -6,7 +6,9 @@
 //! nothing on disk), `SCIM_TOKEN` (use this token instead of the stored one),
 //! `TOKEN_SECRET_ARN` (take the tokens from this Secrets Manager secret instead, e.g. on
 //! moto via `AWS_ENDPOINT_URL_SECRETS_MANAGER`),
-//! `TABLE_NAME` (scim), `TENANT_ID` (local).
+//! `TABLE_NAME` (scim), `TENANT_ID` (local); change events: `SCIM_EVENTS_FILE` (append them
+//! to this file instead of the log), `EVENT_BUS_NAME` + `AWS_ENDPOINT_URL_EVENTBRIDGE` (put
+//! them on this EventBridge bus, e.g. on moto).
 
 use scim_aws::config::{check_tenant_id, init_tracing};
 use scim_aws::table::ensure_table;
@@ -65,6 +67,24 @@ async fn main() -> Result<(), String> {
     };
     println!("SCIM 2.0 service on {engine}");
     println!("  Tenant URL / Base URL: {base_url}");
+    // Change events: follow the table's stream, as publish-events does in a stack.
+    let streams = match &_embedded {
+        Some(e) => scim_local::stream::local_client(&e.endpoint),
+        None => scim_local::stream::env_client().await,
+    };
+    let sink = scim_local::stream::sink_from_env().await;
+    let where_to = sink.describe();
+    let _events =
+        match scim_local::stream::follow(store.client(), streams, store.table(), sink).await {
+            Ok(f) => {
+                println!("  Change events:         {where_to}");
+                Some(f)
+            }
+            Err(e) => {
+                println!("  Change events:         off ({e})");
+                None
+            }
+        };
     // With TOKEN_SECRET_ARN the tokens come from Secrets Manager (moto locally, via
     // AWS_ENDPOINT_URL_SECRETS_MANAGER), exactly as in a deployed function.
     if let Some(secret) = env("TOKEN_SECRET_ARN") {

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod events;
+pub mod expiry;
 pub mod http;
 pub mod ops;
 pub mod password;

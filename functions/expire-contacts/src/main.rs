@@ -1,0 +1,38 @@
+//! Scheduled by an EventBridge rule (default every 15 minutes): deactivates, or deletes
+//! (`EXPIRED_ACTION=delete`), the tenant's contacts whose end date has passed.
+//!
+//! Wiring only: configuration (`TABLE_NAME`, `TENANT_ID`, `EXPIRED_ACTION`) and the store
+//! are built once per cold start; each scheduled event runs `scim_aws::expiry::handle`
+//! with the event's `time` as now. The invocation fails only when nothing could be
+//! processed at all, so that it is retried; users that failed otherwise stay in the
+//! expiry index and the next scheduled run retries them.
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use scim_aws::config::{init_tracing, Config};
+use scim_aws::expiry::{self, ExpiryConfig, ScheduledEvent};
+use scim_aws::DynamoStore;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let table = Config::from_env()?.table_name;
+    let config = ExpiryConfig::from_env()?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<ScheduledEvent>| {
+        let (store, config) = (store.clone(), config.clone());
+        async move {
+            let LambdaEvent {
+                mut payload,
+                context,
+            } = event;
+            if payload.id.is_empty() {
+                payload.id = context.request_id.clone();
+            }
+            let deadline = expiry::stop_before(context.deadline);
+            let report = expiry::handle(&store, &config, &payload, deadline).await?;
+            Ok::<_, lambda_runtime::Error>(expiry::report_json(&report))
+        }
+    }))
+    .await
+}

@@ -1,0 +1,629 @@
+//! Change events, published from the audit records (feature `events`).
+//!
+//! Every write puts one audit record (`rec = "audit"`) in its own transaction (see
+//! `dynamo::AuditItem`). The table's DynamoDB stream carries each new record to the
+//! `publish-events` function (or, locally, to the server's stream follower), which turns it
+//! into a [`ChangeEvent`] and hands it to an [`EventSink`]:
+//!
+//! - [`EventBridgeSink`]: `PutEvents` on the tenant's bus, at most 10 entries per call,
+//!   entries the response reports as failed retried with backoff;
+//! - [`LocalSink`]: one JSON line per event, to the log (target `scim::events`) or
+//!   appended to a file.
+//!
+//! A record whose event cannot be published is reported back as a batch item failure, so
+//! Lambda retries it and finally sends it to the dead-letter queue: never lost silently.
+//! Delivery is at least once and in stream order per item; a retried batch can repeat
+//! events already published (consumers deduplicate on `requestId` + `id` + `event`).
+
+use crate::config::init_tracing;
+use aws_sdk_eventbridge::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use scim_service::events::{ChangeEvent, EVENT_SOURCE};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use aws_sdk_eventbridge::Client as EventBridgeClient;
+
+/// The value of `rec` that marks an audit record (the stream filter matches it).
+pub const AUDIT_RECORD: &str = "audit";
+/// `PutEvents` takes at most this many entries per call.
+pub const MAX_ENTRIES_PER_PUT: usize = 10;
+/// The tracing target of the local sink's lines.
+pub const LOG_TARGET: &str = "scim::events";
+
+// ------------------------------------------------------------------ audit record -> event
+
+/// The attributes of an audit record that make its event (see `dynamo::AuditItem`).
+#[derive(Debug, Deserialize)]
+struct AuditRecord {
+    tenant: String,
+    event: String,
+    #[serde(rename = "resourceType")]
+    resource_type: String,
+    rid: String,
+    #[serde(rename = "externalId", default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    changed: Vec<String>,
+    #[serde(rename = "membersAdded", default)]
+    members_added: Vec<String>,
+    #[serde(rename = "membersRemoved", default)]
+    members_removed: Vec<String>,
+    token: String,
+    req: String,
+    at: String,
+}
+
+/// The change event of an item image: `Ok(None)` when the item is not an audit record.
+pub fn change_event(image: &serde_dynamo::Item) -> Result<Option<ChangeEvent>, String> {
+    match image.inner().get("rec") {
+        Some(serde_dynamo::AttributeValue::S(rec)) if rec == AUDIT_RECORD => {}
+        _ => return Ok(None),
+    }
+    let r: AuditRecord =
+        serde_dynamo::from_item(image.clone()).map_err(|e| format!("audit record: {e}"))?;
+    Ok(Some(ChangeEvent {
+        event: r.event,
+        tenant: r.tenant,
+        resource_type: r.resource_type,
+        id: r.rid,
+        external_id: r.external_id,
+        changed_attributes: r.changed,
+        members_added: r.members_added,
+        members_removed: r.members_removed,
+        request_id: r.req,
+        actor: r.token,
+        at: r.at,
+    }))
+}
+
+/// The event as EventBridge delivers it to a rule target (and as the local sink writes it).
+pub fn envelope(e: &ChangeEvent) -> Value {
+    json!({
+        "source": EVENT_SOURCE,
+        "detail-type": e.event,
+        "time": e.at,
+        "detail": e.detail(),
+    })
+}
+
+// ------------------------------------------------------------------ stream batches
+
+/// A DynamoDB stream event as Lambda delivers it (only what the publisher reads). Each
+/// record's image is parsed on its own, so one bad record fails alone.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StreamEvent {
+    #[serde(rename = "Records", default)]
+    pub records: Vec<StreamRecord>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StreamRecord {
+    #[serde(rename = "eventID", default)]
+    pub event_id: String,
+    /// `INSERT`, `MODIFY` or `REMOVE`.
+    #[serde(rename = "eventName", default)]
+    pub event_name: String,
+    #[serde(rename = "dynamodb", default)]
+    pub change: StreamChange,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StreamChange {
+    /// DynamoDB JSON (`{"pk": {"S": "..."}, ...}`).
+    #[serde(rename = "NewImage", default)]
+    pub new_image: Option<Value>,
+    #[serde(rename = "SequenceNumber", default)]
+    pub sequence_number: Option<String>,
+}
+
+/// The partial batch response (`ReportBatchItemFailures`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    #[serde(rename = "batchItemFailures")]
+    pub batch_item_failures: Vec<BatchItemFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchItemFailure {
+    /// The stream record's sequence number.
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
+}
+
+/// Where a stream record's event comes from: `Ok(None)` for a record that carries no event
+/// (not an insert, e.g. a TTL deletion, or not an audit record).
+pub fn record_event(
+    event_name: &str,
+    image: Option<&Value>,
+) -> Result<Option<ChangeEvent>, String> {
+    if event_name != "INSERT" {
+        return Ok(None);
+    }
+    let image = image.ok_or("INSERT without NewImage (the stream must be NEW_IMAGE)")?;
+    let item: serde_dynamo::Item =
+        serde_json::from_value(image.clone()).map_err(|e| format!("NewImage: {e}"))?;
+    change_event(&item)
+}
+
+/// Publishes the events of one batch of stream records through `sink`. Returns the
+/// sequence numbers of the records whose events were not published (in stream order), or
+/// an error (the whole batch is retried) when such a record has no sequence number.
+pub async fn handle_stream_batch<S: EventSink>(
+    sink: &S,
+    batch: &StreamEvent,
+) -> Result<BatchResponse, String> {
+    // (position in batch, event)
+    let mut events: Vec<(usize, ChangeEvent)> = Vec::new();
+    let mut failed: Vec<usize> = Vec::new();
+    for (i, r) in batch.records.iter().enumerate() {
+        match record_event(&r.event_name, r.change.new_image.as_ref()) {
+            Ok(Some(e)) => events.push((i, e)),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(event_id = %r.event_id, error = %e, "stream record cannot be read");
+                failed.push(i);
+            }
+        }
+    }
+    if !events.is_empty() {
+        let list: Vec<ChangeEvent> = events.iter().map(|(_, e)| e.clone()).collect();
+        for k in sink.publish(&list).await {
+            if let Some((i, e)) = events.get(k) {
+                tracing::error!(event = %e.event, id = %e.id, request_id = %e.request_id, "change event not published");
+                failed.push(*i);
+            }
+        }
+    }
+    failed.sort_unstable();
+    failed.dedup();
+    let mut out = BatchResponse::default();
+    for i in failed {
+        let r = &batch.records[i];
+        let seq = r.change.sequence_number.clone().ok_or_else(|| {
+            format!(
+                "stream record {} failed and has no SequenceNumber",
+                r.event_id
+            )
+        })?;
+        out.batch_item_failures.push(BatchItemFailure {
+            item_identifier: seq,
+        });
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------------ sinks
+
+/// Where change events go.
+pub trait EventSink: Send + Sync {
+    /// Publishes `events` in order; returns the positions of those that could not be
+    /// published (empty when all were).
+    fn publish(&self, events: &[ChangeEvent]) -> impl Future<Output = Vec<usize>> + Send;
+}
+
+/// How often and how patiently entries EventBridge reports as failed are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Calls per entry, the first included.
+    pub attempts: u32,
+    /// Delay before the first retry; doubled for each further one (with jitter).
+    pub base_delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: 4,
+            base_delay: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Runs `attempt` over the positions `0..n` until each succeeded or `retry.attempts` calls
+/// were made; `attempt` gets the positions still to publish and returns those that failed.
+/// Returns the positions that never succeeded.
+pub async fn with_retries<F, Fut>(n: usize, retry: Retry, mut attempt: F) -> Vec<usize>
+where
+    F: FnMut(Vec<usize>) -> Fut,
+    Fut: Future<Output = Vec<usize>>,
+{
+    let mut pending: Vec<usize> = (0..n).collect();
+    let mut delay = retry.base_delay;
+    for round in 0..retry.attempts.max(1) {
+        if pending.is_empty() {
+            break;
+        }
+        if round > 0 {
+            let jitter = delay.mul_f64(fastrand::f64() * 0.5);
+            tokio::time::sleep(delay + jitter).await;
+            delay = delay.saturating_mul(2);
+        }
+        pending = attempt(pending).await;
+    }
+    pending
+}
+
+/// `PutEvents` on the tenant's bus.
+#[derive(Debug, Clone)]
+pub struct EventBridgeSink {
+    client: aws_sdk_eventbridge::Client,
+    bus: String,
+    retry: Retry,
+}
+
+impl EventBridgeSink {
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
+        EventBridgeSink {
+            client,
+            bus: bus.into(),
+            retry: Retry::default(),
+        }
+    }
+
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn bus(&self) -> &str {
+        &self.bus
+    }
+
+    fn entry(&self, e: &ChangeEvent) -> PutEventsRequestEntry {
+        let mut entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(EVENT_SOURCE)
+            .detail_type(&e.event)
+            .detail(e.detail().to_string());
+        if let Ok(t) = DateTime::from_str(&e.at, DateTimeFormat::DateTime) {
+            entry = entry.time(t);
+        }
+        entry.build()
+    }
+
+    /// One `PutEvents` call for `chunk[positions]`; returns the positions that failed.
+    async fn put(&self, chunk: &[ChangeEvent], positions: Vec<usize>) -> Vec<usize> {
+        let entries: Vec<PutEventsRequestEntry> =
+            positions.iter().map(|&p| self.entry(&chunk[p])).collect();
+        match self
+            .client
+            .put_events()
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(out) if out.failed_entry_count() == 0 => Vec::new(),
+            Ok(out) => {
+                let results = out.entries();
+                positions
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| {
+                        // A missing result entry counts as failed.
+                        results.get(*k).is_none_or(|r| r.error_code().is_some())
+                    })
+                    .map(|(k, &p)| {
+                        if let Some(r) = results.get(k) {
+                            tracing::warn!(
+                                error_code = r.error_code().unwrap_or("-"),
+                                error = r.error_message().unwrap_or("-"),
+                                event = %chunk[p].event,
+                                "PutEvents entry failed"
+                            );
+                        }
+                        p
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                tracing::warn!(error = %aws_sdk_eventbridge::error::DisplayErrorContext(&e), "PutEvents failed");
+                positions
+            }
+        }
+    }
+}
+
+impl EventSink for EventBridgeSink {
+    /// Chunks of at most 10 entries, in order. When a chunk still has failed entries after
+    /// the retries, the later chunks are not attempted (and reported failed): a retry of
+    /// the batch then publishes them after the earlier ones, keeping the order.
+    async fn publish(&self, events: &[ChangeEvent]) -> Vec<usize> {
+        let mut failed = Vec::new();
+        for (c, chunk) in events.chunks(MAX_ENTRIES_PER_PUT).enumerate() {
+            let offset = c * MAX_ENTRIES_PER_PUT;
+            if !failed.is_empty() {
+                failed.extend(offset..offset + chunk.len());
+                continue;
+            }
+            let lost = with_retries(chunk.len(), self.retry, |positions| {
+                self.put(chunk, positions)
+            })
+            .await;
+            failed.extend(lost.into_iter().map(|p| offset + p));
+        }
+        failed
+    }
+}
+
+/// One JSON line per event ([`envelope`]): to the log (target `scim::events`), or
+/// appended to a file.
+#[derive(Debug, Clone)]
+pub enum LocalSink {
+    Log,
+    File(PathBuf),
+}
+
+impl LocalSink {
+    /// `SCIM_EVENTS_FILE` when set, else the log.
+    pub fn from_env() -> Self {
+        match std::env::var("SCIM_EVENTS_FILE")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            Some(path) => LocalSink::File(PathBuf::from(path)),
+            None => LocalSink::Log,
+        }
+    }
+
+    fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        f.write_all(text.as_bytes())?;
+        f.flush()
+    }
+}
+
+impl EventSink for LocalSink {
+    async fn publish(&self, events: &[ChangeEvent]) -> Vec<usize> {
+        match self {
+            LocalSink::Log => {
+                for e in events {
+                    tracing::info!(target: LOG_TARGET, "{}", envelope(e));
+                }
+                Vec::new()
+            }
+            LocalSink::File(path) => {
+                let mut text = String::new();
+                for e in events {
+                    text.push_str(&envelope(e).to_string());
+                    text.push('\n');
+                }
+                let file = path.clone();
+                let written = tokio::task::spawn_blocking(move || Self::append(&file, &text))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                match written {
+                    Ok(()) => Vec::new(),
+                    Err(e) => {
+                        tracing::error!(file = %path.display(), error = %e, "cannot write change events");
+                        (0..events.len()).collect()
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Either sink, chosen at start-up (the local server).
+#[derive(Debug, Clone)]
+pub enum Sink {
+    EventBridge(EventBridgeSink),
+    Local(LocalSink),
+}
+
+impl Sink {
+    /// Where the events go, for a start-up message.
+    pub fn describe(&self) -> String {
+        match self {
+            Sink::EventBridge(s) => format!("EventBridge bus {}", s.bus),
+            Sink::Local(LocalSink::Log) => format!("the log (target {LOG_TARGET})"),
+            Sink::Local(LocalSink::File(p)) => format!("file {}", p.display()),
+        }
+    }
+}
+
+impl EventSink for Sink {
+    async fn publish(&self, events: &[ChangeEvent]) -> Vec<usize> {
+        match self {
+            Sink::EventBridge(s) => s.publish(events).await,
+            Sink::Local(s) => s.publish(events).await,
+        }
+    }
+}
+
+impl<S: EventSink> EventSink for Arc<S> {
+    fn publish(&self, events: &[ChangeEvent]) -> impl Future<Output = Vec<usize>> + Send {
+        (**self).publish(events)
+    }
+}
+
+// ------------------------------------------------------------------ the function
+
+/// The `publish-events` function: stream batches from the event source mapping (filtered
+/// to inserted audit records) to the bus named by `EVENT_BUS_NAME`.
+pub async fn serve() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let bus = std::env::var("EVENT_BUS_NAME")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or("EVENT_BUS_NAME is not set")?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sink = Arc::new(EventBridgeSink::new(
+        aws_sdk_eventbridge::Client::new(&sdk),
+        bus,
+    ));
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<StreamEvent>| {
+            let sink = Arc::clone(&sink);
+            async move {
+                let batch = event.payload;
+                let r = handle_stream_batch(&sink, &batch).await?;
+                tracing::info!(
+                    records = batch.records.len(),
+                    failed = r.batch_item_failures.len(),
+                    "stream batch"
+                );
+                Ok::<_, lambda_runtime::Error>(r)
+            }
+        },
+    ))
+    .await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    fn audit_image(event: &str) -> Value {
+        json!({
+            "pk": {"S": "t1#A#u1"},
+            "sk": {"S": "2025-01-01T00:00:00Z#req-1"},
+            "rec": {"S": "audit"},
+            "tenant": {"S": "t1"},
+            "event": {"S": event},
+            "resourceType": {"S": "User"},
+            "rid": {"S": "u1"},
+            "externalId": {"S": "ext-1"},
+            "changed": {"L": [{"S": "active"}]},
+            "token": {"S": "tok-id"},
+            "req": {"S": "req-1"},
+            "at": {"S": "2025-01-01T00:00:00Z"},
+            "expiresAt": {"N": "1767225600"}
+        })
+    }
+
+    #[test]
+    fn an_audit_image_becomes_its_event() {
+        let item: serde_dynamo::Item =
+            serde_json::from_value(audit_image("user.deactivated")).unwrap();
+        let e = change_event(&item).unwrap().unwrap();
+        assert_eq!(e.event, "user.deactivated");
+        assert_eq!(e.id, "u1");
+        assert_eq!(e.external_id.as_deref(), Some("ext-1"));
+        assert_eq!(e.changed_attributes, vec!["active"]);
+        assert_eq!(e.actor, "tok-id");
+        assert_eq!(e.request_id, "req-1");
+        assert!(e.members_added.is_empty());
+    }
+
+    #[test]
+    fn other_items_and_other_stream_events_carry_no_event() {
+        let user = json!({"pk": {"S": "t1#U"}, "sk": {"S": "u1"}, "v": {"N": "1"}});
+        assert_eq!(record_event("INSERT", Some(&user)).unwrap(), None);
+        assert_eq!(record_event("REMOVE", None).unwrap(), None);
+        assert_eq!(
+            record_event("MODIFY", Some(&audit_image("user.created"))).unwrap(),
+            None
+        );
+        assert!(record_event("INSERT", None).is_err());
+        let broken = json!({"rec": {"S": "audit"}, "tenant": {"S": "t1"}});
+        assert!(record_event("INSERT", Some(&broken)).is_err());
+    }
+
+    struct Flaky {
+        calls: AtomicUsize,
+        fail_first: usize,
+        fail_always: Vec<usize>,
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl EventSink for Flaky {
+        async fn publish(&self, events: &[ChangeEvent]) -> Vec<usize> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            let mut seen = self.seen.lock().unwrap();
+            seen.extend(events.iter().map(|e| e.event.clone()));
+            if n < self.fail_first {
+                return (0..events.len()).collect();
+            }
+            self.fail_always.clone()
+        }
+    }
+
+    fn record(seq: &str, name: &str, image: Option<Value>) -> StreamRecord {
+        StreamRecord {
+            event_id: format!("ev-{seq}"),
+            event_name: name.into(),
+            change: StreamChange {
+                new_image: image,
+                sequence_number: Some(seq.into()),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_events_are_reported_by_sequence_number() {
+        let sink = Flaky {
+            calls: AtomicUsize::new(0),
+            fail_first: 0,
+            fail_always: vec![1],
+            seen: Mutex::new(Vec::new()),
+        };
+        let batch = StreamEvent {
+            records: vec![
+                record("100", "INSERT", Some(audit_image("user.created"))),
+                record("200", "REMOVE", None),
+                record("300", "INSERT", Some(audit_image("user.updated"))),
+                record("400", "INSERT", Some(json!({"rec": {"S": "audit"}}))),
+            ],
+        };
+        let r = handle_stream_batch(&sink, &batch).await.unwrap();
+        let ids: Vec<&str> = r
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, ["300", "400"]);
+        assert_eq!(*sink.seen.lock().unwrap(), ["user.created", "user.updated"]);
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"batchItemFailures": [{"itemIdentifier": "300"}, {"itemIdentifier": "400"}]})
+        );
+    }
+
+    #[tokio::test]
+    async fn retries_stop_when_everything_went_through() {
+        let calls = AtomicUsize::new(0);
+        let retry = Retry {
+            attempts: 4,
+            base_delay: Duration::from_millis(1),
+        };
+        // Position 2 fails twice, then succeeds.
+        let lost = with_retries(3, retry, |p| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 2 {
+                    p.into_iter().filter(|&i| i == 2).collect()
+                } else {
+                    Vec::new()
+                }
+            }
+        })
+        .await;
+        assert!(lost.is_empty());
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        // Always failing: given up after the attempts, and reported.
+        let calls = AtomicUsize::new(0);
+        let lost = with_retries(3, retry, |p| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move { p.into_iter().filter(|&i| i != 0).collect() }
+        })
+        .await;
+        assert_eq!(lost, [1, 2]);
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+}

@@ -1,0 +1,351 @@
+//! Fixtures for the whole-request benchmarks (`benches/handler.rs`): the shared handler
+//! over the embedded DynamoDB engine, Entra-style request bodies, and a canned store that
+//! answers from memory so the service's own time can be told apart from the store's.
+//!
+//! The canned store is a benchmark instrument only: it keeps nothing, checks nothing and
+//! must never be used to test behaviour (the one store is `scim_aws::DynamoStore`).
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use scim_aws::DynamoStore;
+use scim_core::patch::{Member, MemberChanges};
+use scim_core::resource::{normalize_resource, Meta};
+use scim_core::schema::ResourceKind;
+use scim_service::auth::TokenSet;
+use scim_service::http::{handle, App, HttpConfig, Operation, ScimRequest, ScimResponse};
+use scim_service::port::{
+    Audit, Guard, ListPage, ListRequest, Store, StoreResult, Stored, Tombstone,
+};
+use serde_json::{json, Value};
+
+pub const TENANT: &str = "bench";
+pub const TOKEN: &str = "bench-token-0123456789abcdef0123456789abcdef";
+pub const TABLE: &str = "scim-bench";
+
+/// A request as API Gateway or the local server hands it to `handle`.
+pub fn request(method: Method, path_and_query: &str, body: Option<&Value>) -> ScimRequest {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (path_and_query.to_string(), None),
+    };
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {TOKEN}")) {
+        headers.insert(http::header::AUTHORIZATION, v);
+    }
+    headers.insert(http::header::HOST, HeaderValue::from_static("127.0.0.1"));
+    let body = match body {
+        Some(b) => {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/scim+json"),
+            );
+            Bytes::from(serde_json::to_vec(b).unwrap_or_default())
+        }
+        None => Bytes::new(),
+    };
+    ScimRequest {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    }
+}
+
+/// `filter=` percent-encoded the way Entra ID sends it.
+pub fn encode(filter: &str) -> String {
+    let mut out = String::new();
+    for b in filter.bytes() {
+        match b {
+            b' ' => out.push('+'),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The user Entra ID creates with its default attribute mappings (plus the enterprise
+/// extension's department and manager).
+pub fn entra_user(user_name: &str) -> Value {
+    json!({
+        "schemas": [
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+        ],
+        "externalId": format!("ext-{user_name}"),
+        "userName": user_name,
+        "active": true,
+        "displayName": "Barbara Jensen",
+        "title": "Tour Guide",
+        "preferredLanguage": "en-US",
+        "emails": [{"primary": true, "type": "work", "value": user_name}],
+        "name": {"formatted": "Barbara Jensen", "familyName": "Jensen", "givenName": "Barbara"},
+        "addresses": [{"type": "work", "formatted": "100 Universal City Plaza", "streetAddress": "100 Universal City Plaza",
+                       "locality": "Hollywood", "region": "CA", "postalCode": "91608", "country": "US", "primary": true}],
+        "phoneNumbers": [{"type": "work", "value": "555-555-5555"}, {"type": "mobile", "value": "555-555-4444"}],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+            "employeeNumber": "701984",
+            "department": "Tour Operations",
+            "manager": {"value": "26118915-6090-4610-87e4-49d8ca9f808d"}
+        }
+    })
+}
+
+/// Entra ID's five-operation PATCH; `i` varies the values so every call changes the user.
+pub fn entra_patch(i: u64) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {"op": "Replace", "path": "active", "value": if i % 2 == 0 { "False" } else { "True" }},
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": format!("barbara.{i}@example.com")},
+            {"op": "Replace", "value": {"name.givenName": "Barb", "name.familyName": format!("Jensen-{i}")}},
+            {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+             "value": "b2f7e0a7-1d0c-4b4c-9f8a-2c3e5d6f7a8b"},
+            {"op": "Replace", "path": "title", "value": format!("Guide {i}")}
+        ]
+    })
+}
+
+/// One PATCH adding these members, as Entra ID and Okta send it.
+pub fn member_add(ids: &[String]) -> Value {
+    let value: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Add", "path": "members", "value": value}]
+    })
+}
+
+fn http_config() -> HttpConfig {
+    HttpConfig {
+        base_url: Some("http://127.0.0.1:8080/scim/v2".into()),
+        realm: "scim-bench".into(),
+        tenant: Some(TENANT.into()),
+    }
+}
+
+/// The handler over the embedded engine, with its own Tokio runtime.
+pub struct Embedded {
+    pub rt: tokio::runtime::Runtime,
+    pub app: App<DynamoStore, TokenSet>,
+    pub client: aws_sdk_dynamodb::Client,
+    _engine: scim_local::Embedded,
+}
+
+/// Which Tokio runtime the benchmark drives: `BENCH_RT=current` runs the handler, the SDK's
+/// connections and the engine on one thread; the default is a two-worker runtime like the
+/// local server's.
+pub fn runtime() -> tokio::runtime::Runtime {
+    let current = std::env::var("BENCH_RT").is_ok_and(|v| v == "current");
+    let built = if current {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    };
+    match built {
+        Ok(rt) => rt,
+        Err(e) => panic!("tokio runtime: {e}"),
+    }
+}
+
+impl Embedded {
+    pub fn start() -> Result<Embedded, String> {
+        let rt = runtime();
+        let (engine, client) = rt.block_on(async {
+            let engine = scim_local::start_embedded(None).await?;
+            let client = scim_local::local_client(&engine.endpoint).await;
+            scim_aws::table::ensure_table(&client, TABLE).await?;
+            Ok::<_, String>((engine, client))
+        })?;
+        let app = App {
+            store: DynamoStore::new(client.clone(), TABLE),
+            auth: TokenSet::new().with(TOKEN, TENANT),
+            config: http_config(),
+        };
+        Ok(Embedded {
+            rt,
+            app,
+            client,
+            _engine: engine,
+        })
+    }
+
+    pub fn run(&self, req: ScimRequest) -> ScimResponse {
+        self.rt.block_on(handle(&self.app, Operation::ALL, req))
+    }
+
+    /// Runs a request that must answer `status`; returns the body.
+    pub fn expect(&self, req: ScimRequest, status: u16) -> Result<Value, String> {
+        let what = format!("{} {}", req.method, req.path);
+        let r = self.run(req);
+        if r.status.as_u16() != status {
+            return Err(format!(
+                "{what}: {} (wanted {status}): {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            ));
+        }
+        Ok(serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+    }
+
+    pub fn create_user(&self, user_name: &str) -> Result<String, String> {
+        let body = self.expect(
+            request(Method::POST, "/scim/v2/Users", Some(&entra_user(user_name))),
+            201,
+        )?;
+        Ok(body["id"].as_str().unwrap_or_default().to_string())
+    }
+
+    pub fn create_group(&self, name: &str) -> Result<String, String> {
+        let body = self.expect(
+            request(
+                Method::POST,
+                "/scim/v2/Groups",
+                Some(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name})),
+            ),
+            201,
+        )?;
+        Ok(body["id"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+/// A store that answers every read with the same canned user or group and accepts every
+/// write without doing anything: the handler's time minus the store's I/O.
+#[derive(Clone)]
+pub struct CannedStore {
+    pub user: Stored,
+    pub group: Stored,
+}
+
+impl CannedStore {
+    pub fn new() -> Result<CannedStore, String> {
+        let meta = Meta {
+            created: "2026-01-01T00:00:00Z".into(),
+            last_modified: "2026-01-01T00:00:00Z".into(),
+            version: 3,
+        };
+        let user = normalize_resource(ResourceKind::User, &entra_user("bjensen@example.com"))
+            .map_err(|e| e.detail.clone())?;
+        let group = normalize_resource(
+            ResourceKind::Group,
+            &json!({"displayName": "Tour Guides", "externalId": "g-1"}),
+        )
+        .map_err(|e| e.detail.clone())?;
+        Ok(CannedStore {
+            user: Stored {
+                id: "0190a000-0000-7000-8000-000000000001".into(),
+                doc: user,
+                meta: meta.clone(),
+                password_hash: None,
+            },
+            group: Stored {
+                id: "0190a000-0000-7000-8000-000000000002".into(),
+                doc: group,
+                meta,
+                password_hash: None,
+            },
+        })
+    }
+
+    fn of(&self, kind: ResourceKind) -> &Stored {
+        match kind {
+            ResourceKind::User => &self.user,
+            ResourceKind::Group => &self.group,
+        }
+    }
+
+    pub fn app(self) -> App<CannedStore, TokenSet> {
+        App {
+            store: self,
+            auth: TokenSet::new().with(TOKEN, TENANT),
+            config: http_config(),
+        }
+    }
+}
+
+impl Store for CannedStore {
+    async fn get(&self, _t: &str, kind: ResourceKind, id: &str) -> StoreResult<Option<Stored>> {
+        let mut s = self.of(kind).clone();
+        s.id = id.to_string();
+        Ok(Some(s))
+    }
+
+    async fn members(&self, _t: &str, _g: &str, _limit: usize) -> StoreResult<Option<Vec<Member>>> {
+        Ok(Some(Vec::new()))
+    }
+
+    async fn groups_of(&self, _t: &str, _u: &str) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    async fn list(
+        &self,
+        _t: &str,
+        kind: ResourceKind,
+        request: &ListRequest<'_>,
+    ) -> StoreResult<ListPage> {
+        let n = if request.filter.is_some() {
+            1
+        } else {
+            request.count as usize
+        };
+        Ok(ListPage {
+            items: vec![self.of(kind).clone(); n],
+            total: n as u64,
+            next_cursor: None,
+        })
+    }
+
+    async fn create(
+        &self,
+        _t: &str,
+        _k: ResourceKind,
+        _r: &Stored,
+        _m: &[Member],
+        _a: &Audit,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        _t: &str,
+        _k: ResourceKind,
+        _b: &Stored,
+        _a: &Stored,
+        _m: &MemberChanges,
+        _g: Guard,
+        _au: &Audit,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn delete(&self, _t: &str, _k: ResourceKind, _b: &Stored, _a: &Audit) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn tombstone(&self, _t: &str, _id: &str) -> StoreResult<Option<Tombstone>> {
+        Ok(None)
+    }
+
+    async fn restore(
+        &self,
+        _t: &str,
+        _tomb: &Tombstone,
+        _after: &Stored,
+        _a: &Audit,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn clear_inactive_email(&self, _t: &str, _e: &str, _h: &str) -> StoreResult<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,777 @@
+//! Change events: every write's audit record goes through the table's stream to an event
+//! sink. Over HTTP to moto's EventBridge (bus → rule → SQS queue, read back), the stream
+//! handler on real Lambda stream-event JSON, failures reported as batch item failures, and
+//! the local server's stream follower writing to a file.
+//!
+//! moto comes from `tests/tools/.venv` (`tests/tools/install.sh`, run by `tests/run.sh`);
+//! without it the moto tests fail and say so. moto answers `PutEvents` with 500 when a rule
+//! on the bus has a Lambda target, so the test bus has only an SQS target.
+
+use crate::moto;
+
+use crate::harness::{Server, TENANT};
+use reqwest::Method;
+use scim_aws::events::{
+    handle_stream_batch, EventBridgeClient, EventBridgeSink, EventSink, LocalSink, Retry,
+    StreamEvent,
+};
+use scim_service::auth::token_id;
+use scim_service::events::{ChangeEvent, EVENT_NAMES, EVENT_SOURCE};
+use serde_json::{json, Value};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "Tr0ub4dor&3-never-published";
+
+fn start_moto() -> moto::MotoServer {
+    moto::MotoServer::start().unwrap_or_else(|e| {
+        panic!(
+            "the EventBridge emulator (moto) could not start: {e}\n\
+             Install the test tools with tests/tools/install.sh (tests/run.sh runs it)."
+        )
+    })
+}
+
+fn eventbridge(endpoint: &str) -> EventBridgeClient {
+    use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .endpoint_url(endpoint)
+        .retry_config(
+            aws_sdk_eventbridge::config::retry::RetryConfig::standard().with_max_attempts(1),
+        )
+        .build();
+    EventBridgeClient::from_conf(conf)
+}
+
+fn sqs(endpoint: &str) -> aws_sdk_sqs::Client {
+    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
+}
+
+/// A bus whose every `scim.provisioning` event lands in an SQS queue; returns the queue URL.
+async fn bus_into_queue(eb: &EventBridgeClient, sq: &aws_sdk_sqs::Client, bus: &str) -> String {
+    eb.create_event_bus().name(bus).send().await.expect("bus");
+    let queue_url = sq
+        .create_queue()
+        .queue_name(format!("{bus}-events"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .expect("queue url")
+        .to_string();
+    let attrs = sq
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes");
+    let queue_arn = attrs
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .expect("queue arn")
+        .clone();
+    eb.put_rule()
+        .name("scim-events-to-queue")
+        .event_bus_name(bus)
+        .event_pattern(json!({ "source": [EVENT_SOURCE] }).to_string())
+        .send()
+        .await
+        .expect("rule");
+    eb.put_targets()
+        .rule("scim-events-to-queue")
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(queue_arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("target");
+    queue_url
+}
+
+/// Reads `n` messages (bodies as sent) from the queue, failing after 30 s.
+async fn receive(sq: &aws_sdk_sqs::Client, queue_url: &str, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut bodies = Vec::new();
+    while bodies.len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} events arrived: {bodies:#?}",
+            bodies.len()
+        );
+        let out = sq
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        for m in out.messages() {
+            bodies.push(m.body().unwrap_or_default().to_string());
+            if let Some(h) = m.receipt_handle() {
+                sq.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(h)
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+    bodies
+}
+
+/// The follower of the server's table, publishing to `sink`.
+async fn follow<S: EventSink + 'static>(s: &Server, sink: S) -> scim_local::stream::Follower {
+    scim_local::stream::follow(
+        s.store.client(),
+        scim_local::stream::local_client(&s.endpoint),
+        s.store.table(),
+        sink,
+    )
+    .await
+    .expect("follow the table's stream")
+}
+
+async fn send(
+    s: &Server,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+    request_id: &str,
+) -> Value {
+    let r = s
+        .send(method, path, body, &[("X-Request-Id", request_id)])
+        .await;
+    assert!(r.status.is_success(), "{path}: {} {}", r.status, r.text);
+    r.body
+}
+
+// ------------------------------------------------------------------ over HTTP, to EventBridge
+
+#[tokio::test]
+async fn a_provisioning_scenario_publishes_its_events_to_eventbridge() {
+    let moto = start_moto();
+    let eb = eventbridge(&moto.endpoint);
+    let sq = sqs(&moto.endpoint);
+    let bus = format!("scim-{TENANT}");
+    let queue = bus_into_queue(&eb, &sq, &bus).await;
+    let s = Server::start().await;
+    let _follower = follow(&s, EventBridgeSink::new(eb.clone(), &bus)).await;
+
+    let user = send(
+        &s,
+        Method::POST,
+        "/Users",
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "ann@contoso.example",
+            "externalId": "ext-ann",
+            "name": {"givenName": "Ann"},
+            "password": PASSWORD,
+            "active": true,
+        })),
+        "req-create-user",
+    )
+    .await["id"]
+        .as_str()
+        .expect("user id")
+        .to_string();
+    send(
+        &s,
+        Method::PATCH,
+        &format!("/Users/{user}"),
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}],
+        })),
+        "req-deactivate",
+    )
+    .await;
+    let group = send(
+        &s,
+        Method::POST,
+        "/Groups",
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Sales",
+            "externalId": "ext-sales",
+        })),
+        "req-create-group",
+    )
+    .await["id"]
+        .as_str()
+        .expect("group id")
+        .to_string();
+    send(
+        &s,
+        Method::PATCH,
+        &format!("/Groups/{group}"),
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}],
+        })),
+        "req-add-member",
+    )
+    .await;
+    send(
+        &s,
+        Method::PATCH,
+        &format!("/Groups/{group}"),
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": format!("members[value eq \"{user}\"]")}],
+        })),
+        "req-remove-member",
+    )
+    .await;
+    send(
+        &s,
+        Method::DELETE,
+        &format!("/Users/{user}"),
+        None,
+        "req-delete-user",
+    )
+    .await;
+    send(
+        &s,
+        Method::DELETE,
+        &format!("/Groups/{group}"),
+        None,
+        "req-delete-group",
+    )
+    .await;
+
+    // (request id, event, resource type, id, externalId, changed, added, removed)
+    let u = |event: &str, req: &str, changed: &[&str]| {
+        json!({"requestId": req, "event": event, "resourceType": "User", "id": user,
+               "externalId": "ext-ann", "changedAttributes": changed,
+               "membersAdded": [], "membersRemoved": []})
+    };
+    let g = |event: &str, req: &str, changed: &[&str], added: &[&str], removed: &[&str]| {
+        json!({"requestId": req, "event": event, "resourceType": "Group", "id": group,
+               "externalId": "ext-sales", "changedAttributes": changed,
+               "membersAdded": added, "membersRemoved": removed})
+    };
+    let expected = vec![
+        u(
+            "user.created",
+            "req-create-user",
+            &["active", "externalId", "name", "userName"],
+        ),
+        u("user.deactivated", "req-deactivate", &["active"]),
+        g(
+            "group.created",
+            "req-create-group",
+            &["displayName", "externalId"],
+            &[],
+            &[],
+        ),
+        g(
+            "group.members.added",
+            "req-add-member",
+            &["members"],
+            &[&user],
+            &[],
+        ),
+        g(
+            "group.members.removed",
+            "req-remove-member",
+            &["members"],
+            &[],
+            &[&user],
+        ),
+        u("user.deleted", "req-delete-user", &[]),
+        g("group.deleted", "req-delete-group", &[], &[], &[]),
+    ];
+
+    let bodies = receive(&sq, &queue, expected.len()).await;
+    let actor = token_id(&s.token);
+    let mut got: Vec<Value> = Vec::new();
+    for body in &bodies {
+        assert!(!body.contains(PASSWORD), "a password in an event: {body}");
+        assert!(
+            !body.contains(&s.token),
+            "a bearer token in an event: {body}"
+        );
+        assert!(
+            !body.contains("$argon2"),
+            "a password hash in an event: {body}"
+        );
+        let e: Value = serde_json::from_str(body).expect("event JSON");
+        assert_eq!(e["source"], EVENT_SOURCE, "{body}");
+        let d = &e["detail"];
+        assert_eq!(e["detail-type"], d["event"], "{body}");
+        assert!(
+            EVENT_NAMES.contains(&d["event"].as_str().unwrap_or("")),
+            "{body}"
+        );
+        assert_eq!(d["tenant"], TENANT, "{body}");
+        assert_eq!(
+            d["actor"],
+            actor.as_str(),
+            "the actor is the token's id: {body}"
+        );
+        assert!(d["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{body}");
+        let mut d = d.clone();
+        let o = d.as_object_mut().expect("detail object");
+        for k in ["tenant", "actor", "at"] {
+            o.remove(k);
+        }
+        got.push(d);
+    }
+    // One event per write; SQS does not keep their order, the request ids do.
+    let position = |v: &Value| {
+        expected
+            .iter()
+            .position(|e| e["requestId"] == v["requestId"])
+            .unwrap_or(usize::MAX)
+    };
+    got.sort_by_key(position);
+    assert_eq!(got, expected);
+
+    // Nothing else: no event for guards, index entries, counters or memberships.
+    let more = sq
+        .receive_message()
+        .queue_url(&queue)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive");
+    assert!(
+        more.messages().is_empty(),
+        "unexpected events: {:?}",
+        more.messages()
+    );
+}
+
+// ------------------------------------------------------------------ the stream handler
+
+/// A DynamoDB stream event as Lambda delivers it to `publish-events`: a user's audit
+/// record, a group's (members added), a user item (the mapping's filter keeps such records
+/// away in a stack; the handler ignores them anyway), and a TTL deletion of an expired
+/// audit record (a REMOVE by the DynamoDB service, no NewImage).
+fn stream_fixture() -> Value {
+    let arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/scim-acme-Table-1A2B3C/stream/2025-06-01T08:00:00.000";
+    json!({
+        "Records": [
+            {
+                "eventID": "7de3041dd709b024af6f29e4fa13d34c",
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "eu-west-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1748764801,
+                    "Keys": {
+                        "sk": {"S": "2025-06-01T08:00:01.123Z#0b1b6a0e-5a1f-4f0e-9a43-6c0f0f1c2d3e"},
+                        "pk": {"S": "acme#A#01972a3b-7c1d-7f00-8000-0a1b2c3d4e5f"}
+                    },
+                    "NewImage": {
+                        "pk": {"S": "acme#A#01972a3b-7c1d-7f00-8000-0a1b2c3d4e5f"},
+                        "sk": {"S": "2025-06-01T08:00:01.123Z#0b1b6a0e-5a1f-4f0e-9a43-6c0f0f1c2d3e"},
+                        "rec": {"S": "audit"},
+                        "tenant": {"S": "acme"},
+                        "event": {"S": "user.deactivated"},
+                        "resourceType": {"S": "User"},
+                        "rid": {"S": "01972a3b-7c1d-7f00-8000-0a1b2c3d4e5f"},
+                        "externalId": {"S": "5f2c9a7e-1d3b-4c8e-9f0a-b1c2d3e4f5a6"},
+                        "changed": {"L": [{"S": "active"}]},
+                        "token": {"S": "9f86d081"},
+                        "req": {"S": "0b1b6a0e-5a1f-4f0e-9a43-6c0f0f1c2d3e"},
+                        "at": {"S": "2025-06-01T08:00:01.123Z"},
+                        "expiresAt": {"N": "1783324801"}
+                    },
+                    "SequenceNumber": "4421584500000000017450439091",
+                    "SizeBytes": 512,
+                    "StreamViewType": "NEW_IMAGE"
+                },
+                "eventSourceARN": arn
+            },
+            {
+                "eventID": "b4a1e2f3c4d5e6f708192a3b4c5d6e7f",
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "eu-west-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1748764802,
+                    "Keys": {
+                        "sk": {"S": "2025-06-01T08:00:02.000Z#req-2"},
+                        "pk": {"S": "acme#A#01972a3c-0000-7000-8000-000000000001"}
+                    },
+                    "NewImage": {
+                        "pk": {"S": "acme#A#01972a3c-0000-7000-8000-000000000001"},
+                        "sk": {"S": "2025-06-01T08:00:02.000Z#req-2"},
+                        "rec": {"S": "audit"},
+                        "tenant": {"S": "acme"},
+                        "event": {"S": "group.members.added"},
+                        "resourceType": {"S": "Group"},
+                        "rid": {"S": "01972a3c-0000-7000-8000-000000000001"},
+                        "changed": {"L": [{"S": "members"}]},
+                        "membersAdded": {"L": [
+                            {"S": "01972a3b-7c1d-7f00-8000-0a1b2c3d4e5f"},
+                            {"S": "01972a3b-7c1d-7f00-8000-0a1b2c3d4e60"}
+                        ]},
+                        "token": {"S": "9f86d081"},
+                        "req": {"S": "req-2"},
+                        "at": {"S": "2025-06-01T08:00:02.000Z"},
+                        "expiresAt": {"N": "1783324802"}
+                    },
+                    "SequenceNumber": "4421584500000000017450439092",
+                    "SizeBytes": 530,
+                    "StreamViewType": "NEW_IMAGE"
+                },
+                "eventSourceARN": arn
+            },
+            {
+                "eventID": "c0ffee00c0ffee00c0ffee00c0ffee00",
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "eu-west-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1748764803,
+                    "Keys": {"sk": {"S": "01972a3d-0000-7000-8000-000000000002"}, "pk": {"S": "acme#U"}},
+                    "NewImage": {
+                        "pk": {"S": "acme#U"},
+                        "sk": {"S": "01972a3d-0000-7000-8000-000000000002"},
+                        "doc": {"M": {"userName": {"S": "bob@acme.example"}}},
+                        "v": {"N": "1"},
+                        "created": {"S": "2025-06-01T08:00:03.000Z"},
+                        "modified": {"S": "2025-06-01T08:00:03.000Z"}
+                    },
+                    "SequenceNumber": "4421584500000000017450439093",
+                    "SizeBytes": 200,
+                    "StreamViewType": "NEW_IMAGE"
+                },
+                "eventSourceARN": arn
+            },
+            {
+                "eventID": "d41d8cd98f00b204e9800998ecf8427e",
+                "eventName": "REMOVE",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "eu-west-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1748764900,
+                    "Keys": {
+                        "sk": {"S": "2024-04-27T10:00:00.000Z#req-old"},
+                        "pk": {"S": "acme#A#0190aaaa-0000-7000-8000-000000000003"}
+                    },
+                    "SequenceNumber": "4421584500000000017450439094",
+                    "SizeBytes": 120,
+                    "StreamViewType": "NEW_IMAGE"
+                },
+                "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+                "eventSourceARN": arn
+            }
+        ]
+    })
+}
+
+/// Keeps what it is given; fails the positions listed.
+#[derive(Default)]
+struct Capture {
+    events: Mutex<Vec<ChangeEvent>>,
+    fail: Vec<usize>,
+    fail_all: bool,
+}
+
+impl EventSink for Capture {
+    async fn publish(&self, events: &[ChangeEvent]) -> Vec<usize> {
+        self.events.lock().unwrap().extend(events.iter().cloned());
+        if self.fail_all {
+            (0..events.len()).collect()
+        } else {
+            self.fail.clone()
+        }
+    }
+}
+
+fn batch() -> StreamEvent {
+    serde_json::from_value(stream_fixture()).expect("a Lambda DynamoDB stream event")
+}
+
+#[tokio::test]
+async fn the_stream_handler_publishes_inserted_audit_records_and_ignores_ttl_deletions() {
+    let sink = Capture::default();
+    let r = handle_stream_batch(&sink, &batch()).await.expect("handled");
+    assert_eq!(
+        serde_json::to_value(&r).unwrap(),
+        json!({"batchItemFailures": []})
+    );
+    let events = sink.events.lock().unwrap().clone();
+    let details: Vec<Value> = events.iter().map(ChangeEvent::detail).collect();
+    assert_eq!(
+        details,
+        vec![
+            json!({
+                "event": "user.deactivated",
+                "tenant": "acme",
+                "resourceType": "User",
+                "id": "01972a3b-7c1d-7f00-8000-0a1b2c3d4e5f",
+                "externalId": "5f2c9a7e-1d3b-4c8e-9f0a-b1c2d3e4f5a6",
+                "changedAttributes": ["active"],
+                "membersAdded": [],
+                "membersRemoved": [],
+                "requestId": "0b1b6a0e-5a1f-4f0e-9a43-6c0f0f1c2d3e",
+                "actor": "9f86d081",
+                "at": "2025-06-01T08:00:01.123Z",
+            }),
+            json!({
+                "event": "group.members.added",
+                "tenant": "acme",
+                "resourceType": "Group",
+                "id": "01972a3c-0000-7000-8000-000000000001",
+                "externalId": null,
+                "changedAttributes": ["members"],
+                "membersAdded": [
+                    "01972a3b-7c1d-7f00-8000-0a1b2c3d4e5f",
+                    "01972a3b-7c1d-7f00-8000-0a1b2c3d4e60"
+                ],
+                "membersRemoved": [],
+                "requestId": "req-2",
+                "actor": "9f86d081",
+                "at": "2025-06-01T08:00:02.000Z",
+            }),
+        ]
+    );
+}
+
+// ------------------------------------------------------------------ never lost silently
+
+#[tokio::test]
+async fn events_a_sink_cannot_publish_are_reported_as_batch_item_failures() {
+    // Every event fails: both audit records come back, the user item and the TTL
+    // deletion (no event) do not.
+    let sink = Capture {
+        fail_all: true,
+        ..Capture::default()
+    };
+    let r = handle_stream_batch(&sink, &batch()).await.expect("handled");
+    assert_eq!(
+        serde_json::to_value(&r).unwrap(),
+        json!({"batchItemFailures": [
+            {"itemIdentifier": "4421584500000000017450439091"},
+            {"itemIdentifier": "4421584500000000017450439092"}
+        ]})
+    );
+    // Only the second fails.
+    let sink = Capture {
+        fail: vec![1],
+        ..Capture::default()
+    };
+    let r = handle_stream_batch(&sink, &batch()).await.expect("handled");
+    assert_eq!(
+        serde_json::to_value(&r).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": "4421584500000000017450439092"}]})
+    );
+    // An audit record that cannot be read is a failure too (it goes to the dead-letter
+    // queue after the retries), not skipped.
+    let mut broken = stream_fixture();
+    broken["Records"][0]["dynamodb"]["NewImage"]
+        .as_object_mut()
+        .unwrap()
+        .remove("rid");
+    let broken: StreamEvent = serde_json::from_value(broken).unwrap();
+    let r = handle_stream_batch(&Capture::default(), &broken)
+        .await
+        .expect("handled");
+    assert_eq!(
+        serde_json::to_value(&r).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": "4421584500000000017450439091"}]})
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_event_bus_reports_every_record_after_the_retries() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let sink = EventBridgeSink::new(eventbridge(&closed), "scim-acme").with_retry(Retry {
+        attempts: 3,
+        base_delay: Duration::from_millis(10),
+    });
+    let r = handle_stream_batch(&sink, &batch()).await.expect("handled");
+    let ids: Vec<&str> = r
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "4421584500000000017450439091",
+            "4421584500000000017450439092"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_eventbridge_sink_puts_more_than_ten_events_in_batches() {
+    let moto = start_moto();
+    let eb = eventbridge(&moto.endpoint);
+    let sq = sqs(&moto.endpoint);
+    let queue = bus_into_queue(&eb, &sq, "scim-batches").await;
+    let events: Vec<ChangeEvent> = (0..23)
+        .map(|i| ChangeEvent {
+            event: "user.updated".into(),
+            tenant: "acme".into(),
+            resource_type: "User".into(),
+            id: format!("user-{i}"),
+            external_id: None,
+            changed_attributes: vec!["displayName".into()],
+            members_added: vec![],
+            members_removed: vec![],
+            request_id: format!("req-{i}"),
+            actor: "9f86d081".into(),
+            at: "2025-06-01T08:00:00.000Z".into(),
+        })
+        .collect();
+    let sink = EventBridgeSink::new(eb, "scim-batches");
+    assert!(sink.publish(&events).await.is_empty());
+    let bodies = receive(&sq, &queue, events.len()).await;
+    let mut ids: Vec<String> = bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Value>(b).unwrap()["detail"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    let mut want: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    want.sort();
+    assert_eq!(ids, want);
+}
+
+// ------------------------------------------------------------------ the local follower
+
+#[tokio::test]
+async fn the_local_stream_follower_writes_the_event_of_a_write_to_a_file() {
+    let s = Server::start().await;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let file =
+        std::env::temp_dir().join(format!("scim-events-{}-{nanos}.jsonl", std::process::id()));
+    let _follower = follow(&s, LocalSink::File(file.clone())).await;
+
+    let user = send(
+        &s,
+        Method::POST,
+        "/Users",
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "eve@contoso.example",
+            "password": PASSWORD,
+        })),
+        "req-local-1",
+    )
+    .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let text = loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if !text.is_empty() || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // A little longer: nothing but the audit record makes a line.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let text = std::fs::read_to_string(&file).unwrap_or(text);
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        !text.contains(PASSWORD) && !text.contains(&s.token),
+        "{text}"
+    );
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let e = &lines[0];
+    assert_eq!(e["source"], EVENT_SOURCE);
+    assert_eq!(e["detail-type"], "user.created");
+    let d = &e["detail"];
+    assert_eq!(d["id"], user.as_str());
+    assert_eq!(d["tenant"], TENANT);
+    assert_eq!(d["resourceType"], "User");
+    assert_eq!(d["requestId"], "req-local-1");
+    assert_eq!(d["externalId"], Value::Null);
+    assert_eq!(d["actor"], token_id(&s.token).as_str());
+    assert_eq!(e["time"], d["at"]);
+}
+
+#[tokio::test]
+async fn a_table_created_before_the_stream_existed_gets_it() {
+    let s = Server::start().await;
+    let client = s.store.client();
+    let table = format!("{}-old", s.store.table());
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let mut create = client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (name, key) in [("pk", KeyType::Hash), ("sk", KeyType::Range)] {
+        create = create
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(key)
+                    .build()
+                    .unwrap(),
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            );
+    }
+    create.send().await.expect("old table");
+    scim_aws::table::ensure_table(client, &table)
+        .await
+        .expect("ensure");
+    let described = client
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let t = described.table().unwrap();
+    let spec = t.stream_specification().expect("stream");
+    assert!(spec.stream_enabled());
+    assert_eq!(
+        spec.stream_view_type().map(|v| v.as_str()),
+        Some("NEW_IMAGE")
+    );
+    assert!(t.latest_stream_arn().is_some());
+}

@@ -1,0 +1,563 @@
+//! `scim-load`: plays an identity provider's provisioning cycle against any SCIM base URL
+//! and reports requests/s and p50/p95/p99 latency per operation, and the error count.
+//! Exits non-zero if any request failed.
+//!
+//! ```text
+//! scim-load --base-url http://127.0.0.1:8080/scim/v2 --token T \
+//!           --users 10000 --groups 1000 --memberships 100000 --concurrency 16
+//! ```
+//!
+//! The cycle, phase by phase (each phase waits for the previous one):
+//! 1. users: Entra-style `GET /Users?filter=userName eq "..."` (expects none), then `POST`;
+//! 2. groups: `GET /Groups?filter=displayName eq "..."&excludedAttributes=members`, `POST`;
+//! 3. memberships: K user-group pairs, added by `PATCH /Groups/{id}` with `--batch`
+//!    members per request. Group g gets users g·S, g·S+1, ... (mod N) where S is
+//!    `--member-stride`, by default K/M: groups in flight together then share no user. A
+//!    smaller stride makes concurrent PATCHes add the same users to different groups, whose
+//!    transactions conflict (each checks its members exist) and are retried;
+//! 4. updates: Entra's five-operation `PATCH /Users/{id}` on `--updates` users;
+//! 5. deactivations: `PATCH active False` on `--deactivations` other users;
+//! 6. import: Okta-style `GET /Users?startIndex=..&count=100` through all users, then
+//!    `GET /Groups?startIndex=..&count=100&excludedAttributes=members` through all groups
+//!    (sequential, as Okta pages).
+//!
+//! Names carry `--prefix` (default: a timestamp), so runs against the same server do not
+//! collide. Every request has a timeout (`--timeout-secs`, 60) and the whole run a deadline
+//! (`--max-secs`, 3600): a bounded run either way.
+
+use futures::stream::{self, StreamExt};
+use scim_load::{encode, entra_update, entra_user, ms, summary, Args, Histogram, Stats};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const KNOWN: &[&str] = &[
+    "base-url",
+    "token",
+    "users",
+    "groups",
+    "memberships",
+    "concurrency",
+    "batch",
+    "updates",
+    "deactivations",
+    "prefix",
+    "json",
+    "timeout-secs",
+    "max-secs",
+    "import",
+    "member-stride",
+];
+
+struct Ctx {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    deadline: Instant,
+    /// The first few failures, for the report.
+    failures: std::sync::Mutex<Vec<String>>,
+}
+
+/// One timed request: `(op, latency, ok)` plus the parsed body when it succeeded.
+struct Outcome {
+    op: &'static str,
+    took: Duration,
+    ok: bool,
+    body: Value,
+}
+
+impl Ctx {
+    async fn call(
+        &self,
+        op: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        want: u16,
+    ) -> Outcome {
+        if Instant::now() > self.deadline {
+            self.fail(format!("{op}: the run's deadline (--max-secs) passed"));
+            return Outcome {
+                op,
+                took: Duration::ZERO,
+                ok: false,
+                body: Value::Null,
+            };
+        }
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .header("Authorization", format!("Bearer {}", self.token));
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/scim+json")
+                .body(serde_json::to_vec(b).unwrap_or_default());
+        }
+        let started = Instant::now();
+        let result = async {
+            let resp = req.send().await.map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let text = resp.text().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((status, text))
+        }
+        .await;
+        let took = started.elapsed();
+        match result {
+            Ok((status, text)) if status == want => Outcome {
+                op,
+                took,
+                ok: true,
+                body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            },
+            Ok((status, text)) => {
+                self.fail(format!(
+                    "{op} {path}: {status} (wanted {want}): {}",
+                    text.chars().take(300).collect::<String>()
+                ));
+                Outcome {
+                    op,
+                    took,
+                    ok: false,
+                    body: Value::Null,
+                }
+            }
+            Err(e) => {
+                self.fail(format!("{op} {path}: {e}"));
+                Outcome {
+                    op,
+                    took,
+                    ok: false,
+                    body: Value::Null,
+                }
+            }
+        }
+    }
+
+    fn fail(&self, message: String) {
+        if let Ok(mut f) = self.failures.lock() {
+            if f.len() < 20 {
+                f.push(message);
+            }
+        }
+    }
+}
+
+/// Runs `jobs` with at most `c` in flight and collects their outcomes into `stats`.
+async fn run<F, Fut>(stats: &mut Stats, c: usize, jobs: Vec<F>) -> Vec<Vec<Outcome>>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Vec<Outcome>>,
+{
+    let results: Vec<Vec<Outcome>> = stream::iter(jobs.into_iter().map(|j| j()))
+        .buffered(c.max(1))
+        .collect()
+        .await;
+    for outcomes in &results {
+        for o in outcomes {
+            stats
+                .entry(o.op.to_string())
+                .or_default()
+                .record(o.took, o.ok);
+        }
+    }
+    results
+}
+
+struct Phase {
+    name: &'static str,
+    secs: f64,
+    ops: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match main_inner().await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("scim-load: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn main_inner() -> Result<bool, String> {
+    let args = Args::parse(KNOWN)?;
+    let base = args
+        .str("base-url")
+        .ok_or("--base-url is required (e.g. http://127.0.0.1:8080/scim/v2)")?
+        .trim_end_matches('/')
+        .to_string();
+    let token = args
+        .str("token")
+        .map(str::to_string)
+        .or_else(|| std::env::var("SCIM_TOKEN").ok())
+        .ok_or("--token (or SCIM_TOKEN) is required")?;
+    let n: usize = args.num("users", 1000)?;
+    let m: usize = args.num("groups", 100)?;
+    let k: usize = args.num("memberships", n * 10)?;
+    let c: usize = args.num("concurrency", 8)?;
+    let batch: usize = args.num("batch", 100)?;
+    let updates: usize = args.num("updates", n / 10)?;
+    let deactivations: usize = args.num("deactivations", n / 20)?;
+    let import: bool = args.str("import").is_none_or(|v| v != "0" && v != "false");
+    let timeout: u64 = args.num("timeout-secs", 60)?;
+    let max_secs: u64 = args.num("max-secs", 3600)?;
+    let prefix = args.str("prefix").map(str::to_string).unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        format!("load{t}")
+    });
+    if m > 0 && k.div_ceil(m) > n {
+        return Err(format!(
+            "--memberships {k} over {m} groups needs at least {} users",
+            k.div_ceil(m)
+        ));
+    }
+    if m == 0 && k > 0 {
+        return Err("--memberships needs --groups".into());
+    }
+    if updates + deactivations > n {
+        return Err("--updates + --deactivations must not exceed --users".into());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(timeout))
+        .pool_max_idle_per_host(c.max(1))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let ctx = Arc::new(Ctx {
+        client,
+        base: base.clone(),
+        token,
+        deadline: Instant::now() + Duration::from_secs(max_secs),
+        failures: std::sync::Mutex::new(Vec::new()),
+    });
+    eprintln!(
+        "scim-load: {base}: users {n}, groups {m}, memberships {k} (batch {batch}), updates {updates}, deactivations {deactivations}, concurrency {c}, prefix {prefix}"
+    );
+    let started = Instant::now();
+    let mut stats = Stats::new();
+    let mut phases = Vec::new();
+
+    // 1. Users: lookup, then create.
+    let t = Instant::now();
+    let jobs: Vec<_> = (0..n)
+        .map(|i| {
+            let ctx = Arc::clone(&ctx);
+            let name = format!("{prefix}.user{i}@contoso.com");
+            move || async move {
+                let filter = encode(&format!("userName eq \"{name}\""));
+                let look = ctx
+                    .call(
+                        "users.lookup",
+                        reqwest::Method::GET,
+                        &format!("/Users?filter={filter}"),
+                        None,
+                        200,
+                    )
+                    .await;
+                if look.ok && look.body["totalResults"] != 0 {
+                    ctx.fail(format!("users.lookup {name}: found before it was created"));
+                }
+                let create = ctx
+                    .call(
+                        "users.create",
+                        reqwest::Method::POST,
+                        "/Users",
+                        Some(&entra_user(&name, i)),
+                        201,
+                    )
+                    .await;
+                vec![look, create]
+            }
+        })
+        .collect();
+    let results = run(&mut stats, c, jobs).await;
+    let user_ids: Vec<Option<String>> = results
+        .iter()
+        .map(|o| {
+            o.get(1)
+                .and_then(|c| c.body["id"].as_str().map(String::from))
+        })
+        .collect();
+    phases.push(Phase {
+        name: "users",
+        secs: t.elapsed().as_secs_f64(),
+        ops: vec!["users.lookup".into(), "users.create".into()],
+    });
+    report_progress("users", &stats, t);
+
+    // 2. Groups: lookup, then create.
+    let t = Instant::now();
+    let jobs: Vec<_> = (0..m)
+        .map(|g| {
+            let ctx = Arc::clone(&ctx);
+            let name = format!("{prefix} group {g}");
+            let external_id = format!("{prefix}-g{g}");
+            move || async move {
+                let filter = encode(&format!("displayName eq \"{name}\""));
+                let look = ctx
+                    .call(
+                        "groups.lookup",
+                        reqwest::Method::GET,
+                        &format!("/Groups?filter={filter}&excludedAttributes=members"),
+                        None,
+                        200,
+                    )
+                    .await;
+                let body = json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": name,
+                    "externalId": external_id,
+                });
+                let create = ctx
+                    .call(
+                        "groups.create",
+                        reqwest::Method::POST,
+                        "/Groups",
+                        Some(&body),
+                        201,
+                    )
+                    .await;
+                vec![look, create]
+            }
+        })
+        .collect();
+    let results = run(&mut stats, c, jobs).await;
+    let group_ids: Vec<Option<String>> = results
+        .iter()
+        .map(|o| {
+            o.get(1)
+                .and_then(|c| c.body["id"].as_str().map(String::from))
+        })
+        .collect();
+    phases.push(Phase {
+        name: "groups",
+        secs: t.elapsed().as_secs_f64(),
+        ops: vec!["groups.lookup".into(), "groups.create".into()],
+    });
+    report_progress("groups", &stats, t);
+
+    // 3. Memberships: K pairs in PATCH batches.
+    let t = Instant::now();
+    let mut jobs = Vec::new();
+    if m > 0 && k > 0 {
+        let stride = match args.str("member-stride") {
+            Some(_) => args.num("member-stride", 1usize)?,
+            None => k.div_ceil(m),
+        };
+        for g in 0..m {
+            let per_group = k / m + usize::from(g < k % m);
+            let members: Vec<String> = (0..per_group)
+                .filter_map(|s| user_ids[(g * stride + s) % n].clone())
+                .collect();
+            let Some(gid) = group_ids[g].clone() else {
+                continue;
+            };
+            for chunk in members.chunks(batch.max(1)) {
+                let ctx = Arc::clone(&ctx);
+                let gid = gid.clone();
+                let value: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
+                jobs.push(move || async move {
+                    let body = json!({
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "Add", "path": "members", "value": value}]
+                    });
+                    vec![
+                        ctx.call(
+                            "groups.add_members",
+                            reqwest::Method::PATCH,
+                            &format!("/Groups/{gid}"),
+                            Some(&body),
+                            204,
+                        )
+                        .await,
+                    ]
+                });
+            }
+        }
+    }
+    run(&mut stats, c, jobs).await;
+    phases.push(Phase {
+        name: "memberships",
+        secs: t.elapsed().as_secs_f64(),
+        ops: vec!["groups.add_members".into()],
+    });
+    report_progress("memberships", &stats, t);
+
+    // 4. Updates and 5. deactivations.
+    for (phase, op, range) in [
+        ("updates", "users.update", 0..updates),
+        (
+            "deactivations",
+            "users.deactivate",
+            updates..updates + deactivations,
+        ),
+    ] {
+        let t = Instant::now();
+        let jobs: Vec<_> = range
+            .filter_map(|i| user_ids[i].clone().map(|id| (i, id)))
+            .map(|(i, id)| {
+                let ctx = Arc::clone(&ctx);
+                move || async move {
+                    let body = if op == "users.update" {
+                        entra_update(i)
+                    } else {
+                        json!({
+                            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                            "Operations": [{"op": "Replace", "path": "active", "value": "False"}]
+                        })
+                    };
+                    vec![
+                        ctx.call(
+                            op,
+                            reqwest::Method::PATCH,
+                            &format!("/Users/{id}"),
+                            Some(&body),
+                            200,
+                        )
+                        .await,
+                    ]
+                }
+            })
+            .collect();
+        run(&mut stats, c, jobs).await;
+        phases.push(Phase {
+            name: phase,
+            secs: t.elapsed().as_secs_f64(),
+            ops: vec![op.into()],
+        });
+        report_progress(phase, &stats, t);
+    }
+
+    // 6. Okta import: page through every user, then every group (sequentially).
+    if import {
+        for (phase, op, endpoint, extra) in [
+            ("import users", "users.import_page", "Users", ""),
+            (
+                "import groups",
+                "groups.import_page",
+                "Groups",
+                "&excludedAttributes=members",
+            ),
+        ] {
+            let t = Instant::now();
+            let mut start = 1u64;
+            let mut seen = HashSet::new();
+            let mut h = Histogram::default();
+            loop {
+                let o = ctx
+                    .call(
+                        op,
+                        reqwest::Method::GET,
+                        &format!("/{endpoint}?startIndex={start}&count=100{extra}"),
+                        None,
+                        200,
+                    )
+                    .await;
+                h.record(o.took, o.ok);
+                if !o.ok {
+                    break;
+                }
+                let items = o.body["Resources"].as_array().cloned().unwrap_or_default();
+                for r in &items {
+                    if let Some(id) = r["id"].as_str() {
+                        if !seen.insert(id.to_string()) {
+                            ctx.fail(format!("{op}: {id} returned twice"));
+                        }
+                    }
+                }
+                let total = o.body["totalResults"].as_u64().unwrap_or(0);
+                start += items.len() as u64;
+                if items.is_empty() || start > total {
+                    if (seen.len() as u64) != total {
+                        ctx.fail(format!(
+                            "{op}: saw {} resources, totalResults says {total}",
+                            seen.len()
+                        ));
+                        h.errors += 1;
+                    }
+                    break;
+                }
+            }
+            stats.entry(op.to_string()).or_default().merge(h);
+            phases.push(Phase {
+                name: phase,
+                secs: t.elapsed().as_secs_f64(),
+                ops: vec![op.into()],
+            });
+            report_progress(phase, &stats, t);
+        }
+    }
+
+    let total_secs = started.elapsed().as_secs_f64();
+    let total_requests: usize = stats.values().map(Histogram::count).sum();
+    let total_errors: u64 = stats.values().map(|h| h.errors).sum();
+    println!();
+    println!(
+        "{:<20} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "operation", "count", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"
+    );
+    let mut ops_json = Vec::new();
+    for p in &phases {
+        for op in &p.ops {
+            let Some(h) = stats.get(op) else { continue };
+            let s = summary(op, h, p.secs);
+            println!(
+                "{:<20} {:>8} {:>7} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                op,
+                h.count(),
+                h.errors,
+                s["rps"].as_f64().unwrap_or(0.0),
+                ms(h.quantile(0.5)),
+                ms(h.quantile(0.95)),
+                ms(h.quantile(0.99)),
+                ms(h.max())
+            );
+            ops_json.push(s);
+        }
+    }
+    println!(
+        "total: {total_requests} requests in {total_secs:.1} s = {:.0} req/s; errors {total_errors}",
+        total_requests as f64 / total_secs
+    );
+    for p in &phases {
+        println!("  phase {:<14} {:>8.1} s", p.name, p.secs);
+    }
+    let failures = ctx.failures.lock().map(|f| f.clone()).unwrap_or_default();
+    for f in &failures {
+        eprintln!("failure: {f}");
+    }
+    if let Some(path) = args.str("json") {
+        let report = json!({
+            "base_url": base,
+            "users": n, "groups": m, "memberships": k, "batch": batch,
+            "updates": updates, "deactivations": deactivations, "concurrency": c,
+            "total_requests": total_requests,
+            "total_errors": total_errors,
+            "total_secs": total_secs,
+            "requests_per_sec": total_requests as f64 / total_secs,
+            "phases": phases.iter().map(|p| json!({"phase": p.name, "secs": p.secs})).collect::<Vec<_>>(),
+            "ops": ops_json,
+            "failures": failures,
+        });
+        std::fs::write(
+            path,
+            serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(total_errors == 0 && failures.is_empty())
+}
+
+fn report_progress(phase: &str, stats: &Stats, t: Instant) {
+    let errors: u64 = stats.values().map(|h| h.errors).sum();
+    eprintln!(
+        "  {phase} done in {:.1} s (errors so far: {errors})",
+        t.elapsed().as_secs_f64()
+    );
+}
