@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
+bin="${CARGO_TARGET_DIR:-target}/debug"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -26,12 +27,12 @@ step "Tests on the embedded engine (unit, core, end-to-end)"
 cargo nextest run --workspace --no-fail-fast --cargo-quiet
 
 step "End-to-end suite on Amazon DynamoDB Local"
-target/debug/with-dynamodb-local cargo nextest run -p scim-tests --test e2e --no-fail-fast --cargo-quiet
+"$bin/with-dynamodb-local" cargo nextest run -p scim-tests --test e2e --no-fail-fast --cargo-quiet
 
 step "scim2-tester against the local server"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 token=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
-SCIM_PORT=$port SCIM_LOCAL_MEMORY=1 SCIM_TOKEN=$token RUST_LOG=warn target/debug/scim-local > /tmp/scim-local-$$.log 2>&1 &
+SCIM_PORT=$port SCIM_LOCAL_MEMORY=1 SCIM_TOKEN=$token RUST_LOG=warn "$bin/scim-local" > /tmp/scim-local-$$.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
