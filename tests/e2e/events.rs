@@ -693,7 +693,7 @@ async fn the_local_stream_follower_writes_the_event_of_a_write_to_a_file() {
         .expect("id")
         .to_string();
 
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let text = loop {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         if !text.is_empty() || Instant::now() > deadline {
