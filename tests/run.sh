@@ -27,7 +27,11 @@ step "Tests on the embedded engine (unit, core, end-to-end)"
 cargo nextest run --workspace --no-fail-fast --cargo-quiet
 
 step "End-to-end suite on Amazon DynamoDB Local"
-"$bin/with-dynamodb-local" cargo nextest run -p scim-tests --test e2e --no-fail-fast --cargo-quiet
+# The 10,000-user expiry run gets a DynamoDB Local of its own: in the shared instance,
+# behind the rest of the suite's tables, the same test took 28 minutes instead of 4.
+big='test(=expiry::ten_thousand_expiring_users_expire_in_one_run)'
+"$bin/with-dynamodb-local" cargo nextest run -p scim-tests --test e2e --no-fail-fast --cargo-quiet -E "not $big"
+"$bin/with-dynamodb-local" cargo nextest run -p scim-tests --test e2e --no-fail-fast --cargo-quiet -E "$big"
 
 step "scim2-tester against the local server"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
