@@ -35,6 +35,7 @@ fn start_moto() -> moto::MotoServer {
 fn eventbridge(endpoint: &str) -> EventBridgeClient {
     use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
     let conf = aws_sdk_eventbridge::Config::builder()
+        .http_client(scim_aws::sdk::http_client())
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
@@ -49,6 +50,7 @@ fn eventbridge(endpoint: &str) -> EventBridgeClient {
 fn sqs(endpoint: &str) -> aws_sdk_sqs::Client {
     use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
     let conf = aws_sdk_sqs::Config::builder()
+        .http_client(scim_aws::sdk::http_client())
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))

@@ -40,6 +40,7 @@ fn start_moto() -> moto::MotoServer {
 
 fn sm_client(endpoint: &str) -> SmClient {
     let conf = aws_sdk_secretsmanager::Config::builder()
+        .http_client(scim_aws::sdk::http_client())
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))

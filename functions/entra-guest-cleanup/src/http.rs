@@ -1,8 +1,8 @@
 //! The HTTPS client for the token endpoint and Microsoft Graph.
 //!
-//! hyper-util's pooled client over hyper-rustls, with rustls' aws-lc-rs provider and the
-//! system's root certificates: the same stack (same crates, same provider) as the AWS
-//! SDK's default HTTPS client that every function links already. The provider is passed
+//! hyper-util's pooled client over hyper-rustls, with rustls' ring provider and the
+//! system's root certificates: the same crates and provider as the AWS SDK's HTTPS client
+//! (`scim_aws::sdk`) that every function links already. The provider is passed
 //! explicitly, so nothing depends on a process-wide default being installed.
 
 use bytes::Bytes;
@@ -40,7 +40,7 @@ pub struct HttpClient {
 impl HttpClient {
     /// Loads the system's root certificates (once per cold start).
     pub fn new() -> Result<HttpClient, String> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(provider)
             .map_err(|e| format!("TLS set-up (system root certificates): {e}"))?

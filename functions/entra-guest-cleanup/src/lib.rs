@@ -41,7 +41,7 @@
 //! `rec = "audit-ext"` — not `"audit"`, which is what the change-event publisher's stream
 //! filter matches, so these records never become change events (no event loop).
 //!
-//! **HTTPS.** hyper + rustls with the aws-lc-rs provider and the system's root
+//! **HTTPS.** hyper + rustls with the ring provider and the system's root
 //! certificates: the stack the AWS SDK's own HTTPS client already links, so the function
 //! carries no second TLS implementation. Plain `http://` base URLs are accepted only for
 //! loopback hosts (tests and local stand-ins).
@@ -63,30 +63,16 @@ pub use settings::{Mode, Settings};
 
 use std::sync::Arc;
 
-/// The process's log subscriber: JSON lines, level from `RUST_LOG` (default `info`), the
-/// AWS SDK's TRACE wire output dropped (it could print a secret value).
-pub fn init_tracing() {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let layer = tracing_subscriber::fmt::layer()
-        .json()
-        .with_current_span(false)
-        .with_ansi(false)
-        .without_time()
-        .with_filter(filter)
-        .with_filter(scim_aws::tokens::sdk_wire_filter());
-    let _ = tracing_subscriber::registry().with(layer).try_init();
-}
+/// The process's log subscriber: the shared one (JSON lines, `RUST_LOG`, the SDK's TRACE
+/// wire output dropped).
+pub use scim_aws::config::init_tracing;
 
 /// The `entra-guest-cleanup` function: configuration, clients, the HTTPS client and the
 /// token cache once per cold start, then one event per invocation.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let settings = Settings::from_env()?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = scim_aws::sdk::load().await;
     let audit = DynamoAudit::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.table);
     let credentials = SecretsManagerCredentials::new(
         scim_aws::tokens::client(&sdk),

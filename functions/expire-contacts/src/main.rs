@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let table = Config::from_env()?.table_name;
     let config = ExpiryConfig::from_env()?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = scim_aws::sdk::load().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     lambda_runtime::run(service_fn(|event: LambdaEvent<ScheduledEvent>| {
         let (store, config) = (store.clone(), config.clone());

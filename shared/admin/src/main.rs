@@ -9,7 +9,7 @@ use std::process::ExitCode;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = scim_aws::sdk::load().await;
     let client = scim_aws::tokens::client(&sdk);
     let code = scim_admin::run(
         &client,

@@ -78,16 +78,53 @@ impl Config {
     }
 }
 
-/// One subscriber for the whole process: JSON lines, level from `RUST_LOG` (default info).
-/// Nothing on the request path logs headers, bodies, tokens or passwords.
+/// The one log subscriber of every process (functions, local server): JSON lines, levels
+/// from `RUST_LOG` (default `info`), the AWS SDK's TRACE wire output dropped (it could
+/// print a request body: a token being stored, a password hash). Nothing on the request
+/// path logs headers, bodies, tokens or passwords.
+///
+/// `RUST_LOG` takes `tracing_subscriber`'s `Targets` syntax (`info`,
+/// `scim_aws=debug,aws_smithy_runtime=warn`): levels per target, no span or field
+/// filters, which keeps the regex engine out of every binary. An unparseable value falls
+/// back to `info`.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let layer = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(false)
         .with_ansi(false)
         .without_time()
-        .try_init();
+        .with_filter(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
+        .with_filter(crate::tokens::sdk_wire_filter());
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+/// The level filter for a `RUST_LOG` value (see [`init_tracing`]).
+pub fn log_filter(spec: Option<&str>) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    spec.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .and_then(|s| s.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_sets_levels_per_target_and_falls_back_to_info() {
+        let f = log_filter(Some("warn,scim_aws=debug"));
+        assert!(f.would_enable("scim_aws::dynamo", &Level::DEBUG));
+        assert!(!f.would_enable("aws_smithy_runtime", &Level::INFO));
+        assert!(f.would_enable("aws_smithy_runtime", &Level::WARN));
+        for unset in [None, Some(""), Some("  "), Some("scim=[{bad")] {
+            let f = log_filter(unset);
+            assert!(f.would_enable("anything", &Level::INFO), "{unset:?}");
+            assert!(!f.would_enable("anything", &Level::DEBUG), "{unset:?}");
+        }
+    }
 }

@@ -459,7 +459,7 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
         .ok()
         .filter(|v| !v.trim().is_empty())
         .ok_or("EVENT_BUS_NAME is not set")?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = crate::sdk::load().await;
     let sink = Arc::new(EventBridgeSink::new(
         aws_sdk_eventbridge::Client::new(&sdk),
         bus,

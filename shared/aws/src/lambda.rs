@@ -78,7 +78,7 @@ where
 pub async fn serve(serves: &'static [Operation]) -> Result<(), Error> {
     init_tracing();
     let config = Config::from_env()?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = crate::sdk::load().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)
         .with_retention(config.retention);
     let http = config.http();

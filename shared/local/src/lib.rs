@@ -61,6 +61,7 @@ pub async fn start_embedded(file: Option<&Path>) -> Result<Embedded, String> {
 pub async fn local_client(endpoint: &str) -> Client {
     let creds = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local");
     let conf = aws_sdk_dynamodb::Config::builder()
+        .http_client(scim_aws::sdk::http_client())
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(creds)
@@ -72,7 +73,7 @@ pub async fn local_client(endpoint: &str) -> Client {
 /// A DynamoDB client from the SDK's standard environment (`AWS_ENDPOINT_URL_DYNAMODB`,
 /// region and credentials variables).
 pub async fn env_client() -> Client {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = scim_aws::sdk::load().await;
     Client::new(&sdk)
 }
 

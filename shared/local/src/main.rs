@@ -88,7 +88,7 @@ async fn main() -> Result<(), String> {
     // With TOKEN_SECRET_ARN the tokens come from Secrets Manager (moto locally, via
     // AWS_ENDPOINT_URL_SECRETS_MANAGER), exactly as in a deployed function.
     if let Some(secret) = env("TOKEN_SECRET_ARN") {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = scim_aws::sdk::load().await;
         let auth = SecretsTokenSource::new(tokens::client(&sdk), [secret.trim()])
             .with_fallback_tenant(&tenant);
         auth.refresh()

@@ -37,6 +37,7 @@ fn env(name: &str) -> Option<String> {
 pub fn local_client(endpoint: &str) -> StreamsClient {
     use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
     let conf = aws_sdk_dynamodbstreams::Config::builder()
+        .http_client(scim_aws::sdk::http_client())
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "local"))
@@ -49,7 +50,7 @@ pub fn local_client(endpoint: &str) -> StreamsClient {
 /// `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`, else `AWS_ENDPOINT_URL_DYNAMODB` (a local engine
 /// serves both APIs on one port), else AWS.
 pub async fn env_client() -> StreamsClient {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = scim_aws::sdk::load().await;
     let mut conf = aws_sdk_dynamodbstreams::config::Builder::from(&sdk);
     if let Some(url) =
         env("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").or_else(|| env("AWS_ENDPOINT_URL_DYNAMODB"))
@@ -65,7 +66,7 @@ pub async fn env_client() -> StreamsClient {
 pub async fn sink_from_env() -> Sink {
     match (env("EVENT_BUS_NAME"), env("AWS_ENDPOINT_URL_EVENTBRIDGE")) {
         (Some(bus), Some(_)) => {
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let sdk = scim_aws::sdk::load().await;
             Sink::EventBridge(EventBridgeSink::new(EventBridgeClient::new(&sdk), bus))
         }
         _ => Sink::Local(LocalSink::from_env()),

@@ -48,7 +48,7 @@ fn setup() -> Setup {
         request(
             Method::PATCH,
             &format!("/scim/v2/Groups/{g}"),
-            Some(&member_add(&[user_id.clone()])),
+            Some(&member_add(std::slice::from_ref(&user_id))),
         ),
         204,
     )
@@ -64,7 +64,7 @@ fn setup() -> Setup {
 /// Prints the DynamoDB calls one request of each kind makes (deterministic).
 fn print_calls(s: &Setup) {
     let store = &s.e.app.store;
-    let mut row = |name: &str, req| {
+    let row = |name: &str, req| {
         let before = store.calls();
         let r = s.e.run(req);
         let c = store.calls().since(&before);

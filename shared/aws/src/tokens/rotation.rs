@@ -251,29 +251,14 @@ pub async fn finish_secret(
     Ok(())
 }
 
-/// Process-wide logging for processes that write token secrets: JSON lines, level from
-/// `RUST_LOG` (default info), without the SDK's TRACE request bodies.
-pub fn init_tracing() {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let layer = tracing_subscriber::fmt::layer()
-        .json()
-        .with_current_span(false)
-        .with_ansi(false)
-        .without_time()
-        .with_filter(filter)
-        .with_filter(super::sdk_wire_filter());
-    let _ = tracing_subscriber::registry().with(layer).try_init();
-}
+/// Process-wide logging: the shared subscriber, which drops the SDK's TRACE wire output.
+pub use crate::config::init_tracing;
 
 /// The `rotate-token` function: the Secrets Manager client once per cold start, then one
 /// step per invocation. `TENANT_ID` (optional) binds a bare-token current value.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = crate::sdk::load().await;
     let client = super::client(&sdk);
     let tenant = std::env::var("TENANT_ID")
         .ok()

@@ -229,6 +229,7 @@ async fn main_inner() -> Result<(), String> {
     let mut token_env: Vec<(&str, String)> = Vec::new();
     if let Some(sm) = args.str("secrets-endpoint") {
         let conf = aws_sdk_secretsmanager::Config::builder()
+            .http_client(scim_aws::sdk::http_client())
             .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
             .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(

@@ -246,7 +246,7 @@ async fn main_inner() -> Result<bool, String> {
         user_ids.push(body["id"].as_str().unwrap_or_default().to_string());
     }
     // A steady-state Entra cycle: the lookup finds the user.
-    for i in 0..users.min(100) {
+    for (i, id) in user_ids.iter().enumerate().take(100) {
         let filter = encode(&format!("userName eq \"cost.user{i}@contoso.com\""));
         b.run(
             "users.lookup_hit",
@@ -256,7 +256,7 @@ async fn main_inner() -> Result<bool, String> {
         .await;
         b.run(
             "users.get",
-            request(Method::GET, &format!("/Users/{}", user_ids[i]), None),
+            request(Method::GET, &format!("/Users/{id}"), None),
             200,
         )
         .await;
