@@ -777,3 +777,33 @@ async fn a_table_created_before_the_stream_existed_gets_it() {
     );
     assert!(t.latest_stream_arn().is_some());
 }
+
+#[tokio::test]
+async fn scim_local_events_off_turns_the_stream_off_and_a_normal_start_turns_it_on_again() {
+    let s = Server::start().await;
+    let client = s.store.client();
+    let table = s.store.table();
+    let stream_on = || async {
+        client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .unwrap()
+            .table()
+            .and_then(|t| t.stream_specification())
+            .is_some_and(|spec| spec.stream_enabled())
+    };
+    assert!(stream_on().await);
+    scim_local::stream::disable(client, table).await.unwrap();
+    assert!(!stream_on().await);
+    // Idempotent: a second start with the setting changes nothing and does not fail.
+    scim_local::stream::disable(client, table).await.unwrap();
+    assert!(!stream_on().await);
+    // Writes still work without the stream.
+    s.post("/Users", &json!({"userName": "no-stream@contoso.com"}))
+        .await
+        .expect(201);
+    scim_aws::table::ensure_table(client, table).await.unwrap();
+    assert!(stream_on().await);
+}

@@ -67,7 +67,15 @@ async fn main() -> Result<(), String> {
     };
     println!("SCIM 2.0 service on {engine}");
     println!("  Tenant URL / Base URL: {base_url}");
-    // Change events: follow the table's stream, as publish-events does in a stack.
+    // Change events: follow the table's stream, as publish-events does in a stack; or,
+    // with SCIM_LOCAL_EVENTS=off, no stream at all (bulk loads on the embedded engine).
+    if env("SCIM_LOCAL_EVENTS").is_some_and(|v| v == "off" || v == "0" || v == "false") {
+        scim_local::stream::disable(store.client(), store.table()).await?;
+        println!(
+            "  Change events:         off (SCIM_LOCAL_EVENTS=off; the table's stream is disabled)"
+        );
+        return serve(listener, store, config, &tenant, &dir).await;
+    }
     let streams = match &_embedded {
         Some(e) => scim_local::stream::local_client(&e.endpoint),
         None => scim_local::stream::env_client().await,
@@ -85,12 +93,23 @@ async fn main() -> Result<(), String> {
                 None
             }
         };
+    serve(listener, store, config, &tenant, &dir).await
+}
+
+/// Serves until stopped, with the bearer tokens from Secrets Manager or the local token.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    store: DynamoStore,
+    config: HttpConfig,
+    tenant: &str,
+    dir: &std::path::Path,
+) -> Result<(), String> {
     // With TOKEN_SECRET_ARN the tokens come from Secrets Manager (moto locally, via
     // AWS_ENDPOINT_URL_SECRETS_MANAGER), exactly as in a deployed function.
     if let Some(secret) = env("TOKEN_SECRET_ARN") {
         let sdk = scim_aws::sdk::load().await;
         let auth = SecretsTokenSource::new(tokens::client(&sdk), [secret.trim()])
-            .with_fallback_tenant(&tenant);
+            .with_fallback_tenant(tenant);
         auth.refresh()
             .await
             .map_err(|e| format!("cannot read the token secret {secret}: {e}"))?;
@@ -104,13 +123,14 @@ async fn main() -> Result<(), String> {
     }
     let token = match env("SCIM_TOKEN") {
         Some(t) => t,
-        None => local_token(&dir)?,
+        None => local_token(dir)?,
     };
     println!("  Bearer token:          {token}");
+    let base_url = config.base_url.clone().unwrap_or_default();
     println!("Try: curl -H 'Authorization: Bearer {token}' {base_url}/ServiceProviderConfig");
     let app = App {
         store,
-        auth: TokenSet::new().with(&token, &tenant),
+        auth: TokenSet::new().with(&token, tenant),
         config,
     };
     scim_local::serve(listener, app).await

@@ -10,6 +10,7 @@
 //! `SCIM_EVENTS_FILE`), or to EventBridge when `EVENT_BUS_NAME` and
 //! `AWS_ENDPOINT_URL_EVENTBRIDGE` are set (moto, for instance).
 
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, OperationType, Record, ShardIteratorType};
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use scim_aws::events::{
@@ -83,6 +84,44 @@ impl Drop for Follower {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Turns the table's stream off (if it is on): `SCIM_LOCAL_EVENTS=off`. The embedded
+/// engine (dynoxide 3.2) numbers each stream record by scanning every record the table
+/// ever had, so with the stream on, each write gets slower as writes accumulate (a
+/// 10,000-user load fell from hundreds of creates per second to about ten). The next
+/// start without the setting turns it on again (`ensure_table`).
+pub async fn disable(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::StreamSpecification;
+    let described = ddb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| format!("describe table {table}: {}", DisplayErrorContext(&e)))?;
+    let on = described
+        .table()
+        .and_then(|t| t.stream_specification())
+        .is_some_and(|s| s.stream_enabled());
+    if !on {
+        return Ok(());
+    }
+    let off = StreamSpecification::builder()
+        .stream_enabled(false)
+        .build()
+        .map_err(|e| e.to_string())?;
+    ddb.update_table()
+        .table_name(table)
+        .stream_specification(off)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "turn off the stream of {table}: {}",
+                DisplayErrorContext(&e)
+            )
+        })?;
+    Ok(())
 }
 
 /// Starts following the stream of `table`. Returns once every open shard has an iterator,
