@@ -1941,9 +1941,63 @@ impl CapacityUnits {
     }
 }
 
-/// Sets `ReturnConsumedCapacity: TOTAL` on every data call and adds what comes back.
+/// Sets `ReturnConsumedCapacity: TOTAL` on every data call and adds what comes back;
+/// except for `TransactWriteItems`, whose units are computed from the request by
+/// DynamoDB's published rule ([`transaction_write_units`]): DynamoDB Local reports 2.0
+/// for a whole transaction however many items it writes (measured: five 100-byte Puts →
+/// `CapacityUnits: 2.0`; DynamoDB charges 10).
 #[derive(Debug)]
 struct CapacityInterceptor(Arc<Capacity>);
+
+/// The write units of the transaction being sent, carried from serialisation to the
+/// response in the call's config bag.
+#[derive(Debug, Clone, Copy)]
+struct TransactionUnits(f64);
+
+impl aws_smithy_types::config_bag::Storable for TransactionUnits {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// DynamoDB's size of an item: attribute names plus values (numbers counted by their
+/// digits, a close upper bound of DynamoDB's packed form), plus 3 bytes per list/map.
+fn item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::Ss(v) | AttributeValue::Ns(v) => v.iter().map(String::len).sum(),
+            AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+            AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value(v)).sum::<usize>(),
+            AttributeValue::M(m) => 3 + item_bytes(m),
+            _ => 0,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
+/// Write request units of a `TransactWriteItems` call by DynamoDB's rule: two units
+/// (prepare and commit) per item per started KB. A Put is sized from its item; an
+/// Update from its key and new values, at least 1 KB (the stored item it rewrites is not
+/// in the request; ours are under 1 KB except users, which are written by Put); a Delete
+/// and a ConditionCheck as 1 KB (conservative: their item sizes are not in the request).
+pub fn transaction_write_units(items: &[aws_sdk_dynamodb::types::TransactWriteItem]) -> f64 {
+    let kb = |bytes: usize| bytes.div_ceil(1024).max(1) as f64;
+    items
+        .iter()
+        .map(|t| {
+            let size = if let Some(p) = t.put() {
+                kb(item_bytes(p.item()))
+            } else if let Some(u) = t.update() {
+                let values = u.expression_attribute_values().map_or(0, item_bytes);
+                kb(item_bytes(u.key()) + values)
+            } else {
+                1.0
+            };
+            2.0 * size
+        })
+        .sum()
+}
 
 impl aws_sdk_dynamodb::config::Intercept for CapacityInterceptor {
     fn name(&self) -> &'static str {
@@ -1961,6 +2015,10 @@ impl aws_sdk_dynamodb::config::Intercept for CapacityInterceptor {
         use aws_sdk_dynamodb::operation as op;
         use aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total;
         let input = ctx.input_mut();
+        if let Some(i) = input.downcast_mut::<op::transact_write_items::TransactWriteItemsInput>() {
+            let units = transaction_write_units(i.transact_items());
+            _cfg.interceptor_state().store_put(TransactionUnits(units));
+        }
         macro_rules! total {
             ($($t:ty),*) => {$(
                 if let Some(i) = input.downcast_mut::<$t>() {
@@ -2016,7 +2074,18 @@ impl aws_sdk_dynamodb::config::Intercept for CapacityInterceptor {
         one!(false; op::get_item::GetItemOutput, op::query::QueryOutput, op::scan::ScanOutput);
         one!(true; op::put_item::PutItemOutput, op::update_item::UpdateItemOutput, op::delete_item::DeleteItemOutput);
         many!(false; op::batch_get_item::BatchGetItemOutput);
-        many!(true; op::transact_write_items::TransactWriteItemsOutput, op::batch_write_item::BatchWriteItemOutput);
+        if out
+            .downcast_ref::<op::transact_write_items::TransactWriteItemsOutput>()
+            .is_some()
+        {
+            if let Some(TransactionUnits(u)) = _cfg.load::<TransactionUnits>() {
+                self.0
+                    .write_milli
+                    .fetch_add((u * 1000.0).round() as u64, Ordering::SeqCst);
+            }
+            return Ok(());
+        }
+        many!(true; op::batch_write_item::BatchWriteItemOutput);
         Ok(())
     }
 }
@@ -2040,6 +2109,68 @@ impl DynamoStore {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transactions_cost_two_units_per_item_per_started_kb() {
+        use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
+        let key = HashMap::from([("pk".to_string(), AttributeValue::S("t#U".into()))]);
+        let small = TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name("t")
+                    .set_item(Some(key.clone()))
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let mut big_item = key.clone();
+        big_item.insert("doc".into(), AttributeValue::S("x".repeat(1500)));
+        let big = TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name("t")
+                    .set_item(Some(big_item))
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let update = TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name("t")
+                    .set_key(Some(key.clone()))
+                    .update_expression("ADD n :one")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let delete = TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name("t")
+                    .set_key(Some(key.clone()))
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let check = TransactWriteItem::builder()
+            .condition_check(
+                ConditionCheck::builder()
+                    .table_name("t")
+                    .set_key(Some(key))
+                    .condition_expression("attribute_exists(pk)")
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        assert_eq!(transaction_write_units(std::slice::from_ref(&small)), 2.0);
+        assert_eq!(transaction_write_units(&[big]), 4.0);
+        assert_eq!(
+            transaction_write_units(&[small, update, delete, check]),
+            8.0
+        );
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_tampering() {
