@@ -785,3 +785,155 @@ async fn the_index_is_paged_through_to_the_end() {
         "earliest first: {seen:?}"
     );
 }
+
+/// Runs `scim-admin` (its library entry point) against the test's table.
+async fn admin(s: &Server, args: &[&str]) -> (u8, String, String) {
+    use aws_sdk_secretsmanager::config::{BehaviorVersion, Region};
+    // Not used by `end-date` / `audit`; the token commands are tested in tokens.rs.
+    let sm = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::Config::builder()
+            .http_client(scim_aws::sdk::http_client())
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build(),
+    );
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    args.extend(["--table".to_string(), s.store.table().to_string()]);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = scim_admin::run_with(&sm, Some(s.store.client()), &args, &mut out, &mut err).await;
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_admin_command_sets_and_clears_end_dates_and_shows_the_audit_trail() {
+    let s = Server::start().await;
+    let leaving = user_with_end(&s, "leaving@contoso.com", None, true).await;
+    let staying = user_with_end(
+        &s,
+        "staying@contoso.com",
+        Some("2030-01-01T00:00:00Z"),
+        true,
+    )
+    .await;
+
+    let (code, out, err) = admin(
+        &s,
+        &[
+            "end-date",
+            "--tenant",
+            TENANT,
+            "--id",
+            &leaving,
+            "--date",
+            "2030-01-01T00:00:00+02:00",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let shown: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(shown["id"], leaving.as_str());
+    let (code, _, err) = admin(
+        &s,
+        &["end-date", "--tenant", TENANT, "--id", &staying, "--clear"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let got = s.get(&format!("/Users/{leaving}")).await;
+    got.expect(200);
+    assert_eq!(got.body[CONTACT]["endDate"], "2029-12-31T22:00:00Z");
+    let got = s.get(&format!("/Users/{staying}")).await;
+    assert!(
+        got.body
+            .get(CONTACT)
+            .and_then(|c| c.get("endDate"))
+            .is_none(),
+        "{}",
+        got.text
+    );
+
+    // The expiry job sees both changes: the one given a date expires, the cleared one stays.
+    let r = run_at(&s.store, "2030-01-01T00:15:00Z", "deactivate").await;
+    assert_eq!((r.examined, r.deactivated), (1, 1), "{r:?}");
+    assert_eq!(
+        s.get(&format!("/Users/{leaving}")).await.body["active"],
+        false
+    );
+    assert_eq!(
+        s.get(&format!("/Users/{staying}")).await.body["active"],
+        true
+    );
+
+    // Bad input: a usage error (2) or a SCIM-level refusal (1), and nothing changes.
+    for (args, want) in [
+        (vec!["end-date", "--tenant", TENANT, "--id", &staying], 2u8),
+        (
+            vec![
+                "end-date", "--tenant", TENANT, "--id", &staying, "--date", "x", "--clear",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "end-date",
+                "--tenant",
+                TENANT,
+                "--id",
+                &staying,
+                "--date",
+                "next tuesday",
+            ],
+            1,
+        ),
+        (
+            vec![
+                "end-date",
+                "--tenant",
+                TENANT,
+                "--id",
+                "no-such-user",
+                "--clear",
+            ],
+            1,
+        ),
+        (vec!["audit", "--tenant", TENANT], 2),
+    ] {
+        let (code, _, err) = admin(&s, &args).await;
+        assert_eq!(code, want, "{args:?}: {err}");
+    }
+    assert!(s
+        .get(&format!("/Users/{staying}"))
+        .await
+        .body
+        .get(CONTACT)
+        .and_then(|c| c.get("endDate"))
+        .is_none());
+
+    // The audit trail of the expired user: created, the admin's update, the expiry.
+    let (code, out, err) = admin(&s, &["audit", "--tenant", TENANT, "--id", &leaving]).await;
+    assert_eq!(code, 0, "{err}");
+    let records: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&str> = records
+        .iter()
+        .map(|r| r["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events.first(), Some(&"user.created"), "{events:?}");
+    assert!(events.contains(&"user.expired"), "{events:?}");
+    let by_admin: Vec<&Value> = records.iter().filter(|r| r["token"] == "admin").collect();
+    assert_eq!(by_admin.len(), 1, "{records:?}");
+    assert!(
+        by_admin[0]["changed"]
+            .to_string()
+            .contains("contact:2.0:User"),
+        "{records:?}"
+    );
+    assert!(records
+        .iter()
+        .all(|r| r.get("pk").is_none() && r["rid"] == leaving.as_str()));
+}

@@ -4,7 +4,12 @@
 //! scim-admin generate        --tenant <id> [--secret-id <name|arn>]
 //! scim-admin list            (--tenant <id> | --secret-id <name|arn>)
 //! scim-admin revoke-previous (--tenant <id> | --secret-id <name|arn>)
+//! scim-admin end-date        --tenant <id> --id <user id> (--date <RFC 3339> | --clear)
+//! scim-admin audit           --tenant <id> --id <user or group id>
 //! ```
+//!
+//! `end-date` and `audit` work on the tenant's table (`--table`, else `TABLE_NAME`, else
+//! `scim`; `AWS_ENDPOINT_URL_DYNAMODB` points it at a local engine): see [`contacts`].
 //!
 //! The secret defaults to `scim/<tenant>/bearer-token` (the stack's name for it). The
 //! client is the SDK's standard one: `AWS_ENDPOINT_URL_SECRETS_MANAGER` points it at moto.
@@ -27,6 +32,8 @@ use scim_aws::tokens::{
 };
 use std::io::Write;
 
+pub mod contacts;
+
 /// The secret a stack creates for a tenant.
 pub fn default_secret_id(tenant: &str) -> String {
     format!("scim/{tenant}/bearer-token")
@@ -36,6 +43,8 @@ pub fn default_secret_id(tenant: &str) -> String {
 pub enum AdminError {
     Usage(String),
     Token(TokenError),
+    /// A user operation failed (not found, invalid date, the store).
+    Failed(String),
 }
 
 impl std::fmt::Display for AdminError {
@@ -43,6 +52,7 @@ impl std::fmt::Display for AdminError {
         match self {
             AdminError::Usage(m) => write!(f, "{m}"),
             AdminError::Token(e) => write!(f, "{e}"),
+            AdminError::Failed(m) => write!(f, "{m}"),
         }
     }
 }
@@ -253,6 +263,12 @@ commands:
                    until revoked); prints the token once, alone on stdout
   list             version id, token id, stages and creation date of each token (never a token)
   revoke-previous  retire the AWSPREVIOUS token (refused everywhere within 60 s)
+  end-date         set (--date 2026-12-31T17:00:00Z) or remove (--clear) a user's contact
+                   end date (--id); the expiry job deactivates the user once it has passed
+  audit            the audit records of a user or group (--id), oldest first, one JSON per line
+
+end-date and audit use the tenant's table: --table, else TABLE_NAME, else scim
+(AWS_ENDPOINT_URL_DYNAMODB for a local engine).
 
 The secret defaults to scim/<tenant>/bearer-token. AWS region, credentials and
 AWS_ENDPOINT_URL_SECRETS_MANAGER (e.g. moto locally) come from the usual environment.
@@ -262,13 +278,22 @@ struct Args {
     command: String,
     tenant: Option<String>,
     secret_id: Option<String>,
+    id: Option<String>,
+    date: Option<String>,
+    table: Option<String>,
+    clear: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut it = args.iter();
     let command = it.next().cloned().ok_or("no command given")?;
     let (mut tenant, mut secret_id) = (None, None);
+    let (mut id, mut date, mut table, mut clear) = (None, None, None, false);
     while let Some(a) = it.next() {
+        if a == "--clear" {
+            clear = true;
+            continue;
+        }
         let (name, inline) = match a.split_once('=') {
             Some((n, v)) => (n, Some(v.to_string())),
             None => (a.as_str(), None),
@@ -276,6 +301,9 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         let slot = match name {
             "--tenant" => &mut tenant,
             "--secret-id" => &mut secret_id,
+            "--id" => &mut id,
+            "--date" => &mut date,
+            "--table" => &mut table,
             _ => return Err(format!("unknown argument '{a}'")),
         };
         let value = match inline {
@@ -288,13 +316,35 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         command,
         tenant,
         secret_id,
+        id,
+        date,
+        table,
+        clear,
     })
 }
 
 /// The command line (`args` without the program name). Returns the exit code: 0 done,
-/// 1 failed, 2 usage error.
+/// 1 failed, 2 usage error. Token commands only; see [`run_with`].
 pub async fn run(client: &Client, args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    match run_inner(client, args, out, err).await {
+    run_with(client, None, args, out, err).await
+}
+
+/// [`run`] with the tenant's DynamoDB client for `end-date` and `audit` (the table comes
+/// from `--table`, else `TABLE_NAME`, else `scim`).
+pub async fn run_with(
+    client: &Client,
+    dynamodb: Option<&aws_sdk_dynamodb::Client>,
+    args: &[String],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let result = match parse_args(args) {
+        Ok(a) if matches!(a.command.as_str(), "end-date" | "audit") => {
+            user_command(dynamodb, &a, out).await
+        }
+        _ => run_inner(client, args, out, err).await,
+    };
+    match result {
         Ok(()) => 0,
         Err(AdminError::Usage(m)) => {
             let _ = writeln!(err, "scim-admin: {m}\n\n{USAGE}");
@@ -305,6 +355,50 @@ pub async fn run(client: &Client, args: &[String], out: &mut dyn Write, err: &mu
             1
         }
     }
+}
+
+async fn user_command(
+    dynamodb: Option<&aws_sdk_dynamodb::Client>,
+    args: &Args,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    let usage = |m: &str| AdminError::Usage(m.to_string());
+    let tenant = args
+        .tenant
+        .as_deref()
+        .ok_or_else(|| usage("pass --tenant"))?;
+    check_tenant_id(tenant).map_err(AdminError::Usage)?;
+    let id = args.id.as_deref().ok_or_else(|| usage("pass --id"))?;
+    let client = dynamodb.ok_or_else(|| AdminError::Failed("no DynamoDB client".into()))?;
+    let table = args
+        .table
+        .clone()
+        .or_else(|| {
+            std::env::var("TABLE_NAME")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+        })
+        .unwrap_or_else(|| "scim".to_string());
+    let store = scim_aws::DynamoStore::new(client.clone(), table);
+    let io = |e: std::io::Error| AdminError::Failed(format!("cannot write the output: {e}"));
+    if args.command == "audit" {
+        for record in contacts::audit(&store, tenant, id).await? {
+            writeln!(out, "{record}").map_err(io)?;
+        }
+        return Ok(());
+    }
+    let end = match (&args.date, args.clear) {
+        (Some(d), false) => Some(d.as_str()),
+        (None, true) => None,
+        _ => {
+            return Err(usage(
+                "end-date takes exactly one of --date <RFC 3339> and --clear",
+            ))
+        }
+    };
+    let user = contacts::set_end_date(&store, tenant, id, end).await?;
+    writeln!(out, "{user}").map_err(io)?;
+    Ok(())
 }
 
 async fn run_inner(

@@ -11,8 +11,10 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let sdk = scim_aws::sdk::load().await;
     let client = scim_aws::tokens::client(&sdk);
-    let code = scim_admin::run(
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let code = scim_admin::run_with(
         &client,
+        Some(&dynamodb),
         &args,
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),

@@ -1,0 +1,66 @@
+//! The admin command's user operations: a contact's end date, and a resource's audit trail.
+//!
+//! An end date set here goes through the same PATCH path as one sent by the identity
+//! provider (`scim_service::ops::patch`): the sparse expiry index, the audit record and
+//! the change event follow from the one write, and the audit names the actor `admin`.
+
+use crate::AdminError;
+use scim_aws::DynamoStore;
+use scim_core::projection::Projection;
+use scim_core::schema::ResourceKind;
+use scim_service::ops::{self, Context};
+use serde_json::{json, Value};
+
+/// The contact extension's end date attribute.
+pub const END_DATE: &str = "urn:ietf:params:scim:schemas:extension:contact:2.0:User:endDate";
+
+/// The token id recorded as the actor of the admin command's writes.
+pub const ADMIN_ACTOR: &str = "admin";
+
+/// Sets (`Some`, an RFC 3339 date-time) or clears (`None`) a user's end date. Returns the
+/// user as SCIM would answer it.
+pub async fn set_end_date(
+    store: &DynamoStore,
+    tenant: &str,
+    id: &str,
+    end: Option<&str>,
+) -> Result<Value, AdminError> {
+    let op = match end {
+        Some(date) => json!({"op": "replace", "path": END_DATE, "value": date}),
+        None => json!({"op": "remove", "path": END_DATE}),
+    };
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [op],
+    });
+    let now = time::OffsetDateTime::now_utc();
+    let ctx = Context {
+        tenant: tenant.to_string(),
+        base_url: String::new(),
+        token_id: ADMIN_ACTOR.to_string(),
+        request_id: format!("admin-{}", uuid::Uuid::now_v7()),
+        now: ops::now_string(now),
+    };
+    let reply = ops::patch(
+        store,
+        &ctx,
+        ResourceKind::User,
+        id,
+        &body,
+        None,
+        &Projection::default(),
+        true,
+        now,
+    )
+    .await
+    .map_err(|e| AdminError::Failed(format!("{} ({})", e.detail, e.status)))?;
+    Ok(reply.body.map(Value::Object).unwrap_or(Value::Null))
+}
+
+/// The audit records of a user or group, oldest first.
+pub async fn audit(store: &DynamoStore, tenant: &str, id: &str) -> Result<Vec<Value>, AdminError> {
+    store
+        .audit_trail(tenant, id)
+        .await
+        .map_err(|e| AdminError::Failed(e.to_string()))
+}
