@@ -539,7 +539,7 @@ impl DynamoStore {
         Ok(out)
     }
 
-    /// Queries one partition fully (paged), returning `sk`s (and the `id` attribute if set).
+    /// Queries one partition fully (paged, at most `limit` items), returning whole items.
     async fn query_keys(
         &self,
         pk: &str,
@@ -602,34 +602,19 @@ impl DynamoStore {
     /// The audit records of one resource (its own writes, `rec = "audit"`, and those of
     /// other jobs, `"audit-ext"`), oldest first, without their keys. For `scim-admin audit`.
     pub async fn audit_trail(&self, t: &str, id: &str) -> StoreResult<Vec<serde_json::Value>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            inc(&self.calls.query);
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", s(format!("{t}#A#{id}")))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| internal("Query", e))?;
-            for item in resp.items.unwrap_or_default() {
+        self.query_keys(&format!("{t}#A#{id}"), usize::MAX)
+            .await?
+            .into_iter()
+            .map(|item| {
                 let mut v: serde_json::Value = serde_dynamo::from_item(item)
                     .map_err(|e| StoreError::Internal(e.to_string()))?;
                 if let Some(o) = v.as_object_mut() {
                     o.remove("pk");
                     o.remove("sk");
                 }
-                out.push(v);
-            }
-            match resp.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(out),
-            }
-        }
+                Ok(v)
+            })
+            .collect()
     }
 
     async fn groups_of_inner(&self, t: &str, member: &str) -> StoreResult<Vec<String>> {
