@@ -1,14 +1,16 @@
 //! The function path: real API Gateway event JSON (HTTP API payload v2 and REST API v1)
 //! through `lambda_http`'s own deserialiser, the adapter, and the shared handler — the
-//! same code a deployed function runs, minus the runtime loop.
+//! same code a deployed function runs, minus the runtime loop: each call compiles in only
+//! the operations of one function (`handle_set` with `op_set`, as `lambda::serve` does).
 
 use crate::harness::Server;
 use scim_aws::lambda::{from_lambda, to_lambda};
+use scim_core::schema::ResourceKind;
 use scim_service::auth::TokenSet;
-use scim_service::http::{handle, App, HttpConfig, Operation};
+use scim_service::http::{handle_set, op_set, App, HttpConfig, Operation};
 use serde_json::{json, Value};
 
-async fn invoke(s: &Server, serves: &[Operation], event: Value) -> (u16, http::HeaderMap, Value) {
+async fn invoke<const OPS: u16>(s: &Server, event: Value) -> (u16, http::HeaderMap, Value) {
     let req = lambda_http::request::from_str(&event.to_string()).expect("event");
     let app = App {
         store: s.store.clone(),
@@ -19,7 +21,7 @@ async fn invoke(s: &Server, serves: &[Operation], event: Value) -> (u16, http::H
             tenant: Some(crate::harness::TENANT.into()),
         },
     };
-    let resp = to_lambda(handle(&app, serves, from_lambda(req)).await);
+    let resp = to_lambda(handle_set::<_, _, OPS>(&app, from_lambda(req)).await);
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = match resp.body() {
@@ -63,12 +65,8 @@ async fn an_http_api_v2_event_creates_and_finds_a_user() {
         &s.token,
         Some(json!({"userName": "ann@contoso.com"})),
     );
-    let (status, headers, body) = invoke(
-        &s,
-        &[Operation::Create(scim_core::schema::ResourceKind::User)],
-        create,
-    )
-    .await;
+    let (status, headers, body) =
+        invoke::<{ op_set(&[Operation::Create(ResourceKind::User)]) }>(&s, create).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(
         headers.get("content-type").unwrap(),
@@ -87,12 +85,8 @@ async fn an_http_api_v2_event_creates_and_finds_a_user() {
         &s.token,
         None,
     );
-    let (status, _, body) = invoke(
-        &s,
-        &[Operation::List(scim_core::schema::ResourceKind::User)],
-        lookup,
-    )
-    .await;
+    let (status, _, body) =
+        invoke::<{ op_set(&[Operation::List(ResourceKind::User)]) }>(&s, lookup).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["totalResults"], 1);
     assert_eq!(body["Resources"][0]["id"], id.as_str());
@@ -121,12 +115,8 @@ async fn a_rest_api_v1_event_with_a_stage_reads_a_user() {
         "body": null,
         "isBase64Encoded": false
     });
-    let (status, headers, body) = invoke(
-        &s,
-        &[Operation::Get(scim_core::schema::ResourceKind::User)],
-        event,
-    )
-    .await;
+    let (status, headers, body) =
+        invoke::<{ op_set(&[Operation::Get(ResourceKind::User)]) }>(&s, event).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["userName"], "bob@contoso.com");
     assert_eq!(headers.get("etag").unwrap(), "W/\"1\"");
@@ -141,9 +131,36 @@ async fn a_rest_api_v1_event_with_a_stage_reads_a_user() {
 async fn a_function_answers_404_for_an_operation_it_does_not_serve_and_405_for_a_wrong_method() {
     let s = Server::start().await;
     let event = v2("GET", "/scim/v2/Groups", "", &s.token, None);
-    let (status, _, body) = invoke(&s, &[Operation::Discovery], event).await;
+    let (status, _, body) = invoke::<{ op_set(&[Operation::Discovery]) }>(&s, event).await;
     assert_eq!((status, body["status"].as_str()), (404, Some("404")));
     let event = v2("DELETE", "/scim/v2/Schemas", "", &s.token, None);
-    let (status, _, body) = invoke(&s, &[Operation::Discovery], event).await;
+    let (status, _, body) = invoke::<{ op_set(&[Operation::Discovery]) }>(&s, event).await;
     assert_eq!((status, body["status"].as_str()), (405, Some("405")));
+}
+
+#[tokio::test]
+async fn a_function_serves_its_resource_type_only() {
+    // users-get's operation set: GET /Groups/{id} is another function's, so 404, and the
+    // user is still read.
+    let s = Server::start().await;
+    let id = s.user("cy@contoso.com").await;
+    const USERS_GET: u16 = op_set(&[Operation::Get(ResourceKind::User)]);
+    let event = v2("GET", &format!("/scim/v2/Groups/{id}"), "", &s.token, None);
+    let (status, _, body) = invoke::<USERS_GET>(&s, event).await;
+    assert_eq!((status, body["status"].as_str()), (404, Some("404")));
+    let event = v2("GET", &format!("/scim/v2/Users/{id}"), "", &s.token, None);
+    let (status, _, body) = invoke::<USERS_GET>(&s, event).await;
+    assert_eq!(
+        (status, body["userName"].as_str()),
+        (200, Some("cy@contoso.com"))
+    );
+    let event = v2(
+        "DELETE",
+        &format!("/scim/v2/Users/{id}"),
+        "",
+        &s.token,
+        None,
+    );
+    let (status, _, _) = invoke::<USERS_GET>(&s, event).await;
+    assert_eq!(status, 404);
 }

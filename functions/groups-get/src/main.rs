@@ -4,9 +4,9 @@
 //! once per cold start and runs the shared request path for this one operation.
 
 use scim_core::schema::ResourceKind;
-use scim_service::http::Operation;
+use scim_service::http::{op_set, Operation};
 
 #[tokio::main]
 async fn main() -> Result<(), scim_aws::lambda::Error> {
-    scim_aws::lambda::serve(&[Operation::Get(ResourceKind::Group)]).await
+    scim_aws::lambda::serve::<{ op_set(&[Operation::Get(ResourceKind::Group)]) }>().await
 }

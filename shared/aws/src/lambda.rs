@@ -7,7 +7,7 @@ use crate::tokens::{self, SecretsTokenSource};
 use bytes::Bytes;
 use lambda_http::{service_fn, Body, Request, Response};
 use scim_service::auth::{Authenticator, TokenSet};
-use scim_service::http::{handle, App, Operation, ScimRequest, ScimResponse};
+use scim_service::http::{handle_set, App, ScimRequest, ScimResponse};
 use scim_service::port::Store;
 use std::sync::Arc;
 
@@ -54,8 +54,9 @@ pub fn to_lambda(r: ScimResponse) -> Response<Body> {
     resp
 }
 
-/// Runs the Lambda event loop for the operations `serves`, with any store and authenticator.
-pub async fn run_with<S, A>(app: App<S, A>, serves: &'static [Operation]) -> Result<(), Error>
+/// Runs the Lambda event loop for the operations in `OPS` (`scim_service::http::op_set`), with any store and
+/// authenticator.
+pub async fn run_with<S, A, const OPS: u16>(app: App<S, A>) -> Result<(), Error>
 where
     S: Store + 'static,
     A: Authenticator + 'static,
@@ -63,7 +64,11 @@ where
     let app = Arc::new(app);
     lambda_http::run(service_fn(move |req: Request| {
         let app = Arc::clone(&app);
-        async move { Ok::<_, Error>(to_lambda(handle(&app, serves, from_lambda(req)).await)) }
+        async move {
+            Ok::<_, Error>(to_lambda(
+                handle_set::<S, A, OPS>(&app, from_lambda(req)).await,
+            ))
+        }
     }))
     .await
 }
@@ -75,7 +80,10 @@ where
 /// deployed function is configured), read at cold start and cached (`tokens`). Only when
 /// that is unset, `SCIM_BEARER_TOKEN` is the one accepted token: for `cargo lambda watch`
 /// on a developer machine, never in a stack.
-pub async fn serve(serves: &'static [Operation]) -> Result<(), Error> {
+///
+/// `OPS` is the function's operation set, `op_set(&[Operation::Get(ResourceKind::User)])`:
+/// a constant, so the binary links only the code of those operations.
+pub async fn serve<const OPS: u16>() -> Result<(), Error> {
     init_tracing();
     let config = Config::from_env()?;
     let sdk = crate::sdk::load().await;
@@ -93,26 +101,20 @@ pub async fn serve(serves: &'static [Operation]) -> Result<(), Error> {
                 // Not fatal: requests retry the read and answer 503 until it succeeds.
                 tracing::error!(error = %e, "cold start: cannot read the bearer-token secret");
             }
-            run_with(
-                App {
-                    store,
-                    auth,
-                    config: http,
-                },
-                serves,
-            )
+            run_with::<_, _, OPS>(App {
+                store,
+                auth,
+                config: http,
+            })
             .await
         }
         None => {
             let auth = local_token_from_env(&config)?;
-            run_with(
-                App {
-                    store,
-                    auth,
-                    config: http,
-                },
-                serves,
-            )
+            run_with::<_, _, OPS>(App {
+                store,
+                auth,
+                config: http,
+            })
             .await
         }
     }

@@ -12,5 +12,11 @@ pub mod sdk;
 pub mod table;
 pub mod tokens;
 
+/// Every binary that links this crate (each function, the local server, the tools)
+/// allocates with mimalloc: parsing, patching and rendering SCIM JSON is allocation-bound,
+/// and glibc's malloc made it 1.4-1.7x slower (BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub use dynamo::{Calls, DynamoStore};
 pub use tokens::SecretsTokenSource;

@@ -50,6 +50,26 @@ impl Operation {
         Operation::Discovery,
     ];
 
+    /// This operation's bit in an operation set ([`op_set`]).
+    pub const fn bit(self) -> u16 {
+        use ResourceKind::*;
+        match self {
+            Operation::Create(User) => 1,
+            Operation::Get(User) => 1 << 1,
+            Operation::List(User) => 1 << 2,
+            Operation::Replace(User) => 1 << 3,
+            Operation::Patch(User) => 1 << 4,
+            Operation::Delete(User) => 1 << 5,
+            Operation::Create(Group) => 1 << 6,
+            Operation::Get(Group) => 1 << 7,
+            Operation::List(Group) => 1 << 8,
+            Operation::Replace(Group) => 1 << 9,
+            Operation::Patch(Group) => 1 << 10,
+            Operation::Delete(Group) => 1 << 11,
+            Operation::Discovery => 1 << 12,
+        }
+    }
+
     /// The function (Cargo package) name serving this operation.
     pub fn function_name(self) -> &'static str {
         use ResourceKind::*;
@@ -69,6 +89,38 @@ impl Operation {
             Operation::Discovery => "discovery",
         }
     }
+}
+
+/// A set of operations as bits: what a binary compiles in. Each Lambda function passes
+/// its own set as a const generic ([`handle_set`]), so the code of every operation it does
+/// not serve is dropped at compile time (users-get links no PATCH engine, no password
+/// hashing, no list paging); the local server compiles in [`ALL_OPS`].
+pub const fn op_set(ops: &[Operation]) -> u16 {
+    let mut set = 0;
+    let mut i = 0;
+    while i < ops.len() {
+        set |= ops[i].bit();
+        i += 1;
+    }
+    set
+}
+
+/// Every operation.
+pub const ALL_OPS: u16 = op_set(Operation::ALL);
+
+/// Whether the set holds `op`'s kind of operation (create, get...) for either resource type.
+const fn holds(set: u16, op: Operation) -> bool {
+    use ResourceKind::{Group, User};
+    let both = match op {
+        Operation::Create(_) => Operation::Create(User).bit() | Operation::Create(Group).bit(),
+        Operation::Get(_) => Operation::Get(User).bit() | Operation::Get(Group).bit(),
+        Operation::List(_) => Operation::List(User).bit() | Operation::List(Group).bit(),
+        Operation::Replace(_) => Operation::Replace(User).bit() | Operation::Replace(Group).bit(),
+        Operation::Patch(_) => Operation::Patch(User).bit() | Operation::Patch(Group).bit(),
+        Operation::Delete(_) => Operation::Delete(User).bit() | Operation::Delete(Group).bit(),
+        Operation::Discovery => Operation::Discovery.bit(),
+    };
+    set & both != 0
 }
 
 /// What a request addresses, before the method is considered.
@@ -103,7 +155,7 @@ pub struct ScimResponse {
 }
 
 impl ScimResponse {
-    fn json(status: StatusCode, body: &Value) -> ScimResponse {
+    fn json(status: StatusCode, body: &impl serde::Serialize) -> ScimResponse {
         let mut headers = HeaderMap::new();
         headers.insert(
             http::header::CONTENT_TYPE,
@@ -166,9 +218,27 @@ pub async fn handle<S: Store, A: Authenticator>(
     serves: &[Operation],
     req: ScimRequest,
 ) -> ScimResponse {
+    handle_in::<S, A, ALL_OPS>(app, serves, req).await
+}
+
+/// Handles one request for the operations in `OPS`, a set fixed at compile time
+/// ([`op_set`]): what a Lambda function calls, so that it links only its own operations.
+pub async fn handle_set<S: Store, A: Authenticator, const OPS: u16>(
+    app: &App<S, A>,
+    req: ScimRequest,
+) -> ScimResponse {
+    handle_in::<S, A, OPS>(app, Operation::ALL, req).await
+}
+
+/// Serves what is in both `OPS` (compiled in) and `serves` (asked for at run time).
+async fn handle_in<S: Store, A: Authenticator, const OPS: u16>(
+    app: &App<S, A>,
+    serves: &[Operation],
+    req: ScimRequest,
+) -> ScimResponse {
     let started = Instant::now();
     let method = req.method.clone();
-    let (response, token_id, op) = match handle_inner(app, serves, &req).await {
+    let (response, token_id, op) = match handle_inner::<S, A, OPS>(app, serves, &req).await {
         Ok((r, token, op)) => (r, token, op),
         Err((e, token, op)) => {
             let mut r = ScimResponse::error(&e);
@@ -200,7 +270,7 @@ pub async fn handle<S: Store, A: Authenticator>(
 
 type Failure = (ScimError, Option<String>, Option<Operation>);
 
-async fn handle_inner<S: Store, A: Authenticator>(
+async fn handle_inner<S: Store, A: Authenticator, const OPS: u16>(
     app: &App<S, A>,
     serves: &[Operation],
     req: &ScimRequest,
@@ -234,7 +304,7 @@ async fn handle_inner<S: Store, A: Authenticator>(
         )
     })?;
     let op = operation(&target, &req.method).map_err(|e| (e, token.clone(), None))?;
-    if !serves.contains(&op) {
+    if OPS & op.bit() == 0 || !serves.contains(&op) {
         return Err((
             ScimError::not_found("There is no such endpoint."),
             token.clone(),
@@ -248,7 +318,7 @@ async fn handle_inner<S: Store, A: Authenticator>(
         request_id: request_id(req),
         now: ops::now_string(OffsetDateTime::now_utc()),
     };
-    let result = dispatch(app, &ctx, &target, op, req).await;
+    let result = dispatch::<S, A, OPS>(app, &ctx, &target, op, req).await;
     match result {
         Ok(r) => Ok((r, token, Some(op))),
         Err(e) => Err((e, token, Some(op))),
@@ -461,7 +531,7 @@ fn resource_response(
     with_location: bool,
 ) -> ScimResponse {
     let r = match &reply.body {
-        Some(body) => ScimResponse::json(status, &Value::Object(body.clone())),
+        Some(body) => ScimResponse::json(status, body),
         None => ScimResponse::empty(StatusCode::NO_CONTENT),
     };
     let r = r.header(http::header::ETAG, &reply.etag);
@@ -476,7 +546,8 @@ fn list_response(page: Page) -> ScimResponse {
     ScimResponse::json(StatusCode::OK, &page.to_json())
 }
 
-async fn dispatch<S: Store, A: Authenticator>(
+/// Every arm is guarded by a constant, so a binary keeps only the arms of its `OPS`.
+async fn dispatch<S: Store, A: Authenticator, const OPS: u16>(
     app: &App<S, A>,
     ctx: &Context,
     target: &Target,
@@ -487,27 +558,34 @@ async fn dispatch<S: Store, A: Authenticator>(
     let now = OffsetDateTime::now_utc();
     let store = &app.store;
     match (op, target) {
-        (Operation::List(kind), Target::Search(_)) => {
+        (Operation::List(kind), Target::Search(_))
+            if const { holds(OPS, Operation::List(ResourceKind::User)) } =>
+        {
             let body = json_body(req)?;
             let query = ListQuery::from_search_body(kind, &body)?;
             Ok(list_response(ops::list(store, ctx, kind, &query).await?))
         }
-        (Operation::List(kind), _) => {
+        (Operation::List(kind), _) if const { holds(OPS, Operation::List(ResourceKind::User)) } => {
             let query =
                 ListQuery::from_params(kind, params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
             Ok(list_response(ops::list(store, ctx, kind, &query).await?))
         }
-        (Operation::Create(kind), _) => {
+        (Operation::Create(kind), _) if const { holds(OPS, Operation::Create(ResourceKind::User)) } =>
+        {
             let body = json_body(req)?;
             let reply =
                 ops::create(store, ctx, kind, &body, &projection(kind, &params)?, now).await?;
             Ok(resource_response(StatusCode::CREATED, reply, true))
         }
-        (Operation::Get(kind), Target::Item(_, id)) => {
+        (Operation::Get(kind), Target::Item(_, id))
+            if const { holds(OPS, Operation::Get(ResourceKind::User)) } =>
+        {
             let reply = ops::get(store, ctx, kind, id, &projection(kind, &params)?).await?;
             Ok(resource_response(StatusCode::OK, reply, true))
         }
-        (Operation::Replace(kind), Target::Item(_, id)) => {
+        (Operation::Replace(kind), Target::Item(_, id))
+            if const { holds(OPS, Operation::Replace(ResourceKind::User)) } =>
+        {
             let body = json_body(req)?;
             let reply = ops::replace(
                 store,
@@ -522,7 +600,9 @@ async fn dispatch<S: Store, A: Authenticator>(
             .await?;
             Ok(resource_response(StatusCode::OK, reply, true))
         }
-        (Operation::Patch(kind), Target::Item(_, id)) => {
+        (Operation::Patch(kind), Target::Item(_, id))
+            if const { holds(OPS, Operation::Patch(ResourceKind::User)) } =>
+        {
             let body = json_body(req)?;
             let wants_body = param(&params, "attributes").is_some();
             let reply = ops::patch(
@@ -539,11 +619,15 @@ async fn dispatch<S: Store, A: Authenticator>(
             .await?;
             Ok(resource_response(StatusCode::OK, reply, true))
         }
-        (Operation::Delete(kind), Target::Item(_, id)) => {
+        (Operation::Delete(kind), Target::Item(_, id))
+            if const { holds(OPS, Operation::Delete(ResourceKind::User)) } =>
+        {
             ops::delete(store, ctx, kind, id, if_match(req), now).await?;
             Ok(ScimResponse::empty(StatusCode::NO_CONTENT))
         }
-        (Operation::Discovery, t) => discovery_response(ctx, t),
+        (Operation::Discovery, t) if const { holds(OPS, Operation::Discovery) } => {
+            discovery_response(ctx, t)
+        }
         _ => Err(ScimError::not_found("There is no such endpoint.")),
     }
 }
@@ -582,6 +666,18 @@ fn discovery_response(ctx: &Context, target: &Target) -> ScimResult<ScimResponse
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_operation_has_its_own_bit() {
+        assert_eq!(ALL_OPS.count_ones() as usize, Operation::ALL.len());
+        for op in Operation::ALL {
+            assert!(holds(op.bit(), *op));
+            for other in Operation::ALL {
+                let same_kind = std::mem::discriminant(op) == std::mem::discriminant(other);
+                assert_eq!(holds(op.bit(), *other), same_kind, "{op:?} {other:?}");
+            }
+        }
+    }
 
     #[test]
     fn routes_with_any_prefix() {
