@@ -8,8 +8,10 @@
 //! ```
 //!
 //! `SCIM_SCALE_USERS` (100000) and `SCIM_SCALE_CONCURRENCY` (16) size the run. Runs on the
-//! embedded engine in this process, or on `SCIM_TEST_DYNAMODB_ENDPOINT` (DynamoDB Local via
-//! `with-dynamodb-local`), where this process's memory is the service's alone. Timings and
+//! embedded engine in this process (in memory, or in the SQLite file `SCIM_SCALE_DB_FILE`,
+//! e.g. on /dev/shm, so that the engine's data is not counted in this process's memory), or
+//! on `SCIM_TEST_DYNAMODB_ENDPOINT` (DynamoDB Local via `with-dynamodb-local`), where this
+//! process's memory is the service's alone. Timings and
 //! memory are printed, never asserted; call counts are deterministic and asserted exactly.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -76,7 +78,12 @@ impl Server {
         let (endpoint, embedded) = match std::env::var("SCIM_TEST_DYNAMODB_ENDPOINT") {
             Ok(e) => (e, None),
             Err(_) => {
-                let e = scim_local::start_embedded(None).await.expect("engine");
+                // `SCIM_SCALE_DB_FILE` (e.g. on /dev/shm) keeps the engine's data out of
+                // this process's heap, so the RSS printed is the service's own.
+                let file = std::env::var_os("SCIM_SCALE_DB_FILE").map(std::path::PathBuf::from);
+                let e = scim_local::start_embedded(file.as_deref())
+                    .await
+                    .expect("engine");
                 (e.endpoint.clone(), Some(e))
             }
         };

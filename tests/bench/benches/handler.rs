@@ -2,7 +2,8 @@
 //! Lambda function run them: over the embedded DynamoDB engine (dynoxide, in-process, on a
 //! loopback port: every store call is a signed HTTP round trip), and over a canned store
 //! (no I/O) to separate the service's own time. Plus the floor under the store: single
-//! SDK calls to the engine.
+//! SDK calls to the engine, and the same calls made to the engine in-process (no SDK,
+//! signing or HTTP).
 //!
 //! Targets (issue 7): GET and filter eq < 50 µs, POST and PATCH < 100 µs per request.
 //! `cargo bench -p scim-bench` (release profile); `BENCH_RT=current` for a one-thread
@@ -323,5 +324,54 @@ fn bench_canned(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_canned, bench_embedded);
+/// The engine alone: dynoxide's own `GetItem` and key `Query`, called in-process on an
+/// in-memory database with the same key layout, without the SDK, SigV4 or HTTP. The
+/// difference from `engine_call` is what the transport costs.
+fn bench_engine_alone(c: &mut Criterion) {
+    use dynoxide::actions::{create_table::CreateTableRequest, get_item::GetItemRequest};
+    use dynoxide::actions::{put_item::PutItemRequest, query::QueryRequest};
+    let db = dynoxide::Database::memory().unwrap();
+    let create: CreateTableRequest = serde_json::from_value(serde_json::json!({
+        "TableName": "bench", "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
+    }))
+    .unwrap();
+    db.create_table(create).unwrap();
+    // A user-sized item (the stored document is ~1.4 KB of JSON), among 1,000 others.
+    let doc = serde_json::to_string(&entra_user("bjensen@example.com")).unwrap();
+    for i in 0..=BACKGROUND_USERS {
+        let put: PutItemRequest = serde_json::from_value(serde_json::json!({
+            "TableName": "bench",
+            "Item": {"pk": {"S": "bench#U"}, "sk": {"S": format!("user-{i}")}, "doc": {"S": doc}, "v": {"N": "1"}}
+        }))
+        .unwrap();
+        db.put_item(put).unwrap();
+    }
+    let mut group = c.benchmark_group("engine_alone");
+    group.bench_function("get_item", |b| {
+        b.iter(|| {
+            let get: GetItemRequest = serde_json::from_value(serde_json::json!({
+                "TableName": "bench", "ConsistentRead": true,
+                "Key": {"pk": {"S": "bench#U"}, "sk": {"S": "user-7"}}
+            }))
+            .unwrap();
+            db.get_item(get).unwrap()
+        })
+    });
+    group.bench_function("query_one_key", |b| {
+        b.iter(|| {
+            let q: QueryRequest = serde_json::from_value(serde_json::json!({
+                "TableName": "bench", "ConsistentRead": true,
+                "KeyConditionExpression": "pk = :pk AND sk = :sk",
+                "ExpressionAttributeValues": {":pk": {"S": "bench#U"}, ":sk": {"S": "user-7"}}
+            }))
+            .unwrap();
+            db.query(q).unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_canned, bench_embedded, bench_engine_alone);
 criterion_main!(benches);
