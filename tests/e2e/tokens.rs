@@ -1074,7 +1074,7 @@ async fn the_rotation_log_setup_keeps_new_tokens_out_of_trace_output() {
     let moto = start_moto();
     let sm = sm_client(&moto.endpoint);
 
-    // What rotation::init_tracing installs, at TRACE, writing to the capture.
+    // What config::init_tracing installs, at TRACE, writing to the capture.
     let capture = Capture::default();
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(capture.clone())

@@ -11,8 +11,8 @@
 //! embedded engine in this process (in memory, or in the SQLite file `SCIM_SCALE_DB_FILE`,
 //! e.g. on /dev/shm, so that the engine's data is not counted in this process's memory), or
 //! on `SCIM_TEST_DYNAMODB_ENDPOINT` (DynamoDB Local via `with-dynamodb-local`), where this
-//! process's memory is the service's alone. Timings and
-//! memory are printed, never asserted; call counts are deterministic and asserted exactly.
+//! process's memory is the service's alone. Timings and memory are printed, never
+//! asserted; call counts are deterministic and asserted exactly.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

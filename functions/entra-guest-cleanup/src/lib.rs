@@ -63,9 +63,7 @@ pub use settings::{Mode, Settings};
 
 use std::sync::Arc;
 
-/// The process's log subscriber: the shared one (JSON lines, `RUST_LOG`, the SDK's TRACE
-/// wire output dropped).
-pub use scim_aws::config::init_tracing;
+use scim_aws::config::init_tracing;
 
 /// The `entra-guest-cleanup` function: configuration, clients, the HTTPS client and the
 /// token cache once per cold start, then one event per invocation.

@@ -7,12 +7,9 @@
 use crate::AdminError;
 use scim_aws::DynamoStore;
 use scim_core::projection::Projection;
-use scim_core::schema::ResourceKind;
+use scim_core::schema::{ResourceKind, CONTACT_USER_URN};
 use scim_service::ops::{self, Context};
 use serde_json::{json, Value};
-
-/// The contact extension's end date attribute.
-pub const END_DATE: &str = "urn:ietf:params:scim:schemas:extension:contact:2.0:User:endDate";
 
 /// The token id recorded as the actor of the admin command's writes.
 pub const ADMIN_ACTOR: &str = "admin";
@@ -25,9 +22,10 @@ pub async fn set_end_date(
     id: &str,
     end: Option<&str>,
 ) -> Result<Value, AdminError> {
+    let path = format!("{CONTACT_USER_URN}:endDate");
     let op = match end {
-        Some(date) => json!({"op": "replace", "path": END_DATE, "value": date}),
-        None => json!({"op": "remove", "path": END_DATE}),
+        Some(date) => json!({"op": "replace", "path": path, "value": date}),
+        None => json!({"op": "remove", "path": path}),
     };
     let body = json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],

@@ -339,10 +339,11 @@ pub async fn run_with(
     err: &mut dyn Write,
 ) -> u8 {
     let result = match parse_args(args) {
+        Err(m) => Err(AdminError::Usage(m)),
         Ok(a) if matches!(a.command.as_str(), "end-date" | "audit") => {
             user_command(dynamodb, &a, out).await
         }
-        _ => run_inner(client, args, out, err).await,
+        Ok(a) => token_command(client, &a, out, err).await,
     };
     match result {
         Ok(()) => 0,
@@ -401,13 +402,12 @@ async fn user_command(
     Ok(())
 }
 
-async fn run_inner(
+async fn token_command(
     client: &Client,
-    args: &[String],
+    args: &Args,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), AdminError> {
-    let args = parse_args(args).map_err(AdminError::Usage)?;
     if matches!(args.command.as_str(), "help" | "--help" | "-h") {
         let _ = write!(out, "{USAGE}");
         return Ok(());

@@ -2130,48 +2130,21 @@ mod tests {
 
     #[test]
     fn transactions_cost_two_units_per_item_per_started_kb() {
-        use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
-        let key = HashMap::from([("pk".to_string(), AttributeValue::S("t#U".into()))]);
-        let small = TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name("t")
-                    .set_item(Some(key.clone()))
-                    .build()
-                    .unwrap(),
-            )
+        use aws_sdk_dynamodb::types::ConditionCheck;
+        // The actions as the store builds them (no call is made).
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .build();
+        let store = DynamoStore::new(Client::from_conf(conf), "t");
+        let key = store.key("t#U".into(), "u1".into());
+        let small = store.put(key.clone(), None).unwrap();
         let mut big_item = key.clone();
         big_item.insert("doc".into(), AttributeValue::S("x".repeat(1500)));
-        let big = TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name("t")
-                    .set_item(Some(big_item))
-                    .build()
-                    .unwrap(),
-            )
-            .build();
-        let update = TransactWriteItem::builder()
-            .update(
-                Update::builder()
-                    .table_name("t")
-                    .set_key(Some(key.clone()))
-                    .update_expression("ADD n :one")
-                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                    .build()
-                    .unwrap(),
-            )
-            .build();
-        let delete = TransactWriteItem::builder()
-            .delete(
-                Delete::builder()
-                    .table_name("t")
-                    .set_key(Some(key.clone()))
-                    .build()
-                    .unwrap(),
-            )
-            .build();
+        let big = store.put(big_item, None).unwrap();
+        let update = store.shard_add("t", "UX#", 1).unwrap();
+        let delete = store
+            .delete_action("t#U".into(), "u1".into(), None)
+            .unwrap();
         let check = TransactWriteItem::builder()
             .condition_check(
                 ConditionCheck::builder()

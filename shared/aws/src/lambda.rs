@@ -54,8 +54,8 @@ pub fn to_lambda(r: ScimResponse) -> Response<Body> {
     resp
 }
 
-/// Runs the Lambda event loop for the operations in `OPS` (`scim_service::http::op_set`), with any store and
-/// authenticator.
+/// Runs the Lambda event loop for the operations in `OPS` (`scim_service::http::op_set`),
+/// with any store and authenticator.
 pub async fn run_with<S, A, const OPS: u16>(app: App<S, A>) -> Result<(), Error>
 where
     S: Store + 'static,

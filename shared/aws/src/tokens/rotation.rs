@@ -251,8 +251,7 @@ pub async fn finish_secret(
     Ok(())
 }
 
-/// Process-wide logging: the shared subscriber, which drops the SDK's TRACE wire output.
-pub use crate::config::init_tracing;
+use crate::config::init_tracing;
 
 /// The `rotate-token` function: the Secrets Manager client once per cold start, then one
 /// step per invocation. `TENANT_ID` (optional) binds a bare-token current value.
