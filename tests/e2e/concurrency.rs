@@ -119,3 +119,103 @@ async fn deleting_a_user_removes_them_from_every_group() {
         assert_eq!(s.member_ids(g).await, vec![stay.clone()]);
     }
 }
+
+/// Sixteen simultaneous `POST /Users` with different userNames, all carrying the primary
+/// email of a user who is no longer active (Microsoft's pagination check creates its users
+/// five at a time with one shared email): exactly one restores that person, every other is
+/// a new user. Never 412, never 5xx.
+async fn sixteen_parallel_creates_sharing_a_retired_email(retire: &str) {
+    let s = Server::start().await;
+    let email = "shared@contoso.com";
+    let holder = s
+        .user_from(&json!({"userName": "first@contoso.com",
+            "emails": [{"value": email, "type": "work", "primary": true}]}))
+        .await;
+    let path = format!("/Users/{holder}");
+    match retire {
+        "delete" => {
+            s.delete(&path).await.expect(204);
+        }
+        _ => {
+            s.patch(
+                &path,
+                &json!({"Operations": [{"op": "replace", "path": "active", "value": false}]}),
+            )
+            .await
+            .expect(200);
+        }
+    }
+    let results = join_all((0..16).map(|i| {
+        let s = &s;
+        async move {
+            s.post(
+                "/Users",
+                &json!({"userName": format!("parallel{i}@contoso.com"), "active": true,
+                    "emails": [{"value": email, "type": "work", "primary": true}]}),
+            )
+            .await
+        }
+    }))
+    .await;
+    for r in &results {
+        assert_eq!(r.status.as_u16(), 201, "every create succeeds: {}", r.text);
+    }
+    let ids: std::collections::BTreeSet<String> = results.iter().map(|r| r.id()).collect();
+    assert_eq!(ids.len(), 16, "sixteen distinct users");
+    assert_eq!(
+        results.iter().filter(|r| r.id() == holder).count(),
+        1,
+        "exactly one create restores the retired holder"
+    );
+    let list = s.get("/Users?count=100").await;
+    list.expect(200);
+    assert_eq!(list.body["totalResults"], 16);
+    for r in &results {
+        let got = s.get(&format!("/Users/{}", r.id())).await;
+        got.expect(200);
+        assert_eq!(got.body["active"], true);
+        assert_eq!(got.body["userName"], r.body["userName"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_parallel_creates_sharing_a_deleted_users_email_restore_once_and_create_the_rest() {
+    sixteen_parallel_creates_sharing_a_retired_email("delete").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_parallel_creates_sharing_a_deactivated_users_email_restore_once_and_create_the_rest(
+) {
+    sixteen_parallel_creates_sharing_a_retired_email("deactivate").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_parallel_re_adds_of_a_deleted_user_name_restore_once_and_409_the_rest() {
+    let s = Server::start().await;
+    let holder = s.user("returning@contoso.com").await;
+    s.delete(&format!("/Users/{holder}")).await.expect(204);
+    let results = join_all((0..16).map(|_| {
+        let s = &s;
+        async move {
+            s.post("/Users", &json!({"userName": "Returning@Contoso.com"}))
+                .await
+        }
+    }))
+    .await;
+    let restored: Vec<_> = results
+        .iter()
+        .filter(|r| r.status.as_u16() == 201)
+        .collect();
+    assert_eq!(
+        restored.len(),
+        1,
+        "{:?}",
+        results.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    assert_eq!(restored[0].id(), holder);
+    for r in results.iter().filter(|r| r.status.as_u16() != 201) {
+        r.expect(409);
+        assert_eq!(r.scim_type(), "uniqueness");
+    }
+    assert_eq!(s.get("/Users").await.body["totalResults"], 1);
+}

@@ -17,6 +17,7 @@ mod entra_cleanup;
 mod events;
 mod expiry;
 mod failures;
+mod gallery;
 mod http_behaviour;
 mod lambda_events;
 mod lifecycle;

@@ -3,8 +3,8 @@
 
 use crate::list::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::schema::{
-    AttrDef, ResourceKind, ResourceTypeDef, SchemaDef, ALL_SCHEMAS, RESOURCE_TYPE_URN, SCHEMA_URN,
-    SERVICE_PROVIDER_CONFIG_URN,
+    find_attr, AttrDef, ResourceKind, ResourceTypeDef, SchemaDef, ALL_SCHEMAS, COMMON_ATTRS,
+    RESOURCE_TYPE_URN, SCHEMA_URN, SERVICE_PROVIDER_CONFIG_URN,
 };
 use serde_json::{json, Value};
 
@@ -113,14 +113,22 @@ fn attribute(a: &AttrDef) -> Value {
     v
 }
 
+/// A schema's definition. The core schema of a resource type also lists the common
+/// attribute `externalId`: RFC 7643 §3.1 leaves common attributes out of schema
+/// definitions, but Entra's gallery validation (Schema_Discoverability) requires every
+/// attribute its default mapping targets to appear, and no client is harmed by it.
 pub fn schema(s: &SchemaDef, base_url: &str) -> Value {
     let base = base_url.trim_end_matches('/');
+    let is_core = [ResourceKind::User, ResourceKind::Group]
+        .iter()
+        .any(|k| std::ptr::eq(k.def().schema, s));
+    let common = find_attr(COMMON_ATTRS, "externalId").filter(|_| is_core);
     json!({
         "schemas": [SCHEMA_URN],
         "id": s.id,
         "name": s.name,
         "description": s.description,
-        "attributes": s.attributes.iter().map(attribute).collect::<Vec<_>>(),
+        "attributes": common.into_iter().chain(s.attributes).map(attribute).collect::<Vec<_>>(),
         "meta": {"resourceType": "Schema", "location": format!("{base}/Schemas/{}", s.id)}
     })
 }
@@ -151,6 +159,21 @@ mod tests {
         assert!(
             matches!(user_name, Some(u) if u["uniqueness"] == "server" && u["required"] == true)
         );
+    }
+
+    #[test]
+    fn core_schemas_list_external_id_and_extensions_do_not() {
+        let listed = |id: &str| {
+            find_schema(id, "https://x").is_some_and(|s| {
+                s["attributes"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x["name"] == "externalId"))
+            })
+        };
+        assert!(listed(crate::schema::USER_SCHEMA.id));
+        assert!(listed(crate::schema::GROUP_SCHEMA.id));
+        assert!(!listed(crate::schema::ENTERPRISE_SCHEMA.id));
+        assert!(!listed(crate::schema::CONTACT_SCHEMA.id));
     }
 
     #[test]

@@ -362,13 +362,19 @@ pub async fn list<S: Store>(
     })
 }
 
-/// How many times a create that met a stale inactive-email marker is retried.
-const MAX_CREATE_ATTEMPTS: usize = 3;
+/// How many times a create is tried when what it collided with changed under it: a stale
+/// inactive-email marker was cleared, or a concurrent request restored the holder first.
+const MAX_CREATE_ATTEMPTS: usize = 6;
 
 /// `POST /{type}`. A user whose `userName`, `externalId` or primary email matches a user
 /// who was deactivated or deleted earlier is that person coming back: their record is
 /// restored in place (same id, attributes from this request, `active: true`) and the
 /// answer is `201`. A match with an active user is `409 uniqueness`.
+///
+/// Of simultaneous creates that match the same holder, exactly one restores it; the others
+/// see their restore lose (the holder's version or tombstone is gone) and try again as
+/// what they now are: a new user (an email is not unique), or a real `409` collision on
+/// `userName`/`externalId`. A POST carries no `If-Match`, so it never answers `412`.
 pub async fn create<S: Store>(
     store: &S,
     ctx: &Context,
@@ -399,49 +405,46 @@ pub async fn create<S: Store>(
     let mut attempt = 0;
     let result = loop {
         attempt += 1;
-        match store
+        let again = attempt < MAX_CREATE_ATTEMPTS;
+        let (attribute, holder) = match store
             .create(&ctx.tenant, kind, &stored, &members, &audit)
             .await
         {
             Err(StoreError::Uniqueness {
                 attribute,
                 holder: Some(holder),
-            }) if kind == ResourceKind::User => {
-                match restore_candidate(store, ctx, &holder).await? {
-                    Candidate::Inactive(before) => {
-                        break restore_inactive(store, ctx, before, &stored, now).await;
-                    }
-                    Candidate::Deleted(tomb) => {
-                        break restore_deleted(store, ctx, tomb, &stored, now).await;
-                    }
-                    Candidate::Active if attribute != "emails" => {
-                        break Err(StoreError::Uniqueness {
-                            attribute,
-                            holder: Some(holder),
-                        });
-                    }
-                    Candidate::Active | Candidate::Gone
-                        if attribute == "emails" && attempt < MAX_CREATE_ATTEMPTS =>
-                    {
-                        // Emails are not unique: the inactive-email marker outlived its
-                        // reason (the holder is active again, or purged). Clear it, retry.
-                        if let Some(email) = resource::primary_email(&stored.doc) {
-                            store
-                                .clear_inactive_email(&ctx.tenant, email, &holder)
-                                .await
-                                .map_err(|e| store_error(kind, e))?;
-                        }
-                        continue;
-                    }
-                    Candidate::Active | Candidate::Gone => {
-                        break Err(StoreError::Uniqueness {
-                            attribute,
-                            holder: Some(holder),
-                        });
-                    }
-                }
-            }
+            }) if kind == ResourceKind::User => (attribute, holder),
             other => break other.map(|()| stored.clone()),
+        };
+        let restored = match restore_candidate(store, ctx, &holder).await? {
+            Candidate::Inactive(before) => restore_inactive(store, ctx, before, &stored, now).await,
+            Candidate::Deleted(tomb) => restore_deleted(store, ctx, tomb, &stored, now).await,
+            Candidate::Active | Candidate::Gone if attribute == "emails" => {
+                // Emails are not unique: the inactive-email marker outlived its reason
+                // (the holder is active again, or purged). Clear it, retry.
+                if !again {
+                    break Err(StoreError::Busy);
+                }
+                if let Some(email) = resource::primary_email(&stored.doc) {
+                    store
+                        .clear_inactive_email(&ctx.tenant, email, &holder)
+                        .await
+                        .map_err(|e| store_error(kind, e))?;
+                }
+                continue;
+            }
+            Candidate::Active | Candidate::Gone => Err(StoreError::Uniqueness {
+                attribute,
+                holder: Some(holder),
+            }),
+        };
+        match restored {
+            // Another request restored (or changed) the holder first: start over.
+            Err(StoreError::VersionMismatch | StoreError::NotFound) if again => {
+                tracing::debug!(attempt, "restore lost a race; creating again");
+            }
+            Err(StoreError::VersionMismatch | StoreError::NotFound) => break Err(StoreError::Busy),
+            other => break other,
         }
     };
     let created = result.map_err(|e| store_error(kind, e))?;
