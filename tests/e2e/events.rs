@@ -729,6 +729,103 @@ async fn the_local_stream_follower_writes_the_event_of_a_write_to_a_file() {
     assert_eq!(e["time"], d["at"]);
 }
 
+/// Audit records and change events carry the core's change set: a department change is
+/// `...:enterprise:2.0:User:department`, not the whole extension; an Entra path-less
+/// `Replace` of the name's given name is `name`.
+#[tokio::test]
+async fn a_department_change_is_published_as_the_department_attribute() {
+    const DEPARTMENT: &str =
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
+    let s = Server::start().await;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let file = std::env::temp_dir().join(format!(
+        "scim-events-dept-{}-{nanos}.jsonl",
+        std::process::id()
+    ));
+    let _follower = follow(&s, LocalSink::File(file.clone())).await;
+    let user = s
+        .user_from(&json!({"userName": "dept@contoso.example",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+                {"department": "Sales", "employeeNumber": "42"}}))
+        .await;
+    send(
+        &s,
+        Method::PATCH,
+        &format!("/Users/{user}"),
+        Some(
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Replace", "path": DEPARTMENT, "value": "Marketing"}]}),
+        ),
+        "req-dept",
+    )
+    .await;
+    send(
+        &s,
+        Method::PUT,
+        &format!("/Users/{user}"),
+        Some(&json!({"userName": "dept@contoso.example", "title": "Lead",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+                {"department": "Marketing", "employeeNumber": "43"}})),
+        "req-put",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let lines: Vec<Value> = loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let lines: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if lines.len() >= 3 || Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = std::fs::remove_file(&file);
+    let changed = |req: &str| {
+        lines
+            .iter()
+            .find(|e| e["detail"]["requestId"] == req)
+            .map(|e| e["detail"]["changedAttributes"].clone())
+    };
+    let created = lines
+        .iter()
+        .find(|e| e["detail-type"] == "user.created")
+        .map(|e| e["detail"]["changedAttributes"].clone());
+    assert_eq!(
+        created,
+        Some(json!([
+            DEPARTMENT,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+            "userName"
+        ])),
+        "{lines:?}"
+    );
+    assert_eq!(changed("req-dept"), Some(json!([DEPARTMENT])), "{lines:?}");
+    assert_eq!(
+        changed("req-put"),
+        Some(json!([
+            "title",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
+        ])),
+        "{lines:?}"
+    );
+    // The audit record itself says the same.
+    let trail = s
+        .store
+        .audit_trail(TENANT, &user)
+        .await
+        .expect("audit trail");
+    let dept = trail
+        .iter()
+        .find(|r| r["req"] == "req-dept")
+        .expect("the PATCH's audit record");
+    assert_eq!(dept["changed"], json!([DEPARTMENT]), "{dept}");
+}
+
 #[tokio::test]
 async fn a_table_created_before_the_stream_existed_gets_it() {
     let s = Server::start().await;

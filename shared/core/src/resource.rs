@@ -19,6 +19,7 @@ use crate::schema::{
     ENTERPRISE_USER_URN, GROUP_SCHEMA_URN, USER_SCHEMA_URN,
 };
 use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -497,11 +498,68 @@ pub fn apply_end_date(doc: &mut Doc, now: &str) -> bool {
     false
 }
 
+/// The path of an attribute as change sets name it: `name` for the core schema,
+/// `urn:...:enterprise:2.0:User:department` for an extension attribute.
+pub fn change_path(extension: Option<&str>, name: &str) -> String {
+    match extension {
+        None => name.to_string(),
+        Some(urn) => format!("{urn}:{name}"),
+    }
+}
+
+/// The attributes whose value differs between two canonical documents of `kind`, named
+/// by [`change_path`]: top-level attributes of the core schema, and each attribute of an
+/// extension on its own (a department change is `...:User:department`, not the whole
+/// extension). What audit records and change events carry for every write.
+pub fn changed_paths(kind: ResourceKind, before: &Doc, after: &Doc) -> BTreeSet<String> {
+    let empty = Doc::new();
+    let mut out = BTreeSet::new();
+    for key in before.keys().chain(after.keys()) {
+        let (b, a) = (before.get(key), after.get(key));
+        if b == a {
+            continue;
+        }
+        match kind.def().extension(key) {
+            Some(ext) => {
+                let b = b.and_then(Value::as_object).unwrap_or(&empty);
+                let a = a.and_then(Value::as_object).unwrap_or(&empty);
+                for name in b.keys().chain(a.keys()) {
+                    if b.get(name) != a.get(name) {
+                        out.insert(change_path(Some(ext.id), name));
+                    }
+                }
+            }
+            None => {
+                out.insert(change_path(None, key));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn change_sets_name_extension_attributes_one_by_one() {
+        let before = user(json!({"userName": "ann", ENTERPRISE_USER_URN: {"department": "A", "employeeNumber": "7"}})).unwrap();
+        let after = user(json!({"userName": "ann", ENTERPRISE_USER_URN: {"department": "B", "employeeNumber": "7"}, "title": "Dr"})).unwrap();
+        let changed = changed_paths(ResourceKind::User, &before, &after);
+        assert_eq!(
+            changed.into_iter().collect::<Vec<_>>(),
+            vec![
+                "title".to_string(),
+                format!("{ENTERPRISE_USER_URN}:department")
+            ]
+        );
+        let created = changed_paths(ResourceKind::User, &Doc::new(), &after);
+        assert!(created.contains(&format!("{ENTERPRISE_USER_URN}:employeeNumber")));
+        assert!(created.contains("userName"));
+        assert!(changed_paths(ResourceKind::User, &after, &after).is_empty());
+    }
 
     fn user(body: Value) -> ScimResult<Doc> {
         normalize_resource(ResourceKind::User, &body)

@@ -13,6 +13,7 @@ use scim_core::projection::Projection;
 use scim_core::resource::{self, format_datetime, Doc, Meta};
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
+use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
 /// The most members a group representation carries; larger groups must be read with
@@ -36,12 +37,17 @@ pub struct Context {
 }
 
 impl Context {
-    fn audit(&self, event: impl Into<String>, changed: Vec<String>, now: OffsetDateTime) -> Audit {
+    fn audit(
+        &self,
+        event: impl Into<String>,
+        changed: BTreeSet<String>,
+        now: OffsetDateTime,
+    ) -> Audit {
         Audit {
             event: event.into(),
             token_id: self.token_id.clone(),
             request_id: self.request_id.clone(),
-            changed,
+            changed: changed.into_iter().collect(),
             at: now_string(now),
         }
     }
@@ -192,22 +198,6 @@ fn event_name(
         _ => "updated",
     };
     format!("{noun}.{verb}")
-}
-
-/// Canonical names of the top-level attributes that differ between two documents.
-fn changed_attributes(before: &Doc, after: &Doc, members: &MemberChanges) -> Vec<String> {
-    let mut names: Vec<String> = before
-        .keys()
-        .chain(after.keys())
-        .filter(|k| before.get(*k) != after.get(*k))
-        .cloned()
-        .collect();
-    if members.replace_all || !members.added.is_empty() || !members.removed.is_empty() {
-        names.push("members".into());
-    }
-    names.sort();
-    names.dedup();
-    names
 }
 
 /// Builds the representation the client sees, reading members / groups only when the
@@ -399,7 +389,7 @@ pub async fn create<S: Store>(
     };
     let audit = ctx.audit(
         event_name(kind, None, Some(&stored.doc), &MemberChanges::default()),
-        stored.doc.keys().cloned().collect(),
+        resource::changed_paths(kind, &Doc::new(), &stored.doc),
         now,
     );
     let mut attempt = 0;
@@ -540,7 +530,7 @@ async fn restore_inactive<S: Store>(
     };
     let audit = ctx.audit(
         "user.restored",
-        changed_attributes(&before.doc, &after.doc, &MemberChanges::default()),
+        resource::changed_paths(ResourceKind::User, &before.doc, &after.doc),
         now,
     );
     store
@@ -577,7 +567,7 @@ async fn restore_deleted<S: Store>(
     };
     let audit = ctx.audit(
         "user.restored",
-        changed_attributes(&before.doc, &after.doc, &MemberChanges::default()),
+        resource::changed_paths(ResourceKind::User, &before.doc, &after.doc),
         now,
     );
     store.restore(&ctx.tenant, &tomb, &after, &audit).await?;
@@ -590,6 +580,9 @@ pub struct Change {
     pub doc: Doc,
     pub members: MemberChanges,
     pub password_hash: Option<String>,
+    /// The attributes the change alters, as the core names them
+    /// ([`resource::changed_paths`], or a PATCH's [`patch::PatchOutcome::changed`]).
+    pub changed: BTreeSet<String>,
 }
 
 /// Runs `change` on a fresh read until the guarded write succeeds or attempts run out.
@@ -613,6 +606,7 @@ where
             doc,
             members,
             password_hash,
+            mut changed,
         } = change(&before)?;
         let doc_changed = doc != before.doc;
         let password_changed = password_hash.is_some();
@@ -638,9 +632,11 @@ where
         } else {
             Guard::Exists
         };
-        let mut changed = changed_attributes(&before.doc, &after.doc, &members);
+        if members_changed {
+            changed.insert("members".into());
+        }
         if password_changed {
-            changed.push("password".into());
+            changed.insert("password".into());
         }
         let audit = ctx.audit(
             event_name(kind, Some(&before.doc), Some(&after.doc), &members),
@@ -691,11 +687,12 @@ pub async fn replace<S: Store>(
         },
         None => MemberChanges::default(),
     };
-    let (stored, _) = write_loop(store, ctx, kind, id, if_match, now, |_| {
+    let (stored, _) = write_loop(store, ctx, kind, id, if_match, now, |before| {
         Ok(Change {
             doc: doc.clone(),
             members: changes.clone(),
             password_hash: password_hash.clone(),
+            changed: resource::changed_paths(kind, &before.doc, &doc),
         })
     })
     .await?;
@@ -737,10 +734,13 @@ pub async fn patch<S: Store>(
         let outcome = patch::apply_patch(kind, &before.doc, &ops)?;
         let mut doc = outcome.doc;
         let password_hash = take_password(&mut doc)?;
+        let mut changed = outcome.changed;
+        changed.remove("password");
         Ok(Change {
             doc,
             members: outcome.members,
             password_hash,
+            changed,
         })
     })
     .await?;
@@ -775,7 +775,7 @@ pub async fn delete<S: Store>(
     check_if_match(if_match, &before)?;
     let audit = ctx.audit(
         event_name(kind, Some(&before.doc), None, &MemberChanges::default()),
-        Vec::new(),
+        BTreeSet::new(),
         now,
     );
     store

@@ -761,9 +761,6 @@ fn changed_attributes(before: &Doc, after: &Doc, touched: &[Touched]) -> BTreeSe
     touched
         .iter()
         .filter(|&&t| get(before, t) != get(after, t))
-        .map(|&(ext, attr)| match ext {
-            None => attr.name.to_string(),
-            Some(ext) => format!("{}:{}", ext.id, attr.name),
-        })
+        .map(|&(ext, attr)| crate::resource::change_path(ext.map(|e| e.id), attr.name))
         .collect()
 }
