@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README, "Tests"): installs what the tests need, then runs
-#   1. formatting check and the whole workspace's tests on the embedded engine;
+#   1. formatting and clippy checks, and the whole workspace's tests on the embedded engine;
 #   2. the end-to-end suite again against Amazon's DynamoDB Local (started and stopped here);
 #   3. scim2-tester's compliance checks against the local server;
 #   4. the infrastructure checks (cdk synth, cfn-lint, template tests).
@@ -18,6 +18,9 @@ tests/tools/install.sh --quiet
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "Building the workspace and tests"
 cargo build --workspace --bins --quiet
