@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, "Tests"): installs what the tests need, then runs
-#   1. formatting and clippy checks, and the whole workspace's tests on the embedded engine;
+#   1. formatting, clippy and dependency-policy (cargo deny) checks, and the whole
+#      workspace's tests on the embedded engine;
 #   2. the end-to-end suite again against Amazon's DynamoDB Local (started and stopped here);
 #   3. scim2-tester's compliance checks against the local server;
 #   4. the infrastructure checks (cdk synth, cfn-lint, template tests).
@@ -13,7 +14,7 @@ bin="${CARGO_TARGET_DIR:-target}/debug"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Installing test tools (Java, DynamoDB Local, moto, scim2-tester, cfn-lint)"
+step "Installing test tools (Java, DynamoDB Local, moto, scim2-tester, cfn-lint, cargo-deny)"
 tests/tools/install.sh --quiet
 
 step "cargo fmt --check"
@@ -21,6 +22,12 @@ cargo fmt --all -- --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo deny (bans, licenses, sources; deny.toml)"
+# Not `advisories`: that check needs the RustSec advisory database, which this machine (no
+# network beyond the package registries) cannot fetch.
+PATH="${SCIM_TOOLS_CACHE:-$HOME/.cache/scim-tools}/cargo-deny/bin:$PATH" \
+    cargo deny check --hide-inclusion-graph bans licenses sources
 
 step "Building the workspace and tests"
 cargo build --workspace --bins --quiet

