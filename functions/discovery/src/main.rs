@@ -1,7 +1,4 @@
 //! ServiceProviderConfig, ResourceTypes, Schemas, and SCIM 404/405 answers for every other route (the API's default route).
-//!
-//! Wiring only: the shared serve helper builds configuration, clients and the token cache
-//! once per cold start and runs the shared request path for this one operation.
 
 use scim_service::http::{op_set, Operation};
 

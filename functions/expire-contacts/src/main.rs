@@ -1,11 +1,5 @@
 //! Scheduled by an EventBridge rule (default every 15 minutes): deactivates, or deletes
 //! (`EXPIRED_ACTION=delete`), the tenant's contacts whose end date has passed.
-//!
-//! Wiring only: configuration (`TABLE_NAME`, `TENANT_ID`, `EXPIRED_ACTION`) and the store
-//! are built once per cold start; each scheduled event runs `scim_aws::expiry::handle`
-//! with the event's `time` as now. The invocation fails only when nothing could be
-//! processed at all, so that it is retried; users that failed otherwise stay in the
-//! expiry index and the next scheduled run retries them.
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use scim_aws::config::{init_tracing, Config};

@@ -1,8 +1,5 @@
 //! Secrets Manager rotation of the tenant's bearer-token secret: one of the four steps
 //! (`createSecret`, `setSecret`, `testSecret`, `finishSecret`) per invocation.
-//!
-//! Wiring only: the steps and the serve loop are `scim_aws::tokens::rotation`, shared with
-//! `scim-admin generate`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

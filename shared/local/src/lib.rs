@@ -8,7 +8,7 @@ pub mod stream;
 use aws_sdk_dynamodb::Client;
 use bytes::Bytes;
 use scim_service::auth::Authenticator;
-use scim_service::http::{handle, App, Operation, ScimRequest};
+use scim_service::http::{handle, App, ScimRequest};
 use scim_service::port::Store;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -111,7 +111,7 @@ async fn respond<S: Store, A: Authenticator>(
         headers: parts.headers,
         body,
     };
-    let r = handle(app, Operation::ALL, request).await;
+    let r = handle(app, request).await;
     let mut resp = axum::response::Response::new(axum::body::Body::from(r.body));
     *resp.status_mut() = r.status;
     *resp.headers_mut() = r.headers;

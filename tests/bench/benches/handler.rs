@@ -18,7 +18,7 @@ use scim_bench::{
     encode, entra_patch, entra_user, member_add, request, runtime, CannedStore, Embedded, TABLE,
     TENANT,
 };
-use scim_service::http::{handle, Operation};
+use scim_service::http::handle;
 use std::cell::Cell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -282,7 +282,7 @@ fn bench_canned(c: &mut Criterion) {
     let group_id = store.group.id.clone();
     let app = store.app();
     let rt = runtime();
-    let run = |req| rt.block_on(handle(&app, Operation::ALL, req));
+    let run = |req| rt.block_on(handle(&app, req));
     let mut group = c.benchmark_group("handler_canned_store");
     let get = format!("/scim/v2/Users/{user_id}");
     group.bench_function("get_user", |b| {

@@ -12,7 +12,7 @@ use scim_core::patch::{Member, MemberChanges};
 use scim_core::resource::{normalize_resource, Meta};
 use scim_core::schema::ResourceKind;
 use scim_service::auth::TokenSet;
-use scim_service::http::{handle, App, HttpConfig, Operation, ScimRequest, ScimResponse};
+use scim_service::http::{handle, App, HttpConfig, ScimRequest, ScimResponse};
 use scim_service::port::{
     Audit, Guard, ListPage, ListRequest, Store, StoreResult, Stored, Tombstone,
 };
@@ -182,7 +182,7 @@ impl Embedded {
     }
 
     pub fn run(&self, req: ScimRequest) -> ScimResponse {
-        self.rt.block_on(handle(&self.app, Operation::ALL, req))
+        self.rt.block_on(handle(&self.app, req))
     }
 
     /// Runs a request that must answer `status`; returns the body.

@@ -22,7 +22,7 @@ use http::{Method, StatusCode};
 use scim_aws::DynamoStore;
 use scim_load::{ms, Args, Histogram};
 use scim_service::auth::TokenSet;
-use scim_service::http::{handle, App, HttpConfig, Operation, ScimRequest};
+use scim_service::http::{handle, App, HttpConfig, ScimRequest};
 use serde_json::{json, Value};
 use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
@@ -206,7 +206,6 @@ async fn main_inner() -> Result<(), String> {
     );
     let created = handle(
         &app,
-        Operation::ALL,
         ScimRequest {
             method: Method::POST,
             path: "/scim/v2/Users".into(),

@@ -19,7 +19,7 @@ use scim_aws::dynamo::{Capacity, CapacityUnits};
 use scim_aws::{Calls, DynamoStore};
 use scim_load::{encode, entra_update, entra_user, prices, Args};
 use scim_service::auth::TokenSet;
-use scim_service::http::{handle, App, HttpConfig, Operation, ScimRequest};
+use scim_service::http::{handle, App, HttpConfig, ScimRequest};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -118,7 +118,7 @@ impl Bench {
         let calls = self.app.store.calls();
         let units = self.capacity.snapshot();
         let t = Instant::now();
-        let r = handle(&self.app, Operation::ALL, req).await;
+        let r = handle(&self.app, req).await;
         let took = t.elapsed();
         let c = self.app.store.calls().since(&calls);
         let u: CapacityUnits = self.capacity.snapshot().since(&units);
