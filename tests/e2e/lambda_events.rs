@@ -1,27 +1,44 @@
 //! The function path: real API Gateway event JSON (HTTP API payload v2 and REST API v1)
-//! through `lambda_http`'s own deserialiser, the adapter, and the shared handler — the
-//! same code a deployed function runs, minus the runtime loop: each call compiles in only
-//! the operations of one function (`handle_set` with `op_set`, as `lambda::serve` does).
+//! through `lambda_http`'s own deserialiser and `scim_aws::lambda::handle_request` — the
+//! same code a deployed function runs for each invocation, minus the runtime loop: each
+//! call compiles in only the operations of one function (`op_set`, as `lambda::serve`
+//! does). Also what a panicking request becomes, here and on the local server.
 
 use crate::harness::Server;
-use scim_aws::lambda::{from_lambda, to_lambda};
+use scim_aws::DynamoStore;
+use scim_core::error::{ScimError, ERROR_SCHEMA};
 use scim_core::schema::ResourceKind;
-use scim_service::auth::TokenSet;
-use scim_service::http::{handle_set, op_set, App, HttpConfig, Operation};
+use scim_service::auth::{AuthError, Authenticator, Principal, TokenSet};
+use scim_service::http::{op_set, App, HttpConfig, Operation};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-async fn invoke<const OPS: u16>(s: &Server, event: Value) -> (u16, http::HeaderMap, Value) {
-    let req = lambda_http::request::from_str(&event.to_string()).expect("event");
-    let app = App {
+fn app<A: Authenticator>(s: &Server, auth: A) -> App<DynamoStore, A> {
+    App {
         store: s.store.clone(),
-        auth: TokenSet::new().with(&s.token, crate::harness::TENANT),
+        auth,
         config: HttpConfig {
             base_url: None,
             realm: "scim-test".into(),
             tenant: Some(crate::harness::TENANT.into()),
         },
-    };
-    let resp = to_lambda(handle_set::<_, _, OPS>(&app, from_lambda(req)).await);
+    }
+}
+
+fn tokens(s: &Server) -> TokenSet {
+    TokenSet::new().with(&s.token, crate::harness::TENANT)
+}
+
+async fn invoke<const OPS: u16>(s: &Server, event: Value) -> (u16, http::HeaderMap, Value) {
+    invoke_app::<OPS, _>(&app(s, tokens(s)), event).await
+}
+
+async fn invoke_app<const OPS: u16, A: Authenticator>(
+    app: &App<DynamoStore, A>,
+    event: Value,
+) -> (u16, http::HeaderMap, Value) {
+    let req = lambda_http::request::from_str(&event.to_string()).expect("event");
+    let resp = scim_aws::lambda::handle_request::<_, _, OPS>(app, req).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = match resp.body() {
@@ -29,6 +46,47 @@ async fn invoke<const OPS: u16>(s: &Server, event: Value) -> (u16, http::HeaderM
         _ => Value::Null,
     };
     (status, headers, body)
+}
+
+/// Test only: an authenticator whose first call panics (after an await, as a bug deep in a
+/// request would), then [`TokenSet`]'s. No client can make a deployed function panic on
+/// purpose; this makes one request do so through the real handler.
+struct PanicsOnce {
+    armed: AtomicBool,
+    tokens: TokenSet,
+}
+
+impl PanicsOnce {
+    fn new(tokens: TokenSet) -> PanicsOnce {
+        PanicsOnce {
+            armed: AtomicBool::new(true),
+            tokens,
+        }
+    }
+}
+
+impl Authenticator for PanicsOnce {
+    async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        tokio::task::yield_now().await;
+        if self.armed.swap(false, Ordering::SeqCst) {
+            panic!("test: a bug while handling a request");
+        }
+        self.tokens.authenticate(authorization).await
+    }
+}
+
+/// A panic answered as a generic SCIM 500: nothing of the panic reaches the client.
+#[track_caller]
+fn assert_generic_500(status: u16, body: &Value) {
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["schemas"], json!([ERROR_SCHEMA]), "{body}");
+    assert_eq!(body["status"], "500", "{body}");
+    assert_eq!(
+        body["detail"],
+        ScimError::internal().detail.as_str(),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("panic"), "{body}");
 }
 
 fn v2(method: &str, raw_path: &str, raw_query: &str, token: &str, body: Option<Value>) -> Value {
@@ -163,4 +221,57 @@ async fn a_function_serves_its_resource_type_only() {
     );
     let (status, _, _) = invoke::<USERS_GET>(&s, event).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_panicking_request_is_a_scim_500_and_the_next_request_on_the_same_function_succeeds() {
+    let s = Server::start().await;
+    let id = s.user("dee@contoso.com").await;
+    const USERS_GET: u16 = op_set(&[Operation::Get(ResourceKind::User)]);
+    let app = app(&s, PanicsOnce::new(tokens(&s)));
+    let event = v2("GET", &format!("/scim/v2/Users/{id}"), "", &s.token, None);
+    let (status, headers, body) = invoke_app::<USERS_GET, _>(&app, event.clone()).await;
+    assert_generic_500(status, &body);
+    assert_eq!(
+        headers.get("content-type").unwrap(),
+        "application/scim+json"
+    );
+    let (status, _, body) = invoke_app::<USERS_GET, _>(&app, event).await;
+    assert_eq!(
+        (status, body["userName"].as_str()),
+        (200, Some("dee@contoso.com")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_request_on_the_local_server_is_a_scim_500_and_the_server_keeps_serving() {
+    let s = Server::start().await;
+    let id = s.user("eve@contoso.com").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/scim/v2/Users/{id}",
+        listener.local_addr().unwrap()
+    );
+    let app = app(&s, PanicsOnce::new(tokens(&s)));
+    tokio::spawn(async move { scim_local::serve(listener, app).await });
+    let get = || async {
+        let r = s
+            .client
+            .get(&url)
+            .bearer_auth(&s.token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap())
+    };
+    let (status, body) = get().await;
+    assert_generic_500(status, &body);
+    let (status, body) = get().await;
+    assert_eq!(
+        (status, body["userName"].as_str()),
+        (200, Some("eve@contoso.com")),
+        "{body}"
+    );
 }

@@ -54,6 +54,15 @@ pub fn to_lambda(r: ScimResponse) -> Response<Body> {
     resp
 }
 
+/// One invocation: an API Gateway request through the shared handler for the operations in
+/// `OPS`. Never fails: every outcome, a panic in the handler included, is a SCIM response.
+pub async fn handle_request<S: Store, A: Authenticator, const OPS: u16>(
+    app: &App<S, A>,
+    req: Request,
+) -> Response<Body> {
+    to_lambda(handle_set::<S, A, OPS>(app, from_lambda(req)).await)
+}
+
 /// Runs the Lambda event loop for the operations in `OPS` (`scim_service::http::op_set`),
 /// with any store and authenticator.
 pub async fn run_with<S, A, const OPS: u16>(app: App<S, A>) -> Result<(), Error>
@@ -64,11 +73,7 @@ where
     let app = Arc::new(app);
     lambda_http::run(service_fn(move |req: Request| {
         let app = Arc::clone(&app);
-        async move {
-            Ok::<_, Error>(to_lambda(
-                handle_set::<S, A, OPS>(&app, from_lambda(req)).await,
-            ))
-        }
+        async move { Ok::<_, Error>(handle_request::<S, A, OPS>(&app, req).await) }
     }))
     .await
 }

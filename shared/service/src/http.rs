@@ -220,13 +220,30 @@ pub async fn handle<S: Store, A: Authenticator>(app: &App<S, A>, req: ScimReques
 
 /// Handles one request for the operations in `OPS`, a set fixed at compile time
 /// ([`op_set`]): what a Lambda function calls, so that it links only its own operations.
+///
+/// A panic while handling the request is caught here and answered like any internal
+/// failure (a generic `500` SCIM error), so the process keeps serving: the Lambda
+/// execution environment stays warm and the local server keeps its connection. Asserting
+/// unwind safety is sound because what a request shares with the next one (the store's
+/// client, the token cache behind tokio locks) holds no invariant a panic can break half
+/// way. The request is logged once, at error level, as `request panicked` (method, status,
+/// time; nothing from the request); the panic's own message and location are on stderr from
+/// the standard panic hook.
 pub async fn handle_set<S: Store, A: Authenticator, const OPS: u16>(
     app: &App<S, A>,
     req: ScimRequest,
 ) -> ScimResponse {
+    use futures::FutureExt;
     let started = Instant::now();
     let method = req.method.clone();
-    let outcome = handle_inner::<S, A, OPS>(app, &req).await;
+    let outcome = std::panic::AssertUnwindSafe(handle_inner::<S, A, OPS>(app, &req))
+        .catch_unwind()
+        .await;
+    let Ok(outcome) = outcome else {
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        tracing::error!(%method, status = 500, elapsed_us, "request panicked");
+        return ScimResponse::error(&ScimError::internal());
+    };
     let (response, token_id, op) = match outcome {
         Ok((r, token, op)) => (r, token, op),
         Err((e, token, op)) => {
