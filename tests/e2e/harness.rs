@@ -9,7 +9,6 @@
 
 use reqwest::{Method, StatusCode};
 use scim_aws::{Calls, DynamoStore};
-use scim_service::auth::TokenSet;
 use scim_service::http::{App, HttpConfig};
 use serde_json::Value;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,6 +18,8 @@ pub const TENANT: &str = "tenant-a";
 pub struct Server {
     pub base: String,
     pub token: String,
+    /// The application API's key (`/app/v1`, as the local server prints it).
+    pub app_key: String,
     pub store: DynamoStore,
     pub client: reqwest::Client,
     /// The DynamoDB endpoint (the embedded engine's, or DynamoDB Local's).
@@ -100,6 +101,7 @@ impl Server {
                 Server {
                     base: base.trim_end_matches('/').to_string(),
                     token,
+                    app_key: String::new(),
                     store: DynamoStore::new(client, "remote-stack-store-unavailable"),
                     client: reqwest::Client::new(),
                     endpoint: String::new(),
@@ -142,19 +144,34 @@ impl Server {
             tenant: Some(TENANT.into()),
         };
         configure(&mut config);
-        let app = App {
+        let gate = std::sync::Arc::new(scim_service::settings::Gate::default());
+        let tokens = scim_local::tokens::LocalTokens::new(TENANT, &token, None)
+            .with_fixed("other-tenant-token", "tenant-b");
+        let app_key = scim_local::generate_token().expect("app key");
+        let api = scim_service::app::AppApi {
             store: store.clone(),
-            auth: TokenSet::new()
-                .with(&token, TENANT)
-                .with("other-tenant-token", "tenant-b"),
+            tokens: tokens.clone(),
+            gate: gate.clone(),
+            config: scim_service::app::AppConfig {
+                tenant: TENANT.into(),
+                tenant_url: base.clone(),
+                token_endpoint: None,
+                key: Some(scim_service::auth::digest(&app_key)),
+            },
+        };
+        let app = App {
+            gate,
+            store: store.clone(),
+            auth: tokens,
             config,
         };
         tokio::spawn(async move {
-            let _ = scim_local::serve(listener, app).await;
+            let _ = scim_local::serve_with_app(listener, app, api).await;
         });
         Server {
             base,
             token,
+            app_key,
             store,
             client: reqwest::Client::new(),
             endpoint,
@@ -168,6 +185,25 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The application API's base URL (`http://host/app/v1`).
+    pub fn app_base(&self) -> String {
+        format!("{}/app/v1", self.base.trim_end_matches("/scim/v2"))
+    }
+
+    /// A request to the application API with the application key.
+    pub async fn app(&self, method: Method, path: &str, body: Option<&Value>) -> Resp {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.app_base(), path))
+            .header("Authorization", format!("Bearer {}", self.app_key));
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(serde_json::to_vec(b).expect("json"));
+        }
+        read(req.send().await.expect("request")).await
     }
 
     pub async fn send(

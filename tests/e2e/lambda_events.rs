@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 fn app<A: Authenticator>(s: &Server, auth: A) -> App<DynamoStore, A> {
     App {
+        gate: Default::default(),
         store: s.store.clone(),
         auth,
         config: HttpConfig {

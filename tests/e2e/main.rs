@@ -10,6 +10,7 @@ mod harness;
 #[allow(dead_code)]
 mod moto;
 
+mod app_api;
 mod budgets;
 mod concurrency;
 mod entra;

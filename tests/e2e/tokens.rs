@@ -171,6 +171,7 @@ async fn serve<A: Authenticator + 'static>(
         ..Default::default()
     };
     let app = App {
+        gate: Default::default(),
         store,
         auth,
         config,

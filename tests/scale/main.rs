@@ -105,6 +105,7 @@ impl Server {
             .expect("bind");
         let base = format!("http://{}/scim/v2", listener.local_addr().expect("addr"));
         let app = App {
+            gate: Default::default(),
             store: store.clone(),
             auth: TokenSet::new().with(&token, TENANT),
             config: HttpConfig {

@@ -229,6 +229,11 @@ struct AuditItem {
     at: String,
     #[serde(rename = "expiresAt")]
     expires_at: i64,
+    /// The sparse `activity` index: the tenant's audit records, newest first.
+    #[serde(default)]
+    apk: String,
+    #[serde(default)]
+    ask: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -379,7 +384,7 @@ where
         || text.contains("RequestLimitExceeded")
 }
 
-async fn backoff(attempt: u32) {
+pub(crate) async fn backoff(attempt: u32) {
     let base = 10u64.saturating_mul(1 << attempt.min(6));
     let jitter = fastrand::u64(0..=base);
     tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
@@ -415,6 +420,13 @@ impl DynamoStore {
 
     fn key(&self, pk: String, sk: String) -> HashMap<String, AttributeValue> {
         HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+    }
+
+    /// A user or group item as read from the table.
+    pub(crate) fn stored_from_item(item: HashMap<String, AttributeValue>) -> StoreResult<Stored> {
+        let item: ResourceItem = serde_dynamo::from_item(item)
+            .map_err(|e| StoreError::Internal(format!("deserialise: {e}")))?;
+        Self::to_stored(item)
     }
 
     fn to_stored(item: ResourceItem) -> StoreResult<Stored> {
@@ -485,7 +497,7 @@ impl DynamoStore {
     }
 
     /// Reads many resources by id (BatchGetItem, 100 keys a call), in id order.
-    async fn get_many(
+    pub(crate) async fn get_many(
         &self,
         t: &str,
         kind: ResourceKind,
@@ -570,7 +582,7 @@ impl DynamoStore {
     }
 
     /// The ids an index entry points to.
-    async fn lookup(
+    pub(crate) async fn lookup(
         &self,
         t: &str,
         kind: ResourceKind,
@@ -617,7 +629,7 @@ impl DynamoStore {
             .collect()
     }
 
-    async fn groups_of_inner(&self, t: &str, member: &str) -> StoreResult<Vec<String>> {
+    pub(crate) async fn groups_of_inner(&self, t: &str, member: &str) -> StoreResult<Vec<String>> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -683,6 +695,26 @@ impl DynamoStore {
             }
         }
         Ok((total.max(0) as u64, generation))
+    }
+
+    /// The number of users and of groups: one Query of the counter shards.
+    pub(crate) async fn totals(&self, t: &str) -> StoreResult<(u64, u64)> {
+        let items = self.query_keys(&format!("{t}#C"), 1000).await?;
+        let (mut users, mut groups) = (0i64, 0i64);
+        for i in items {
+            let (Some(AttributeValue::S(sk)), Some(AttributeValue::N(v))) =
+                (i.get("sk"), i.get("n"))
+            else {
+                continue;
+            };
+            let v = v.parse::<i64>().unwrap_or(0);
+            if sk.starts_with("U#") {
+                users += v;
+            } else if sk.starts_with("G#") {
+                groups += v;
+            }
+        }
+        Ok((users.max(0) as u64, groups.max(0) as u64))
     }
 
     /// Adds `delta` to the kind's count; a delete or restore also bumps the generation
@@ -823,6 +855,8 @@ impl DynamoStore {
             req: audit.request_id.clone(),
             at: audit.at.clone(),
             expires_at: epoch_secs() + self.retention.audit_secs,
+            apk: format!("{t}#A"),
+            ask: format!("{}#{}#{}", audit.at, r.id, audit.request_id),
         };
         let item = serde_dynamo::to_item(item).map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok((self.put(item, None)?, Slot::Other))

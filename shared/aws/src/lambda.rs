@@ -9,6 +9,7 @@ use lambda_http::{service_fn, Body, Request, Response};
 use scim_service::auth::{Authenticator, TokenSet};
 use scim_service::http::{handle_set, App, ScimRequest, ScimResponse};
 use scim_service::port::Store;
+use scim_service::settings::SettingsStore;
 use std::sync::Arc;
 
 pub type Error = lambda_http::Error;
@@ -56,7 +57,7 @@ pub fn to_lambda(r: ScimResponse) -> Response<Body> {
 
 /// One invocation: an API Gateway request through the shared handler for the operations in
 /// `OPS`. Never fails: every outcome, a panic in the handler included, is a SCIM response.
-pub async fn handle_request<S: Store, A: Authenticator, const OPS: u16>(
+pub async fn handle_request<S: Store + SettingsStore, A: Authenticator, const OPS: u16>(
     app: &App<S, A>,
     req: Request,
 ) -> Response<Body> {
@@ -67,7 +68,7 @@ pub async fn handle_request<S: Store, A: Authenticator, const OPS: u16>(
 /// with any store and authenticator.
 pub async fn run_with<S, A, const OPS: u16>(app: App<S, A>) -> Result<(), Error>
 where
-    S: Store + 'static,
+    S: Store + SettingsStore + 'static,
     A: Authenticator + 'static,
 {
     let app = Arc::new(app);
@@ -107,6 +108,7 @@ pub async fn serve<const OPS: u16>() -> Result<(), Error> {
                 tracing::error!(error = %e, "cold start: cannot read the bearer-token secret");
             }
             run_with::<_, _, OPS>(App {
+                gate: Default::default(),
                 store,
                 auth,
                 config: http,
@@ -116,6 +118,7 @@ pub async fn serve<const OPS: u16>() -> Result<(), Error> {
         None => {
             let auth = local_token_from_env(&config)?;
             run_with::<_, _, OPS>(App {
+                gate: Default::default(),
                 store,
                 auth,
                 config: http,
@@ -132,4 +135,108 @@ fn local_token_from_env(config: &Config) -> Result<TokenSet, Error> {
     })?;
     tracing::warn!("TOKEN_SECRET_ARN is not set: accepting SCIM_BEARER_TOKEN (local use only)");
     Ok(TokenSet::new().with(token.trim(), &config.tenant_id))
+}
+
+/// A token admin for the application API's functions that do not manage tokens
+/// (`app-directory`, `app-contacts`): API Gateway never routes token calls to them, and
+/// their roles could not touch the secret anyway.
+pub struct NoTokenAdmin;
+
+impl scim_service::settings::TokenAdmin for NoTokenAdmin {
+    async fn tokens(
+        &self,
+        _tenant: &str,
+    ) -> Result<Vec<scim_service::settings::TokenInfo>, scim_service::settings::TokenAdminError>
+    {
+        Err(scim_service::settings::TokenAdminError(
+            "this function does not manage tokens".into(),
+        ))
+    }
+    async fn generate(
+        &self,
+        _tenant: &str,
+    ) -> Result<scim_service::settings::NewToken, scim_service::settings::TokenAdminError> {
+        Err(scim_service::settings::TokenAdminError(
+            "this function does not manage tokens".into(),
+        ))
+    }
+    async fn retire_previous(
+        &self,
+        _tenant: &str,
+    ) -> Result<Option<scim_service::settings::TokenInfo>, scim_service::settings::TokenAdminError>
+    {
+        Err(scim_service::settings::TokenAdminError(
+            "this function does not manage tokens".into(),
+        ))
+    }
+}
+
+/// Runs the Lambda event loop of an application API function.
+pub async fn run_app<T>(api: scim_service::app::AppApi<DynamoStore, T>) -> Result<(), Error>
+where
+    T: scim_service::settings::TokenAdmin + 'static,
+{
+    let api = Arc::new(api);
+    lambda_http::run(service_fn(move |req: Request| {
+        let api = Arc::clone(&api);
+        async move {
+            Ok::<_, Error>(to_lambda(
+                scim_service::app::handle(&api, from_lambda(req)).await,
+            ))
+        }
+    }))
+    .await
+}
+
+/// The wiring of an application API function (`/app/v1`, IAM-authorized by API Gateway):
+/// configuration from the environment, the store, and — with `TOKEN_SECRET_ARN` set
+/// (`app-settings` only) — the tenant's token secret to generate and retire tokens.
+/// `TENANT_URL` (or `SCIM_BASE_URL`) is the SCIM base URL shown to the admin; when unset it
+/// is derived from the request's host.
+pub async fn serve_app() -> Result<(), Error> {
+    init_tracing();
+    let config = Config::from_env()?;
+    let sdk = crate::sdk::load().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)
+        .with_retention(config.retention);
+    let tenant_url = std::env::var("TENANT_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .or(config.base_url.clone())
+        .unwrap_or_default();
+    let app_config = scim_service::app::AppConfig {
+        tenant: config.tenant_id.clone(),
+        tenant_url,
+        token_endpoint: std::env::var("TOKEN_ENDPOINT")
+            .ok()
+            .filter(|v| !v.is_empty()),
+        key: None,
+    };
+    let gate = Arc::new(scim_service::settings::Gate::default());
+    match std::env::var("TOKEN_SECRET_ARN")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(secret) => {
+            run_app(scim_service::app::AppApi {
+                store,
+                tokens: crate::tokens::admin::SecretsTokenAdmin::new(
+                    tokens::client(&sdk),
+                    secret.trim(),
+                ),
+                gate,
+                config: app_config,
+            })
+            .await
+        }
+        None => {
+            run_app(scim_service::app::AppApi {
+                store,
+                tokens: NoTokenAdmin,
+                gate,
+                config: app_config,
+            })
+            .await
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod dynamo;
+mod dynamo_app;
 #[cfg(feature = "events")]
 pub mod events;
 pub mod expiry;

@@ -15,6 +15,8 @@ pub const TABLE_JSON: &str = include_str!("../../table.json");
 
 pub const MEMBERSHIPS_BY_USER: &str = "memberships-by-user";
 pub const EXPIRING_CONTACTS: &str = "expiring-contacts";
+/// The tenant's audit records, newest first (the application API's activity log).
+pub const ACTIVITY: &str = "activity";
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -199,6 +201,7 @@ mod tests {
             .collect();
         assert!(names.contains(&MEMBERSHIPS_BY_USER));
         assert!(names.contains(&EXPIRING_CONTACTS));
+        assert!(names.contains(&ACTIVITY));
         assert_eq!(def.time_to_live_attribute, "expiresAt");
         let stream = def.stream_specification.unwrap();
         assert!(stream.stream_enabled);

@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, RwLock};
 
+pub mod admin;
 pub mod rotation;
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
@@ -71,6 +72,9 @@ pub enum TokenError {
     Rotation(String),
     /// The random generator failed.
     Random(String),
+    /// Not possible as asked (a secret bound to another tenant, a missing secret that
+    /// cannot be created without a tenant): the caller's mistake.
+    Refused(String),
 }
 
 impl std::fmt::Display for TokenError {
@@ -81,6 +85,7 @@ impl std::fmt::Display for TokenError {
             TokenError::Sdk(m) => write!(f, "Secrets Manager: {m}"),
             TokenError::Rotation(m) => write!(f, "rotation: {m}"),
             TokenError::Random(m) => write!(f, "{m}"),
+            TokenError::Refused(m) => write!(f, "{m}"),
         }
     }
 }

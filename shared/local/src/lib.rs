@@ -4,12 +4,15 @@
 //! Used by the `scim-local` binary and by the end-to-end tests; never by a Lambda function.
 
 pub mod stream;
+pub mod tokens;
 
 use aws_sdk_dynamodb::Client;
 use bytes::Bytes;
+use scim_service::app::AppApi;
 use scim_service::auth::Authenticator;
 use scim_service::http::{handle, App, ScimRequest};
-use scim_service::port::Store;
+use scim_service::port::{DirectoryStore, Store};
+use scim_service::settings::{SettingsStore, TokenAdmin};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -80,23 +83,87 @@ pub async fn env_client() -> Client {
 /// Serves every SCIM operation on `listener` until the process ends.
 pub async fn serve<S, A>(listener: TcpListener, app: App<S, A>) -> Result<(), String>
 where
-    S: Store + 'static,
+    S: Store + SettingsStore + 'static,
     A: Authenticator + 'static,
 {
     let app = Arc::new(app);
     let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
         let app = Arc::clone(&app);
-        async move { respond(&app, req).await }
+        async move {
+            let request = read(req).await;
+            reply(handle(&app, request).await)
+        }
     });
     axum::serve(listener, router)
         .await
         .map_err(|e| e.to_string())
 }
 
-async fn respond<S: Store, A: Authenticator>(
-    app: &App<S, A>,
-    req: axum::extract::Request,
-) -> axum::response::Response {
+/// Serves the SCIM operations, the application API under `/app/v1` and its settings page
+/// at `/app/` on one listener: what `scim-local` runs.
+pub async fn serve_with_app<S, A, T>(
+    listener: TcpListener,
+    app: App<S, A>,
+    api: AppApi<S, T>,
+) -> Result<(), String>
+where
+    S: Store + SettingsStore + DirectoryStore + 'static,
+    A: Authenticator + 'static,
+    T: TokenAdmin + 'static,
+{
+    let app = Arc::new(app);
+    let api = Arc::new(api);
+    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (app, api) = (Arc::clone(&app), Arc::clone(&api));
+        async move {
+            let path = req.uri().path().to_string();
+            if path == "/app" || path == "/app/" || path == "/app/index.html" {
+                return page();
+            }
+            let request = read(req).await;
+            if path.starts_with("/app/v1") {
+                reply(scim_service::app::handle(&api, request).await)
+            } else {
+                reply(handle(&app, request).await)
+            }
+        }
+    });
+    axum::serve(listener, router)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The settings page: plain HTML and a little JavaScript calling `/app/v1`.
+pub const SETTINGS_PAGE: &str = include_str!("settings.html");
+
+fn page() -> axum::response::Response {
+    let mut resp = axum::response::Response::new(axum::body::Body::from(SETTINGS_PAGE));
+    let headers = resp.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        http::header::HeaderName::from_static("content-security-policy"),
+        http::HeaderValue::from_static(
+            "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+        ),
+    );
+    resp
+}
+
+fn reply(r: scim_service::http::ScimResponse) -> axum::response::Response {
+    let mut resp = axum::response::Response::new(axum::body::Body::from(r.body));
+    *resp.status_mut() = r.status;
+    *resp.headers_mut() = r.headers;
+    resp
+}
+
+async fn read(req: axum::extract::Request) -> ScimRequest {
     let (parts, body) = req.into_parts();
     // Read at most one byte more than the limit, so a too-large body is still a SCIM 413.
     let limit = scim_core_limit() + 1;
@@ -104,18 +171,13 @@ async fn respond<S: Store, A: Authenticator>(
         Ok(b) => b,
         Err(_) => Bytes::from(vec![b' '; limit]),
     };
-    let request = ScimRequest {
+    ScimRequest {
         method: parts.method,
         path: parts.uri.path().to_string(),
         query: parts.uri.query().map(str::to_string),
         headers: parts.headers,
         body,
-    };
-    let r = handle(app, request).await;
-    let mut resp = axum::response::Response::new(axum::body::Body::from(r.body));
-    *resp.status_mut() = r.status;
-    *resp.headers_mut() = r.headers;
-    resp
+    }
 }
 
 fn scim_core_limit() -> usize {

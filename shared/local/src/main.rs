@@ -12,9 +12,11 @@
 
 use scim_aws::config::{check_tenant_id, init_tracing};
 use scim_aws::table::ensure_table;
+use scim_aws::tokens::admin::SecretsTokenAdmin;
 use scim_aws::tokens::{self, SecretsTokenSource};
 use scim_aws::DynamoStore;
-use scim_service::auth::TokenSet;
+use scim_local::tokens::LocalTokens;
+use scim_service::app::{AppApi, AppConfig};
 use scim_service::http::{App, HttpConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -96,7 +98,9 @@ async fn main() -> Result<(), String> {
     serve(listener, store, config, &tenant, &dir).await
 }
 
-/// Serves until stopped, with the bearer tokens from Secrets Manager or the local token.
+/// Serves until stopped, with the bearer tokens from Secrets Manager or the local token,
+/// and the application API (`/app/v1`, its settings page at `/app/`) behind an application
+/// key of its own.
 async fn serve(
     listener: tokio::net::TcpListener,
     store: DynamoStore,
@@ -104,41 +108,79 @@ async fn serve(
     tenant: &str,
     dir: &std::path::Path,
 ) -> Result<(), String> {
+    let base_url = config.base_url.clone().unwrap_or_default();
+    let origin = base_url.trim_end_matches("/scim/v2").to_string();
+    let app_key = match env("SCIM_APP_KEY") {
+        Some(k) => k,
+        None => stored_secret(dir, "app-key")?,
+    };
+    let gate = std::sync::Arc::new(scim_service::settings::Gate::default());
+    let app_config = AppConfig {
+        tenant: tenant.to_string(),
+        tenant_url: base_url.clone(),
+        token_endpoint: None,
+        key: Some(scim_service::auth::digest(&app_key)),
+    };
     // With TOKEN_SECRET_ARN the tokens come from Secrets Manager (moto locally, via
     // AWS_ENDPOINT_URL_SECRETS_MANAGER), exactly as in a deployed function.
     if let Some(secret) = env("TOKEN_SECRET_ARN") {
         let sdk = scim_aws::sdk::load().await;
-        let auth = SecretsTokenSource::new(tokens::client(&sdk), [secret.trim()])
-            .with_fallback_tenant(tenant);
+        let client = tokens::client(&sdk);
+        let auth =
+            SecretsTokenSource::new(client.clone(), [secret.trim()]).with_fallback_tenant(tenant);
         auth.refresh()
             .await
             .map_err(|e| format!("cannot read the token secret {secret}: {e}"))?;
         println!("  Bearer tokens:         from secret {secret} (scim-admin generate / list / revoke-previous)");
+        print_app(&origin, &app_key);
+        let api = AppApi {
+            store: store.clone(),
+            tokens: SecretsTokenAdmin::new(client, secret.trim()),
+            gate: gate.clone(),
+            config: app_config,
+        };
         let app = App {
+            gate,
             store,
             auth,
             config,
         };
-        return scim_local::serve(listener, app).await;
+        return scim_local::serve_with_app(listener, app, api).await;
     }
     let token = match env("SCIM_TOKEN") {
         Some(t) => t,
-        None => local_token(dir)?,
+        None => stored_secret(dir, "token")?,
     };
     println!("  Bearer token:          {token}");
-    let base_url = config.base_url.clone().unwrap_or_default();
+    print_app(&origin, &app_key);
     println!("Try: curl -H 'Authorization: Bearer {token}' {base_url}/ServiceProviderConfig");
+    // A token given in SCIM_TOKEN is not written anywhere; generated ones are kept in `dir`.
+    let keep = env("SCIM_TOKEN").is_none().then(|| dir.to_path_buf());
+    let local = LocalTokens::new(tenant, &token, keep);
+    let api = AppApi {
+        store: store.clone(),
+        tokens: local.clone(),
+        gate: gate.clone(),
+        config: app_config,
+    };
     let app = App {
+        gate,
         store,
-        auth: TokenSet::new().with(&token, tenant),
+        auth: local,
         config,
     };
-    scim_local::serve(listener, app).await
+    scim_local::serve_with_app(listener, app, api).await
 }
 
-/// Reads the local token from `<dir>/token`, creating it on first run.
-fn local_token(dir: &std::path::Path) -> Result<String, String> {
-    let path = dir.join("token");
+fn print_app(origin: &str, key: &str) {
+    println!("  Application API:       {origin}/app/v1   (settings page: {origin}/app/)");
+    println!("  Application key:       {key}");
+}
+
+/// Reads a generated secret (the local token, the application key) from `<dir>/<name>`,
+/// creating it on first run.
+fn stored_secret(dir: &std::path::Path, name: &str) -> Result<String, String> {
+    let path = dir.join(name);
     if let Ok(t) = std::fs::read_to_string(&path) {
         if !t.trim().is_empty() {
             return Ok(t.trim().to_string());

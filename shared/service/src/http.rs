@@ -7,6 +7,7 @@
 use crate::auth::{AuthError, Authenticator};
 use crate::ops::{self, Context, ResourceReply};
 use crate::port::Store;
+use crate::settings::{ClientKind, Gate, SettingsStore};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 pub use scim_core::discovery::MAX_BODY_BYTES;
@@ -210,11 +211,17 @@ pub struct App<S, A> {
     pub store: S,
     pub auth: A,
     pub config: HttpConfig,
+    /// The provisioning switch and usage record every request passes (see
+    /// [`crate::settings`]); shared with the application API where both run in one process.
+    pub gate: std::sync::Arc<Gate>,
 }
 
 /// Handles one request for any operation: what the local server, the benchmarks and the
 /// test tools call.
-pub async fn handle<S: Store, A: Authenticator>(app: &App<S, A>, req: ScimRequest) -> ScimResponse {
+pub async fn handle<S: Store + SettingsStore, A: Authenticator>(
+    app: &App<S, A>,
+    req: ScimRequest,
+) -> ScimResponse {
     handle_set::<S, A, ALL_OPS>(app, req).await
 }
 
@@ -229,7 +236,7 @@ pub async fn handle<S: Store, A: Authenticator>(app: &App<S, A>, req: ScimReques
 /// way. The request is logged once, at error level, as `request panicked` (method, status,
 /// time; nothing from the request); the panic's own message and location are on stderr from
 /// the standard panic hook.
-pub async fn handle_set<S: Store, A: Authenticator, const OPS: u16>(
+pub async fn handle_set<S: Store + SettingsStore, A: Authenticator, const OPS: u16>(
     app: &App<S, A>,
     req: ScimRequest,
 ) -> ScimResponse {
@@ -276,7 +283,7 @@ pub async fn handle_set<S: Store, A: Authenticator, const OPS: u16>(
 
 type Failure = (ScimError, Option<String>, Option<Operation>);
 
-async fn handle_inner<S: Store, A: Authenticator, const OPS: u16>(
+async fn handle_inner<S: Store + SettingsStore, A: Authenticator, const OPS: u16>(
     app: &App<S, A>,
     req: &ScimRequest,
 ) -> Result<(ScimResponse, Option<String>, Option<Operation>), Failure> {
@@ -316,14 +323,32 @@ async fn handle_inner<S: Store, A: Authenticator, const OPS: u16>(
             Some(op),
         ));
     }
+    // The one clock read of the request: what every write, TTL and end date is judged by.
+    let clock = OffsetDateTime::now_utc();
+    let now = ops::now_string(clock);
+    let client = ClientKind::from_user_agent(
+        req.headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    );
+    app.gate
+        .admit(
+            &app.store,
+            &principal.tenant,
+            &principal.token_id,
+            client,
+            &now,
+        )
+        .await
+        .map_err(|e| (e, token.clone(), Some(op)))?;
     let ctx = Context {
         tenant: principal.tenant.clone(),
         base_url: base_url(&app.config, req, &prefix),
         token_id: principal.token_id.clone(),
         request_id: request_id(req),
-        now: ops::now_string(OffsetDateTime::now_utc()),
+        now,
     };
-    let result = dispatch::<S, A, OPS>(app, &ctx, &target, op, req).await;
+    let result = dispatch::<S, A, OPS>(app, &ctx, &target, op, req, clock).await;
     match result {
         Ok(r) => Ok((r, token, Some(op))),
         Err(e) => Err((e, token, Some(op))),
@@ -388,7 +413,7 @@ fn is_single_endpoint(s: &str) -> bool {
             .any(|k| s.eq_ignore_ascii_case(k))
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
@@ -558,9 +583,9 @@ async fn dispatch<S: Store, A: Authenticator, const OPS: u16>(
     target: &Target,
     op: Operation,
     req: &ScimRequest,
+    now: OffsetDateTime,
 ) -> ScimResult<ScimResponse> {
     let params = query_params(req);
-    let now = OffsetDateTime::now_utc();
     let store = &app.store;
     match (op, target) {
         (Operation::List(kind), Target::Search(_))

@@ -4,6 +4,7 @@
 //! Invariant: no AWS SDK and no Lambda runtime here; adapters implement [`port::Store`] and
 //! [`auth::Authenticator`] and hand requests to [`http::handle`].
 
+pub mod app;
 pub mod auth;
 pub mod events;
 pub mod expiry;
@@ -11,4 +12,5 @@ pub mod http;
 pub mod ops;
 pub mod password;
 pub mod port;
+pub mod settings;
 pub mod signin;

@@ -210,3 +210,88 @@ pub trait Store: Send + Sync {
         holder: &str,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 }
+
+/// A group as the application API names it: id and display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub id: String,
+    pub display_name: Option<String>,
+}
+
+/// One page of a group's members, in member-id order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberPage {
+    pub members: Vec<Member>,
+    /// The last member id of this page when more may follow.
+    pub next_after: Option<String>,
+}
+
+/// One entry of a tenant's provisioning activity: an audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityRecord {
+    pub at: String,
+    pub event: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub changed: Vec<String>,
+    /// The token id that made the change, or the job or API that did.
+    pub actor: String,
+    pub request_id: String,
+}
+
+/// One page of activity, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActivityPage {
+    pub records: Vec<ActivityRecord>,
+    /// An opaque cursor for the next page, when more may follow.
+    pub next_cursor: Option<String>,
+}
+
+/// What the application API reads besides the SCIM operations: each call is O(page).
+pub trait DirectoryStore: Send + Sync {
+    /// The ids of the users an index holds for this value (`userName`, `externalId` or an
+    /// email, as a filter would name it): one lookup, no item read. May name deleted users
+    /// (their guards outlive them until purged); [`DirectoryStore::user_with_groups`]
+    /// answers `None` for those.
+    fn user_ids(
+        &self,
+        tenant: &str,
+        key: &scim_core::filter::IndexKey,
+    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+
+    /// Several users by id, those that exist (one batched read).
+    fn users(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> impl Future<Output = StoreResult<Vec<Stored>>> + Send;
+
+    /// A user and the groups they are a direct member of, with the groups' display names:
+    /// two calls (the reverse index, then one batched read of the user and the groups).
+    fn user_with_groups(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<(Stored, Vec<GroupRef>)>>> + Send;
+
+    /// A page of a group's members after `after` (exclusive), at most `limit`: one query.
+    fn member_page(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<MemberPage>> + Send;
+
+    /// The tenant's activity (or one resource's), newest first: one query.
+    fn activity(
+        &self,
+        tenant: &str,
+        resource_id: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<ActivityPage>> + Send;
+
+    /// The number of users and groups (the counters; one query).
+    fn counts(&self, tenant: &str) -> impl Future<Output = StoreResult<(u64, u64)>> + Send;
+}

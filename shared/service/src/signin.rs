@@ -12,12 +12,9 @@
 //! with that status so the application can refuse the sign-in with a clear reason.
 //! Deleted users are never returned.
 
-use crate::port::{ListRequest, Store, StoreResult, Stored};
-use scim_core::filter::{CompValue, CompareOp, Filter};
-use scim_core::list::Paging;
-use scim_core::path::AttrPath;
+use crate::port::{DirectoryStore, GroupRef, StoreResult, Stored};
+use scim_core::filter::IndexKey;
 use scim_core::resource;
-use scim_core::schema::ResourceKind;
 
 /// The identity claims of a signed-in person; any may be missing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,43 +34,28 @@ pub enum SignInStatus {
     Expired,
 }
 
+impl SignInStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignInStatus::Active => "active",
+            SignInStatus::Deactivated => "deactivated",
+            SignInStatus::Expired => "expired",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignInUser {
     pub user: Stored,
     pub status: SignInStatus,
     /// Which claim found the user: `oid`, `upn` or `email`.
     pub matched_by: &'static str,
+    /// The groups the user is a direct member of.
+    pub groups: Vec<GroupRef>,
 }
 
-fn eq(attr: &str, value: &str) -> Filter {
-    Filter::Compare {
-        path: AttrPath::parse(attr, resource::KNOWN_URNS)
-            .unwrap_or_else(|_| AttrPath::simple(attr)),
-        op: CompareOp::Eq,
-        value: CompValue::String(value.to_string()),
-    }
-}
-
-async fn find<S: Store>(
-    store: &S,
-    tenant: &str,
-    filter: &Filter,
-    now: &str,
-) -> StoreResult<Vec<Stored>> {
-    let paging = Paging::Index { start_index: 1 };
-    let request = ListRequest {
-        filter: Some(filter),
-        paging: &paging,
-        count: 10,
-        now,
-    };
-    Ok(store
-        .list(tenant, ResourceKind::User, &request)
-        .await?
-        .items)
-}
-
-fn status(user: &Stored, now: &str) -> SignInStatus {
+/// A user's status at `now`: an end date that has passed wins over `active`.
+pub fn status(user: &Stored, now: &str) -> SignInStatus {
     if resource::end_date_passed(&user.doc, now) {
         SignInStatus::Expired
     } else if !resource::is_active(&user.doc) {
@@ -84,8 +66,9 @@ fn status(user: &Stored, now: &str) -> SignInStatus {
 }
 
 /// Finds the provisioned user for a signed-in person (see the module docs for the order).
-/// Each step is one index lookup plus the item read.
-pub async fn lookup<S: Store>(
+/// Each step is one index lookup; the user found is read with their groups in two more
+/// calls, so a match on the first claim costs 3 DynamoDB calls.
+pub async fn lookup<S: DirectoryStore>(
     store: &S,
     tenant: &str,
     claims: &SignInClaims,
@@ -97,29 +80,42 @@ pub async fn lookup<S: Store>(
             .filter(|v| !v.is_empty())
             .map(str::to_string)
     };
-    let mut steps: Vec<(&'static str, Filter)> = Vec::new();
+    let mut steps: Vec<(&'static str, IndexKey)> = Vec::new();
     if let Some(oid) = clean(&claims.oid) {
-        steps.push(("oid", eq("externalId", &oid)));
+        steps.push(("oid", IndexKey::ExternalId(oid)));
     }
     if let Some(upn) = clean(&claims.upn) {
-        steps.push(("upn", eq("userName", &upn)));
+        steps.push(("upn", IndexKey::UserName(upn)));
     }
     if let Some(email) = clean(&claims.email) {
-        steps.push(("email", eq("userName", &email)));
-        steps.push(("email", eq("emails.value", &email)));
+        steps.push(("email", IndexKey::UserName(email.clone())));
+        steps.push(("email", IndexKey::EmailValue(email)));
     }
-    for (matched_by, filter) in steps {
-        let found = find(store, tenant, &filter, now).await?;
-        // Several users may share an email: prefer one that may sign in.
-        let best = found
-            .iter()
-            .find(|u| status(u, now) == SignInStatus::Active)
-            .or_else(|| found.first());
-        if let Some(user) = best {
+    for (matched_by, key) in steps {
+        let ids = store.user_ids(tenant, &key).await?;
+        let id = match ids.as_slice() {
+            [] => continue,
+            [one] => one.clone(),
+            // Several users may share an email: prefer one that may sign in.
+            many => {
+                let found = store.users(tenant, many).await?;
+                let best = found
+                    .iter()
+                    .find(|u| status(u, now) == SignInStatus::Active)
+                    .or_else(|| found.first());
+                match best {
+                    Some(u) => u.id.clone(),
+                    None => continue,
+                }
+            }
+        };
+        // A deleted user's guards outlive them until purged: not a match.
+        if let Some((user, groups)) = store.user_with_groups(tenant, &id).await? {
             return Ok(Some(SignInUser {
-                status: status(user, now),
-                user: user.clone(),
+                status: status(&user, now),
+                user,
                 matched_by,
+                groups,
             }));
         }
     }

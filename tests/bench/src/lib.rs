@@ -16,6 +16,7 @@ use scim_service::http::{handle, App, HttpConfig, ScimRequest, ScimResponse};
 use scim_service::port::{
     Audit, Guard, ListPage, ListRequest, Store, StoreResult, Stored, Tombstone,
 };
+use scim_service::settings::{ClientKind, SettingsStore, TenantSettings};
 use serde_json::{json, Value};
 
 pub const TENANT: &str = "bench";
@@ -169,6 +170,7 @@ impl Embedded {
             Ok::<_, String>((engine, client))
         })?;
         let app = App {
+            gate: Default::default(),
             store: DynamoStore::new(client.clone(), TABLE),
             auth: TokenSet::new().with(TOKEN, TENANT),
             config: http_config(),
@@ -267,10 +269,35 @@ impl CannedStore {
 
     pub fn app(self) -> App<CannedStore, TokenSet> {
         App {
+            gate: Default::default(),
             store: self,
             auth: TokenSet::new().with(TOKEN, TENANT),
             config: http_config(),
         }
+    }
+}
+
+/// Provisioning is always on and usage goes nowhere: the handler's own CPU work only.
+impl SettingsStore for CannedStore {
+    async fn settings(&self, _t: &str) -> StoreResult<TenantSettings> {
+        Ok(TenantSettings::default())
+    }
+    async fn set_provisioning_enabled(
+        &self,
+        _t: &str,
+        _enabled: bool,
+        _at: &str,
+    ) -> StoreResult<TenantSettings> {
+        Ok(TenantSettings::default())
+    }
+    async fn record_usage(
+        &self,
+        _t: &str,
+        _token: &str,
+        _client: ClientKind,
+        _at: &str,
+    ) -> StoreResult<TenantSettings> {
+        Ok(TenantSettings::default())
     }
 }
 

@@ -191,6 +191,7 @@ async fn main_inner() -> Result<(), String> {
     let client = scim_local::local_client(&engine.endpoint).await;
     scim_aws::table::ensure_table(&client, TABLE).await?;
     let app = App {
+        gate: Default::default(),
         store: DynamoStore::new(client, TABLE),
         auth: TokenSet::new().with(TOKEN, TENANT),
         config: HttpConfig {

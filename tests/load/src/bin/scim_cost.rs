@@ -212,6 +212,7 @@ async fn main_inner() -> Result<bool, String> {
     let store = DynamoStore::new(client, &table).with_capacity_accounting(Arc::clone(&capacity));
     let mut b = Bench {
         app: App {
+            gate: Default::default(),
             store,
             auth: TokenSet::new().with(TOKEN, TENANT),
             config: HttpConfig {

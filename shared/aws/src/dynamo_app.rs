@@ -1,0 +1,422 @@
+//! The store's side of the application API and of the provisioning gate: the tenant's
+//! settings item, and the directory reads (users with their groups, member pages, the
+//! activity log), each O(page).
+//!
+//! | item | pk | sk | attributes |
+//! |---|---|---|---|
+//! | settings | `{t}#S` | `settings` | `enabled` (absent = on), `lastAt`, `lastClient`, `u_{token id}` = `{at, client}` |
+//!
+//! The activity log reads the audit records through the sparse GSI `activity`
+//! (`apk = {t}#A`, `ask = {at}#{resource id}#{request id}`), newest first.
+
+use crate::dynamo::{backoff, internal, resource_pk, s, DynamoStore};
+use crate::table::ACTIVITY;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use base64::Engine;
+use scim_core::filter::IndexKey;
+use scim_core::patch::Member;
+use scim_core::schema::ResourceKind;
+use scim_service::port::{
+    ActivityPage, ActivityRecord, DirectoryStore, GroupRef, MemberPage, StoreError, StoreResult,
+    Stored,
+};
+use scim_service::settings::{ClientKind, SettingsStore, TenantSettings, Usage};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn settings_key(t: &str) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(format!("{t}#S"))),
+        ("sk".to_string(), s("settings")),
+    ])
+}
+
+/// Token ids are hex digests; anything else never reaches an attribute name.
+fn usage_attr(token_id: &str) -> Option<String> {
+    (!token_id.is_empty()
+        && token_id.len() <= 64
+        && token_id.bytes().all(|b| b.is_ascii_alphanumeric()))
+    .then(|| format!("u_{token_id}"))
+}
+
+fn str_of(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn usage_of(m: &Item) -> Option<Usage> {
+    Some(Usage {
+        at: str_of(m, "at")?,
+        client: ClientKind::parse(str_of(m, "client").as_deref().unwrap_or("other")),
+    })
+}
+
+fn settings_of(item: Option<&Item>) -> TenantSettings {
+    let Some(item) = item else {
+        return TenantSettings::default();
+    };
+    let mut out = TenantSettings {
+        provisioning_enabled: item
+            .get("enabled")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(true),
+        last_call: match (str_of(item, "lastAt"), str_of(item, "lastClient")) {
+            (Some(at), Some(c)) => Some(Usage {
+                at,
+                client: ClientKind::parse(&c),
+            }),
+            _ => None,
+        },
+        token_usage: Default::default(),
+    };
+    for (name, v) in item {
+        if let (Some(id), Ok(m)) = (name.strip_prefix("u_"), v.as_m()) {
+            if let Some(u) = usage_of(m) {
+                out.token_usage.insert(id.to_string(), u);
+            }
+        }
+    }
+    out
+}
+
+impl SettingsStore for DynamoStore {
+    async fn settings(&self, tenant: &str) -> StoreResult<TenantSettings> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(settings_key(tenant)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| internal("GetItem", e))?;
+        Ok(settings_of(out.item.as_ref()))
+    }
+
+    async fn set_provisioning_enabled(
+        &self,
+        tenant: &str,
+        enabled: bool,
+        at: &str,
+    ) -> StoreResult<TenantSettings> {
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(settings_key(tenant)))
+            .update_expression("SET enabled = :e, enabledAt = :at")
+            .expression_attribute_values(":e", AttributeValue::Bool(enabled))
+            .expression_attribute_values(":at", s(at))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| internal("UpdateItem", e))?;
+        Ok(settings_of(out.attributes.as_ref()))
+    }
+
+    async fn record_usage(
+        &self,
+        tenant: &str,
+        token_id: &str,
+        client: ClientKind,
+        at: &str,
+    ) -> StoreResult<TenantSettings> {
+        let mut req = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(settings_key(tenant)))
+            .expression_attribute_values(":at", s(at))
+            .expression_attribute_values(":c", s(client.as_str()))
+            .return_values(ReturnValue::AllNew);
+        req = match usage_attr(token_id) {
+            Some(attr) => req
+                .update_expression("SET lastAt = :at, lastClient = :c, #u = :u")
+                .expression_attribute_names("#u", attr)
+                .expression_attribute_values(
+                    ":u",
+                    AttributeValue::M(HashMap::from([
+                        ("at".to_string(), s(at)),
+                        ("client".to_string(), s(client.as_str())),
+                    ])),
+                ),
+            None => req.update_expression("SET lastAt = :at, lastClient = :c"),
+        };
+        let out = req.send().await.map_err(|e| internal("UpdateItem", e))?;
+        Ok(settings_of(out.attributes.as_ref()))
+    }
+}
+
+/// An opaque page cursor: the query's last key, bound to what was queried.
+fn encode_cursor(scope: &str, key: &Item) -> String {
+    let mut pairs: Vec<(&String, &String)> = key
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|v| (k, v)))
+        .collect();
+    pairs.sort();
+    let body = serde_json::json!({
+        "scope": scope,
+        "key": pairs.into_iter().collect::<HashMap<_, _>>(),
+    });
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body.to_string())
+}
+
+fn decode_cursor(scope: &str, cursor: &str) -> StoreResult<Item> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::InvalidCursor)?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+    if v["scope"] != scope {
+        return Err(StoreError::InvalidCursor);
+    }
+    let key = v["key"].as_object().ok_or(StoreError::InvalidCursor)?;
+    key.iter()
+        .map(|(k, v)| {
+            v.as_str()
+                .filter(|v| v.len() <= 2048)
+                .map(|v| (k.clone(), s(v)))
+                .ok_or(StoreError::InvalidCursor)
+        })
+        .collect()
+}
+
+fn activity_of(item: &Item) -> ActivityRecord {
+    let get = |n: &str| str_of(item, n).unwrap_or_default();
+    ActivityRecord {
+        at: get("at"),
+        event: get("event"),
+        resource_type: get("resourceType"),
+        resource_id: get("rid"),
+        changed: item
+            .get("changed")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+            .unwrap_or_default(),
+        actor: get("token"),
+        request_id: get("req"),
+    }
+}
+
+impl DynamoStore {
+    /// One `BatchGetItem` (per 100 keys) of resources of either kind.
+    async fn get_mixed(
+        &self,
+        t: &str,
+        keys: &[(ResourceKind, String)],
+    ) -> StoreResult<Vec<(ResourceKind, Stored)>> {
+        let mut out = Vec::new();
+        let user_pk = resource_pk(t, ResourceKind::User);
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<Item> = chunk
+                .iter()
+                .map(|(kind, id)| {
+                    HashMap::from([
+                        ("pk".to_string(), s(resource_pk(t, *kind))),
+                        ("sk".to_string(), s(id.clone())),
+                    ])
+                })
+                .collect();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let ka = KeysAndAttributes::builder()
+                    .set_keys(Some(pending.clone()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                let resp = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(self.table(), ka)
+                    .send()
+                    .await
+                    .map_err(|e| internal("BatchGetItem", e))?;
+                if let Some(items) = resp.responses.and_then(|mut r| r.remove(self.table())) {
+                    for item in items {
+                        let kind = if str_of(&item, "pk").as_deref() == Some(user_pk.as_str()) {
+                            ResourceKind::User
+                        } else {
+                            ResourceKind::Group
+                        };
+                        out.push((kind, DynamoStore::stored_from_item(item)?));
+                    }
+                }
+                pending = resp
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(self.table()))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Busy);
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl DirectoryStore for DynamoStore {
+    async fn user_ids(&self, tenant: &str, key: &IndexKey) -> StoreResult<Vec<String>> {
+        self.lookup(tenant, ResourceKind::User, key).await
+    }
+
+    async fn users(&self, tenant: &str, ids: &[String]) -> StoreResult<Vec<Stored>> {
+        self.get_many(tenant, ResourceKind::User, ids).await
+    }
+
+    async fn user_with_groups(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> StoreResult<Option<(Stored, Vec<GroupRef>)>> {
+        let group_ids = self.groups_of_inner(tenant, id).await?;
+        let mut keys = vec![(ResourceKind::User, id.to_string())];
+        keys.extend(group_ids.into_iter().map(|g| (ResourceKind::Group, g)));
+        let mut user = None;
+        let mut groups = Vec::new();
+        for (kind, stored) in self.get_mixed(tenant, &keys).await? {
+            match kind {
+                ResourceKind::User => user = Some(stored),
+                ResourceKind::Group => groups.push(GroupRef {
+                    display_name: scim_core::resource::str_attr(&stored.doc, "displayName")
+                        .map(str::to_string),
+                    id: stored.id,
+                }),
+            }
+        }
+        groups.sort_by(|a, b| a.display_name.cmp(&b.display_name).then(a.id.cmp(&b.id)));
+        Ok(user.map(|u| (u, groups)))
+    }
+
+    async fn member_page(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<MemberPage> {
+        let pk = format!("{tenant}#M#{group_id}");
+        let start = after
+            .map(|a| HashMap::from([("pk".to_string(), s(pk.clone())), ("sk".to_string(), s(a))]));
+        let resp = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| internal("Query", e))?;
+        let members: Vec<Member> = resp
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| {
+                Some(Member {
+                    value: str_of(i, "sk")?,
+                    type_: str_of(i, "type"),
+                    display: str_of(i, "display"),
+                })
+            })
+            .collect();
+        let next_after = resp
+            .last_evaluated_key
+            .and_then(|k| str_of(&k, "sk"))
+            .filter(|_| members.len() >= limit);
+        Ok(MemberPage {
+            members,
+            next_after,
+        })
+    }
+
+    async fn activity(
+        &self,
+        tenant: &str,
+        resource_id: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<ActivityPage> {
+        let scope = match resource_id {
+            Some(rid) => format!("{tenant}#A#{rid}"),
+            None => format!("{tenant}#A"),
+        };
+        let start = cursor.map(|c| decode_cursor(&scope, c)).transpose()?;
+        let mut req = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .scan_index_forward(false)
+            .set_exclusive_start_key(start)
+            .limit(limit.clamp(1, 1000) as i32);
+        req = match resource_id {
+            Some(_) => req
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s(scope.clone())),
+            None => req
+                .index_name(ACTIVITY)
+                .key_condition_expression("apk = :p")
+                .expression_attribute_values(":p", s(scope.clone())),
+        };
+        let resp = req.send().await.map_err(|e| internal("Query", e))?;
+        let records: Vec<ActivityRecord> = resp
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter(|i| {
+                matches!(
+                    str_of(i, "rec").as_deref(),
+                    Some("audit") | Some("audit-ext")
+                )
+            })
+            .map(activity_of)
+            .collect();
+        let next_cursor = resp
+            .last_evaluated_key
+            .filter(|_| records.len() >= limit)
+            .map(|k| encode_cursor(&scope, &k));
+        Ok(ActivityPage {
+            records,
+            next_cursor,
+        })
+    }
+
+    async fn counts(&self, tenant: &str) -> StoreResult<(u64, u64)> {
+        let (users, groups) = self.totals(tenant).await?;
+        Ok((users, groups))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_are_bound_to_their_scope() {
+        let key: Item = HashMap::from([
+            ("pk".to_string(), s("t#A#u1")),
+            ("sk".to_string(), s("2026#r")),
+        ]);
+        let c = encode_cursor("t#A#u1", &key);
+        assert_eq!(decode_cursor("t#A#u1", &c).ok(), Some(key));
+        assert_eq!(decode_cursor("t#A#u2", &c), Err(StoreError::InvalidCursor));
+        assert_eq!(
+            decode_cursor("t#A#u1", "!!"),
+            Err(StoreError::InvalidCursor)
+        );
+    }
+
+    #[test]
+    fn only_hex_token_ids_become_attribute_names() {
+        assert_eq!(usage_attr("ab12cd34").as_deref(), Some("u_ab12cd34"));
+        assert_eq!(usage_attr("a b"), None);
+        assert_eq!(usage_attr(""), None);
+    }
+}

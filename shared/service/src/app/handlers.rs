@@ -1,0 +1,457 @@
+//! One function per route of the application API.
+
+use super::{json, views, AppApi, Problem, APP_ACTOR};
+use crate::http::ScimRequest;
+use crate::ops::{self, Context};
+use crate::port::{DirectoryStore, Store, StoreError};
+use crate::settings::{SettingsStore, TokenAdmin, TokenAdminError};
+use crate::signin::{self, SignInClaims};
+use base64::Engine;
+use scim_core::list::Paging;
+use scim_core::projection::Projection;
+use scim_core::resource;
+use scim_core::schema::{ResourceKind, CONTACT_USER_URN, PATCH_OP_URN};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use time::OffsetDateTime;
+
+/// The longest id, claim or cursor accepted; longer ones cannot name anything stored.
+const MAX_PARAM_LEN: usize = 1024;
+const DEFAULT_LIMIT: usize = 100;
+/// A members page is read with one batched read of its users (at most 100 keys).
+const MAX_MEMBERS_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 200;
+
+pub(super) struct Call<'a, S, T> {
+    pub api: &'a AppApi<S, T>,
+    pub req: &'a ScimRequest,
+    pub now: OffsetDateTime,
+    pub params: Vec<(String, String)>,
+}
+
+fn store_problem(e: StoreError) -> Problem {
+    match e {
+        StoreError::NotFound => Problem::not_found("No such resource."),
+        StoreError::InvalidCursor => {
+            Problem::bad_request("The cursor is not valid for this request.")
+        }
+        StoreError::Busy => Problem::unavailable(),
+        other => {
+            tracing::error!(error = %other, "store failure in the application API");
+            Problem::internal()
+        }
+    }
+}
+
+fn token_problem(e: TokenAdminError) -> Problem {
+    tracing::error!(error = %e, "token store failure in the application API");
+    Problem::unavailable()
+}
+
+impl<S, T> Call<'_, S, T>
+where
+    S: Store + SettingsStore + DirectoryStore,
+    T: TokenAdmin,
+{
+    fn tenant(&self) -> &str {
+        &self.api.config.tenant
+    }
+
+    /// The configured Tenant URL, else this API's own host with `/scim/v2`.
+    fn tenant_url(&self) -> String {
+        let configured = &self.api.config.tenant_url;
+        if !configured.is_empty() {
+            return configured.trim_end_matches('/').to_string();
+        }
+        let host = self
+            .req
+            .headers
+            .get("x-forwarded-host")
+            .or_else(|| self.req.headers.get(http::header::HOST))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost");
+        format!("https://{host}/scim/v2")
+    }
+
+    fn now_string(&self) -> String {
+        ops::now_string(self.now)
+    }
+
+    fn param(&self, name: &str) -> Result<Option<&str>, Problem> {
+        let mut found = self.params.iter().filter(|(k, _)| k == name);
+        let value = found.next().map(|(_, v)| v.as_str());
+        if found.next().is_some() {
+            return Err(Problem::bad_request(format!(
+                "The query parameter '{name}' is given more than once."
+            )));
+        }
+        match value {
+            Some(v) if v.len() > MAX_PARAM_LEN => Err(Problem::bad_request(format!(
+                "The query parameter '{name}' is longer than {MAX_PARAM_LEN} characters."
+            ))),
+            Some(v) if v.trim().is_empty() => Ok(None),
+            other => Ok(other),
+        }
+    }
+
+    fn limit(&self, max: usize) -> Result<usize, Problem> {
+        match self.param("limit")? {
+            None => Ok(DEFAULT_LIMIT.min(max)),
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(Problem::bad_request(format!(
+                    "'limit' must be a whole number from 1 to {max}."
+                ))),
+            },
+        }
+    }
+
+    /// The body as a JSON object (`application/json`, or `application/merge-patch+json`).
+    fn body(&self) -> Result<serde_json::Map<String, Value>, Problem> {
+        let ct = self
+            .req
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let media = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if !(media == "application/json" || media.ends_with("+json")) {
+            return Err(Problem::new(
+                415,
+                "Send the body as JSON (Content-Type: application/json).",
+            ));
+        }
+        if self.req.body.len() > 64 * 1024 {
+            return Err(Problem::new(413, "The body is larger than 64 KiB."));
+        }
+        match serde_json::from_slice::<Value>(&self.req.body) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(Problem::bad_request("The body must be a JSON object.")),
+            Err(_) => Err(Problem::bad_request("The body is not valid JSON.")),
+        }
+    }
+
+    fn context(&self) -> Context {
+        let request_id = ["x-amzn-requestid", "x-request-id"]
+            .iter()
+            .find_map(|h| self.req.headers.get(*h).and_then(|v| v.to_str().ok()))
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        Context {
+            tenant: self.tenant().to_string(),
+            base_url: self.tenant_url(),
+            token_id: APP_ACTOR.to_string(),
+            request_id,
+            now: self.now_string(),
+        }
+    }
+
+    // ------------------------------------------------------------------ settings and tokens
+
+    async fn settings_view(&self) -> Result<Value, Problem> {
+        let store = &self.api.store;
+        let (settings, counts, tokens) = futures::join!(
+            store.settings(self.tenant()),
+            store.counts(self.tenant()),
+            self.api.tokens.tokens(self.tenant()),
+        );
+        Ok(views::settings(
+            &self.tenant_url(),
+            self.api.config.token_endpoint.as_deref(),
+            &settings.map_err(store_problem)?,
+            &tokens.map_err(token_problem)?,
+            counts.map_err(store_problem)?,
+        ))
+    }
+
+    pub async fn settings(&self) -> Result<crate::http::ScimResponse, Problem> {
+        Ok(json(200, &self.settings_view().await?))
+    }
+
+    pub async fn set_settings(&self) -> Result<crate::http::ScimResponse, Problem> {
+        let body = self.body()?;
+        if let Some(k) = body.keys().find(|k| *k != "provisioningEnabled") {
+            return Err(Problem::bad_request(format!(
+                "'{}' cannot be changed here; only 'provisioningEnabled'.",
+                scim_core::path::truncate(k, 64)
+            )));
+        }
+        let enabled = match body.get("provisioningEnabled") {
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(Problem::unprocessable(
+                    "'provisioningEnabled' must be true or false.",
+                ))
+            }
+            None => {
+                return Err(Problem::bad_request(
+                    "Send {\"provisioningEnabled\": true|false}.",
+                ))
+            }
+        };
+        self.api
+            .store
+            .set_provisioning_enabled(self.tenant(), enabled, &self.now_string())
+            .await
+            .map_err(store_problem)?;
+        self.api.gate.set(self.tenant(), enabled);
+        Ok(json(200, &self.settings_view().await?))
+    }
+
+    pub async fn generate_token(&self) -> Result<crate::http::ScimResponse, Problem> {
+        let new = self
+            .api
+            .tokens
+            .generate(self.tenant())
+            .await
+            .map_err(token_problem)?;
+        Ok(json(
+            201,
+            &json!({"id": new.id, "token": new.token, "created": new.created}),
+        ))
+    }
+
+    pub async fn retire_previous(&self) -> Result<crate::http::ScimResponse, Problem> {
+        match self
+            .api
+            .tokens
+            .retire_previous(self.tenant())
+            .await
+            .map_err(token_problem)?
+        {
+            Some(_) => Ok(super::response(204, super::JSON, bytes::Bytes::new())),
+            None => Err(Problem::not_found("There is no previous token to retire.")),
+        }
+    }
+
+    // ------------------------------------------------------------------ people and groups
+
+    pub async fn sign_in(&self) -> Result<crate::http::ScimResponse, Problem> {
+        let claims = SignInClaims {
+            oid: self.param("oid")?.map(str::to_string),
+            upn: self.param("upn")?.map(str::to_string),
+            email: self.param("email")?.map(str::to_string),
+        };
+        if claims.oid.is_none() && claims.upn.is_none() && claims.email.is_none() {
+            return Err(Problem::bad_request(
+                "Give at least one of 'oid', 'upn' and 'email' (the ID token's claims).",
+            ));
+        }
+        let now = self.now_string();
+        let found = signin::lookup(&self.api.store, self.tenant(), &claims, &now)
+            .await
+            .map_err(store_problem)?
+            .ok_or_else(|| Problem::not_found("No provisioned user matches these claims."))?;
+        let mut body = views::user_summary(&found.user, &found.groups, &now);
+        if let Some(o) = body.as_object_mut() {
+            o.insert("matchedBy".into(), json!(found.matched_by));
+        }
+        Ok(json(200, &body))
+    }
+
+    async fn summary(&self, id: &str) -> Result<Value, Problem> {
+        if id.len() > MAX_PARAM_LEN {
+            return Err(Problem::not_found("The user does not exist."));
+        }
+        let (user, groups) = self
+            .api
+            .store
+            .user_with_groups(self.tenant(), id)
+            .await
+            .map_err(store_problem)?
+            .ok_or_else(|| Problem::not_found("The user does not exist."))?;
+        Ok(views::user_summary(&user, &groups, &self.now_string()))
+    }
+
+    pub async fn user(&self, id: &str) -> Result<crate::http::ScimResponse, Problem> {
+        Ok(json(200, &self.summary(id).await?))
+    }
+
+    pub async fn groups(&self) -> Result<crate::http::ScimResponse, Problem> {
+        let limit = self.limit(MAX_LIMIT)?;
+        let paging = Paging::Cursor(self.param("cursor")?.map(str::to_string));
+        let now = self.now_string();
+        let page = self
+            .api
+            .store
+            .list(
+                self.tenant(),
+                ResourceKind::Group,
+                &crate::port::ListRequest {
+                    filter: None,
+                    paging: &paging,
+                    count: limit as u64,
+                    now: &now,
+                },
+            )
+            .await
+            .map_err(store_problem)?;
+        Ok(json(
+            200,
+            &json!({
+                "groups": page.items.iter().map(views::group).collect::<Vec<_>>(),
+                "nextCursor": page.next_cursor,
+            }),
+        ))
+    }
+
+    pub async fn members(&self, group: &str) -> Result<crate::http::ScimResponse, Problem> {
+        let limit = self.limit(MAX_MEMBERS_LIMIT)?;
+        let after = match self.param("cursor")? {
+            Some(c) => Some(decode_cursor(group, c)?),
+            None => None,
+        };
+        if group.len() > MAX_PARAM_LEN {
+            return Err(Problem::not_found("The group does not exist."));
+        }
+        let store = &self.api.store;
+        store
+            .get(self.tenant(), ResourceKind::Group, group)
+            .await
+            .map_err(store_problem)?
+            .ok_or_else(|| Problem::not_found("The group does not exist."))?;
+        let page = store
+            .member_page(self.tenant(), group, after.as_deref(), limit)
+            .await
+            .map_err(store_problem)?;
+        let user_ids: Vec<String> = page
+            .members
+            .iter()
+            .filter(|m| m.type_.as_deref() != Some("Group"))
+            .map(|m| m.value.clone())
+            .collect();
+        let users: HashMap<String, crate::port::Stored> = if user_ids.is_empty() {
+            HashMap::new()
+        } else {
+            store
+                .users(self.tenant(), &user_ids)
+                .await
+                .map_err(store_problem)?
+                .into_iter()
+                .map(|u| (u.id.clone(), u))
+                .collect()
+        };
+        let now = self.now_string();
+        let members: Vec<Value> = page
+            .members
+            .iter()
+            .map(|m| views::member(m, users.get(&m.value), &now))
+            .collect();
+        Ok(json(
+            200,
+            &json!({
+                "members": members,
+                "nextCursor": page.next_after.map(|a| encode_cursor(group, &a)),
+            }),
+        ))
+    }
+
+    // ------------------------------------------------------------------ closing contacts
+
+    /// The end date through the same write path as an identity provider's PATCH: audit
+    /// record, change event, expiry index, and the Entra guest cleanup once it passes.
+    async fn patch_end_date(
+        &self,
+        id: &str,
+        op: Value,
+    ) -> Result<crate::http::ScimResponse, Problem> {
+        if id.len() > MAX_PARAM_LEN {
+            return Err(Problem::not_found("The user does not exist."));
+        }
+        let body = json!({"schemas": [PATCH_OP_URN], "Operations": [op]});
+        let projection = Projection::parse(ResourceKind::User, None, None)?;
+        ops::patch(
+            &self.api.store,
+            &self.context(),
+            ResourceKind::User,
+            id,
+            &body,
+            None,
+            &projection,
+            false,
+            self.now,
+        )
+        .await?;
+        Ok(json(200, &self.summary(id).await?))
+    }
+
+    pub async fn set_end_date(&self, id: &str) -> Result<crate::http::ScimResponse, Problem> {
+        let body = self.body()?;
+        if let Some(k) = body.keys().find(|k| *k != "endDate") {
+            return Err(Problem::bad_request(format!(
+                "Unknown member '{}'; send {{\"endDate\": \"2026-12-31T17:00:00Z\"}}.",
+                scim_core::path::truncate(k, 64)
+            )));
+        }
+        let date = match body.get("endDate") {
+            Some(Value::String(s)) if resource::parse_datetime(s).is_some() => s.clone(),
+            Some(_) => {
+                return Err(Problem::unprocessable(
+                    "'endDate' must be an RFC 3339 date-time such as 2026-12-31T17:00:00Z.",
+                ))
+            }
+            None => {
+                return Err(Problem::bad_request(
+                    "Send {\"endDate\": \"2026-12-31T17:00:00Z\"}.",
+                ))
+            }
+        };
+        self.patch_end_date(
+            id,
+            json!({"op": "replace", "path": format!("{CONTACT_USER_URN}:endDate"), "value": date}),
+        )
+        .await
+    }
+
+    pub async fn clear_end_date(&self, id: &str) -> Result<crate::http::ScimResponse, Problem> {
+        self.patch_end_date(
+            id,
+            json!({"op": "remove", "path": format!("{CONTACT_USER_URN}:endDate")}),
+        )
+        .await
+    }
+
+    // ------------------------------------------------------------------ activity
+
+    pub async fn activity(&self) -> Result<crate::http::ScimResponse, Problem> {
+        let limit = self.limit(MAX_LIMIT)?;
+        let resource_id = self.param("resourceId")?;
+        let cursor = self.param("cursor")?;
+        let page = self
+            .api
+            .store
+            .activity(self.tenant(), resource_id, cursor, limit)
+            .await
+            .map_err(store_problem)?;
+        Ok(json(
+            200,
+            &json!({
+                "activity": page.records.iter().map(views::activity).collect::<Vec<_>>(),
+                "nextCursor": page.next_cursor,
+            }),
+        ))
+    }
+}
+
+/// A members cursor: the last member id of the page, bound to its group.
+fn encode_cursor(group: &str, after: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{group}\n{after}"))
+}
+
+fn decode_cursor(group: &str, cursor: &str) -> Result<String, Problem> {
+    let bad = || Problem::bad_request("The cursor is not valid for this group.");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    match text.split_once('\n') {
+        Some((g, after)) if g == group && !after.is_empty() => Ok(after.to_string()),
+        _ => Err(bad()),
+    }
+}

@@ -1,0 +1,403 @@
+//! A tenant's provisioning settings and the identity provider's usage of its tokens: what
+//! the product's settings dialog shows and switches (`/app/v1/settings`), and the gate every
+//! SCIM request passes.
+//!
+//! **One call a minute, not one per request.** The SCIM path must not pay a DynamoDB call
+//! per request to learn whether provisioning is enabled. [`Gate`] keeps, per tenant, the
+//! settings it last read; when they are older than [`Gate::ttl`] (60 s, the token cache's
+//! bound) or the request comes from a token or client kind not yet recorded, it makes one
+//! call that both records the use ([`SettingsStore::record_usage`]: token id, client kind,
+//! time) and returns the settings. So the usage figures are at most a minute stale per warm
+//! instance, writes are bounded by instances × 1/minute, and disabling provisioning takes
+//! effect within the minute — at once where the writer shares the gate (the local server).
+
+use crate::port::StoreResult;
+use scim_core::error::ScimError;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Which identity provider a request came from, by its `User-Agent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClientKind {
+    Entra,
+    Okta,
+    Other,
+}
+
+impl ClientKind {
+    /// Okta sends `Okta SCIM Client ...`; Entra's provisioning service names Azure AD,
+    /// Microsoft or Entra. Anything else (curl, scim2-tester, a custom client) is `Other`.
+    pub fn from_user_agent(ua: Option<&str>) -> ClientKind {
+        let ua = ua.unwrap_or("").to_ascii_lowercase();
+        if ua.contains("okta") {
+            ClientKind::Okta
+        } else if ["azure", "microsoft", "entra", "aad"]
+            .iter()
+            .any(|k| ua.contains(k))
+        {
+            ClientKind::Entra
+        } else {
+            ClientKind::Other
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Entra => "entra",
+            ClientKind::Okta => "okta",
+            ClientKind::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> ClientKind {
+        match s {
+            "entra" => ClientKind::Entra,
+            "okta" => ClientKind::Okta,
+            _ => ClientKind::Other,
+        }
+    }
+}
+
+/// When a token was last used, and by what kind of client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub client: ClientKind,
+}
+
+/// A tenant's settings as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSettings {
+    pub provisioning_enabled: bool,
+    /// The identity provider's latest recorded request.
+    pub last_call: Option<Usage>,
+    /// Latest recorded use of each token, by token id.
+    pub token_usage: BTreeMap<String, Usage>,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        TenantSettings {
+            provisioning_enabled: true,
+            last_call: None,
+            token_usage: BTreeMap::new(),
+        }
+    }
+}
+
+/// Where settings live (the DynamoDB store: one item per tenant).
+pub trait SettingsStore: Send + Sync {
+    /// The tenant's settings (defaults when never written).
+    fn settings(&self, tenant: &str) -> impl Future<Output = StoreResult<TenantSettings>> + Send;
+
+    /// Switches provisioning on or off.
+    fn set_provisioning_enabled(
+        &self,
+        tenant: &str,
+        enabled: bool,
+        at: &str,
+    ) -> impl Future<Output = StoreResult<TenantSettings>> + Send;
+
+    /// Records that `token_id` was used by `client` at `at`, and returns the settings.
+    fn record_usage(
+        &self,
+        tenant: &str,
+        token_id: &str,
+        client: ClientKind,
+        at: &str,
+    ) -> impl Future<Output = StoreResult<TenantSettings>> + Send;
+}
+
+/// Which slot a bearer token holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStage {
+    /// The token the identity provider should hold now.
+    Current,
+    /// The token it replaced: still accepted until retired.
+    Previous,
+}
+
+impl TokenStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStage::Current => "current",
+            TokenStage::Previous => "previous",
+        }
+    }
+}
+
+/// A bearer token as the settings dialog lists it: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The non-secret token id ([`crate::auth::token_id`]), as in logs and audit records.
+    pub id: String,
+    /// RFC 3339, UTC, when known.
+    pub created: Option<String>,
+    pub stage: TokenStage,
+}
+
+/// A token just generated: shown once, never again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    pub id: String,
+    pub token: String,
+    pub created: String,
+}
+
+/// Why the token store could not do what was asked (a server-side fault).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAdminError(pub String);
+
+impl std::fmt::Display for TokenAdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a tenant's bearer tokens are made and retired (Secrets Manager in a stack, the
+/// local server's token files locally).
+pub trait TokenAdmin: Send + Sync {
+    /// Current first, then previous.
+    fn tokens(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Vec<TokenInfo>, TokenAdminError>> + Send;
+
+    /// Makes a new current token; the one it replaces becomes previous (and keeps working),
+    /// the one that was previous is retired.
+    fn generate(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<NewToken, TokenAdminError>> + Send;
+
+    /// Retires the previous token; `None` when there is none.
+    fn retire_previous(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Option<TokenInfo>, TokenAdminError>> + Send;
+}
+
+struct Cached {
+    enabled: bool,
+    read_at: Instant,
+    recorded: (String, ClientKind),
+}
+
+/// The per-process cache of each tenant's settings that the SCIM path consults.
+pub struct Gate {
+    ttl: Duration,
+    tenants: Mutex<HashMap<String, Cached>>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate::new(Duration::from_secs(60))
+    }
+}
+
+impl Gate {
+    pub fn new(ttl: Duration) -> Gate {
+        Gate {
+            ttl,
+            tenants: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How long a reading of the settings is trusted.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Lets a SCIM request through unless provisioning is disabled for its tenant (`403`).
+    /// Makes at most one store call per tenant per [`Gate::ttl`] (and one when a new token
+    /// or client kind appears). A store failure does not refuse the request: the last known
+    /// setting (or "enabled") stands, and the next request tries again.
+    pub async fn admit<S: SettingsStore>(
+        &self,
+        store: &S,
+        tenant: &str,
+        token_id: &str,
+        client: ClientKind,
+        now: &str,
+    ) -> Result<(), ScimError> {
+        let known = self.fresh(tenant, token_id, client);
+        let enabled = match known {
+            Some(enabled) => enabled,
+            None => match store.record_usage(tenant, token_id, client, now).await {
+                Ok(settings) => {
+                    self.remember(tenant, settings.provisioning_enabled, token_id, client);
+                    settings.provisioning_enabled
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "provisioning settings could not be read");
+                    self.last_known(tenant).unwrap_or(true)
+                }
+            },
+        };
+        if enabled {
+            Ok(())
+        } else {
+            Err(ScimError::new(
+                403,
+                None,
+                "Provisioning is disabled for this tenant. An administrator of the application can enable it in its SCIM provisioning settings.",
+            ))
+        }
+    }
+
+    /// What a writer in the same process just stored: takes effect at once.
+    pub fn set(&self, tenant: &str, enabled: bool) {
+        if let Ok(mut map) = self.tenants.lock() {
+            match map.get_mut(tenant) {
+                Some(c) => c.enabled = enabled,
+                None => {
+                    map.insert(
+                        tenant.to_string(),
+                        Cached {
+                            enabled,
+                            // Stale at once, so the next request also records its use.
+                            read_at: Instant::now() - self.ttl - Duration::from_secs(1),
+                            recorded: (String::new(), ClientKind::Other),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn fresh(&self, tenant: &str, token_id: &str, client: ClientKind) -> Option<bool> {
+        let map = self.tenants.lock().ok()?;
+        let c = map.get(tenant)?;
+        let same = c.recorded.0 == token_id && c.recorded.1 == client;
+        (same && c.read_at.elapsed() < self.ttl).then_some(c.enabled)
+    }
+
+    fn last_known(&self, tenant: &str) -> Option<bool> {
+        self.tenants.lock().ok()?.get(tenant).map(|c| c.enabled)
+    }
+
+    fn remember(&self, tenant: &str, enabled: bool, token_id: &str, client: ClientKind) {
+        if let Ok(mut map) = self.tenants.lock() {
+            map.insert(
+                tenant.to_string(),
+                Cached {
+                    enabled,
+                    read_at: Instant::now(),
+                    recorded: (token_id.to_string(), client),
+                },
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+    #[derive(Default)]
+    struct Counting {
+        calls: AtomicU32,
+        disabled: AtomicBool,
+    }
+
+    impl SettingsStore for Counting {
+        async fn settings(&self, _: &str) -> StoreResult<TenantSettings> {
+            unreachable!()
+        }
+        async fn set_provisioning_enabled(
+            &self,
+            _: &str,
+            _: bool,
+            _: &str,
+        ) -> StoreResult<TenantSettings> {
+            unreachable!()
+        }
+        async fn record_usage(
+            &self,
+            _: &str,
+            _: &str,
+            _: ClientKind,
+            _: &str,
+        ) -> StoreResult<TenantSettings> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(TenantSettings {
+                provisioning_enabled: !self.disabled.load(Ordering::SeqCst),
+                ..TenantSettings::default()
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_gate_reads_once_per_ttl_and_again_for_a_new_token_or_client() {
+        let store = Counting::default();
+        let gate = Gate::default();
+        let t = "2026-12-01T00:00:00Z";
+        for _ in 0..5 {
+            gate.admit(&store, "a", "tok1", ClientKind::Entra, t)
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.calls.load(Ordering::SeqCst), 1);
+        gate.admit(&store, "a", "tok2", ClientKind::Entra, t)
+            .await
+            .unwrap();
+        gate.admit(&store, "a", "tok2", ClientKind::Okta, t)
+            .await
+            .unwrap();
+        assert_eq!(store.calls.load(Ordering::SeqCst), 3);
+        gate.admit(&store, "b", "tok2", ClientKind::Okta, t)
+            .await
+            .unwrap();
+        assert_eq!(store.calls.load(Ordering::SeqCst), 4, "per tenant");
+    }
+
+    #[tokio::test]
+    async fn disabled_is_403_after_the_ttl_and_at_once_when_set_in_process() {
+        let store = Counting::default();
+        let gate = Gate::new(Duration::from_millis(30));
+        let t = "2026-12-01T00:00:00Z";
+        gate.admit(&store, "a", "tok", ClientKind::Okta, t)
+            .await
+            .unwrap();
+        store.disabled.store(true, Ordering::SeqCst);
+        assert!(
+            gate.admit(&store, "a", "tok", ClientKind::Okta, t)
+                .await
+                .is_ok(),
+            "cached"
+        );
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let e = gate
+            .admit(&store, "a", "tok", ClientKind::Okta, t)
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, 403);
+        gate.set("a", true);
+        assert!(gate
+            .admit(&store, "a", "tok", ClientKind::Okta, t)
+            .await
+            .is_ok());
+    }
+
+    #[test]
+    fn client_kinds_come_from_the_user_agent() {
+        assert_eq!(
+            ClientKind::from_user_agent(Some("Okta SCIM Client 1.0.0")),
+            ClientKind::Okta
+        );
+        assert_eq!(
+            ClientKind::from_user_agent(Some("Azure AD SCIM client")),
+            ClientKind::Entra
+        );
+        assert_eq!(
+            ClientKind::from_user_agent(Some("curl/8.0")),
+            ClientKind::Other
+        );
+        assert_eq!(ClientKind::from_user_agent(None), ClientKind::Other);
+    }
+}
