@@ -29,7 +29,7 @@ use std::time::Duration;
 pub use aws_sdk_eventbridge::Client as EventBridgeClient;
 
 /// The value of `rec` that marks an audit record (the stream filter matches it).
-pub const AUDIT_RECORD: &str = "audit";
+pub use crate::dynamo::AUDIT_RECORD;
 /// `PutEvents` takes at most this many entries per call.
 pub const MAX_ENTRIES_PER_PUT: usize = 10;
 /// The tracing target of the local sink's lines.
