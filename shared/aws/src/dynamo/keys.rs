@@ -1,5 +1,4 @@
-//! Every key of the single table: the partition and sort key of each item kind, the case
-//! folding of client values, and the index entries a document has.
+//! Every key of the single table, and the indexed attributes as one table.
 //!
 //! `{t}` is the tenant id; every key starts with it (ARCHITECTURE.md, "Storage").
 //!
@@ -7,23 +6,37 @@
 //! |--------------------------|------------------------|-------------------------------|
 //! | user / group             | `{t}#U` / `{t}#G`      | id                            |
 //! | deleted user (tombstone) | `{t}#UD`               | id                            |
-//! | userName guard           | `{t}#UN#{folded}`      | `~`                           |
-//! | externalId guard (users) | `{t}#UX#{exact}`       | `~`                           |
-//! | email index              | `{t}#UE#{folded}`      | id                            |
-//! | group displayName index  | `{t}#GN#{folded}`      | id                            |
-//! | group externalId index   | `{t}#GX#{exact}`       | id                            |
+//! | uniqueness guard         | `{t}#UN#…`, `{t}#UX#…` | `~` (see [`INDEXED`])         |
+//! | index entry              | `{t}#UE#…`, `{t}#GN#…`, `{t}#GX#…` | id (see [`INDEXED`]) |
 //! | membership               | `{t}#M#{group}`        | member id; gpk `{t}#MU#{member}`, gsk group |
 //! | counter shard            | `{t}#C`                | `U#n`, `G#n` (count), `UX#n`, `GX#n` (generation) |
 //! | page memo                | `{t}#P`                | `{kind}#{filter hash}#{startIndex}` |
-//! | inactive-email marker    | `{t}#IE#{folded}`      | `~`                           |
+//! | inactive-email marker    | `{t}#IE#{folded email}`| `~`                           |
 //! | audit record             | `{t}#A#{resource id}`  | `{at}#{request id}`           |
 //! | expiry index (GSI)       | xpk `{t}#X`            | xsk `{end, UTC seconds}#{id}` |
 //!
-//! *folded*: lower-cased, then [`key_part`]; *exact*: [`key_part`] only.
+//! The indexed attributes ([`INDEXED`]), which writes turn into guards and index entries
+//! ([`index_entries`]) and filters look up ([`best_lookup`], [`Indexed::pk`],
+//! [`Indexed::holds`]):
+//!
+//! | attribute       | kind  | key                       | case   | entry            |
+//! |-----------------|-------|---------------------------|--------|------------------|
+//! | `id`            | both  | the item's own key        | exact  | the item         |
+//! | `userName`      | User  | `{t}#UN#{value}`, `~`     | folded | unique guard     |
+//! | `externalId`    | User  | `{t}#UX#{value}`, `~`     | exact  | unique guard     |
+//! | `emails.value`  | User  | `{t}#UE#{value}`, id      | folded | index (≤ 20)     |
+//! | `externalId`    | Group | `{t}#GX#{value}`, id      | exact  | index            |
+//! | `displayName`   | Group | `{t}#GN#{value}`, id      | folded | index            |
+//! | `members.value` | Group | gpk `{t}#MU#{member}`     | exact  | membership index |
+//!
+//! *folded*: lower-cased, then [`key_part`]; *exact*: [`key_part`] only (long values are
+//! replaced by their digest).
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use scim_core::filter::IndexKey;
 use scim_core::resource::{self, Doc};
 use scim_core::schema::ResourceKind;
+use scim_service::port::Stored;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 use time::{OffsetDateTime, UtcOffset};
@@ -178,62 +191,258 @@ pub fn expiry_start_key(t: &str, xsk: &str) -> Option<HashMap<String, AttributeV
     ]))
 }
 
-/// The index entries a document has: (pk, sk, unique attribute name if a guard).
-pub fn index_entries(
-    t: &str,
-    kind: ResourceKind,
-    id: &str,
-    doc: &Doc,
-) -> Vec<(String, String, Option<&'static str>)> {
-    let mut out = Vec::new();
-    match kind {
-        ResourceKind::User => {
-            if let Some(u) = resource::str_attr(doc, "userName") {
-                out.push((
-                    format!("{t}#UN#{}", folded(u)),
-                    SINGLE.into(),
-                    Some("userName"),
-                ));
+// ------------------------------------------------------------------ indexed attributes
+
+/// How a client value becomes a key part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    /// Lower-cased, then [`key_part`]: the registry's `caseExact: false` attributes.
+    Folded,
+    /// [`key_part`] only.
+    Exact,
+}
+
+impl Case {
+    /// The key part of `value`.
+    pub fn part(self, value: &str) -> String {
+        match self {
+            Case::Folded => folded(value),
+            Case::Exact => key_part(value),
+        }
+    }
+
+    /// Whether two values are the same under this case rule (re-checking a lookup: the
+    /// key may be folded or digested, the filter's value is not).
+    pub fn same(self, a: &str, b: &str) -> bool {
+        match self {
+            Case::Folded => a.to_lowercase() == b.to_lowercase(),
+            Case::Exact => a == b,
+        }
+    }
+}
+
+/// What answers lookups of an indexed attribute, and what a write keeps for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// The resource item's own key (`{t}#U` / `{t}#G`, sk = id): nothing else is written.
+    Item,
+    /// A uniqueness guard of a single-valued attribute: `{t}#{prefix}#{value}`, sk `~`,
+    /// holding the owner's `id`, put with `attribute_not_exists(pk) OR id = :id` in the
+    /// resource's transaction (a failed guard is `409 uniqueness` naming the attribute).
+    /// A deleted user's guards stay, expiring with the tombstone.
+    Unique { prefix: &'static str },
+    /// An index entry per distinct value: `{t}#{prefix}#{value}`, sk = id (resources may
+    /// share a value), at most `max` values of one resource.
+    Index { prefix: &'static str, max: usize },
+    /// The membership items' reverse index (`memberships-by-user`, gpk `{t}#MU#{member}`),
+    /// written by member changes, not from the document.
+    Membership,
+}
+
+/// One indexed attribute: a row of [`INDEXED`].
+#[derive(Debug)]
+pub struct Indexed {
+    /// The resources it applies to (`None`: users and groups).
+    pub kind: Option<ResourceKind>,
+    /// The attribute: a top-level name, or `name.sub` for a multi-valued attribute's
+    /// sub-attribute (every element's value is indexed). For a guard also the attribute a
+    /// uniqueness error names.
+    pub attribute: &'static str,
+    pub case: Case,
+    pub entry: Entry,
+    /// The planner's lookup ([`IndexKey`]) this row answers, and the value looked up.
+    pub answers: fn(&IndexKey) -> Option<&str>,
+}
+
+/// Every indexed attribute, in the order a filter's lookup is chosen when it has several
+/// (the one that narrows most first: the id, the unique guards, then the rest) and in which
+/// a write puts its entries. Adding one is a row here and an [`IndexKey`] in the core's
+/// planner (`scim_core::filter::plan`).
+pub const INDEXED: [Indexed; 7] = [
+    Indexed {
+        kind: None,
+        attribute: "id",
+        case: Case::Exact,
+        entry: Entry::Item,
+        answers: |k| match k {
+            IndexKey::Id(v) => Some(v),
+            _ => None,
+        },
+    },
+    Indexed {
+        kind: Some(ResourceKind::User),
+        attribute: "userName",
+        case: Case::Folded,
+        entry: Entry::Unique { prefix: "UN" },
+        answers: |k| match k {
+            IndexKey::UserName(v) => Some(v),
+            _ => None,
+        },
+    },
+    Indexed {
+        kind: Some(ResourceKind::User),
+        attribute: "externalId",
+        case: Case::Exact,
+        entry: Entry::Unique { prefix: "UX" },
+        answers: |k| match k {
+            IndexKey::ExternalId(v) => Some(v),
+            _ => None,
+        },
+    },
+    Indexed {
+        kind: Some(ResourceKind::User),
+        attribute: "emails.value",
+        case: Case::Folded,
+        entry: Entry::Index {
+            prefix: "UE",
+            max: MAX_INDEXED_EMAILS,
+        },
+        answers: |k| match k {
+            IndexKey::EmailValue(v) => Some(v),
+            _ => None,
+        },
+    },
+    Indexed {
+        kind: Some(ResourceKind::Group),
+        attribute: "externalId",
+        case: Case::Exact,
+        entry: Entry::Index {
+            prefix: "GX",
+            max: 1,
+        },
+        answers: |k| match k {
+            IndexKey::ExternalId(v) => Some(v),
+            _ => None,
+        },
+    },
+    Indexed {
+        kind: Some(ResourceKind::Group),
+        attribute: "displayName",
+        case: Case::Folded,
+        entry: Entry::Index {
+            prefix: "GN",
+            max: 1,
+        },
+        answers: |k| match k {
+            IndexKey::DisplayName(v) => Some(v),
+            _ => None,
+        },
+    },
+    Indexed {
+        kind: Some(ResourceKind::Group),
+        attribute: "members.value",
+        case: Case::Exact,
+        entry: Entry::Membership,
+        answers: |k| match k {
+            IndexKey::MemberValue(v) => Some(v),
+            _ => None,
+        },
+    },
+];
+
+impl Indexed {
+    fn applies_to(&self, kind: ResourceKind) -> bool {
+        self.kind.is_none_or(|k| k == kind)
+    }
+
+    /// The partition of `value`'s guard or index entries (`None` for the item key and the
+    /// membership index, which have their own).
+    pub fn pk(&self, t: &str, value: &str) -> Option<String> {
+        match self.entry {
+            Entry::Unique { prefix } | Entry::Index { prefix, .. } => {
+                Some(format!("{t}#{prefix}#{}", self.case.part(value)))
             }
-            if let Some(x) = resource::str_attr(doc, "externalId") {
-                out.push((
-                    format!("{t}#UX#{}", key_part(x)),
-                    SINGLE.into(),
-                    Some("externalId"),
-                ));
-            }
-            let mut seen = BTreeSet::new();
-            for e in resource::email_values(doc) {
-                let f = folded(e);
-                if seen.len() < MAX_INDEXED_EMAILS && seen.insert(f.clone()) {
-                    out.push((format!("{t}#UE#{f}"), id.to_string(), None));
-                }
+            Entry::Item | Entry::Membership => None,
+        }
+    }
+
+    /// The values of this attribute in a document, as the document has them.
+    pub fn values<'d>(&self, doc: &'d Doc) -> Vec<&'d str> {
+        match self.attribute.split_once('.') {
+            None => resource::str_attr(doc, self.attribute)
+                .into_iter()
+                .collect(),
+            Some((multi, sub)) => doc
+                .get(multi)
+                .and_then(serde_json::Value::as_array)
+                .map(|elements| {
+                    elements
+                        .iter()
+                        .filter_map(|e| e.get(sub).and_then(serde_json::Value::as_str))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Whether resource `r` has `value` (`None` for memberships, which only the store can
+    /// answer).
+    pub fn holds(&self, r: &Stored, value: &str) -> Option<bool> {
+        match self.entry {
+            Entry::Item => Some(r.id == value),
+            Entry::Membership => None,
+            Entry::Unique { .. } | Entry::Index { .. } => {
+                Some(self.values(&r.doc).iter().any(|v| self.case.same(v, value)))
             }
         }
-        ResourceKind::Group => {
-            if let Some(d) = resource::str_attr(doc, "displayName") {
-                out.push((format!("{t}#GN#{}", folded(d)), id.to_string(), None));
-            }
-            if let Some(x) = resource::str_attr(doc, "externalId") {
-                out.push((format!("{t}#GX#{}", key_part(x)), id.to_string(), None));
+    }
+}
+
+/// The row that answers lookup `key` on `kind`, and the value looked up.
+pub fn indexed(kind: ResourceKind, key: &IndexKey) -> Option<(&'static Indexed, &str)> {
+    INDEXED
+        .iter()
+        .filter(|r| r.applies_to(kind))
+        .find_map(|r| (r.answers)(key).map(|v| (r, v)))
+}
+
+/// Of a filter's lookups, the one to answer it with: the first in [`INDEXED`]'s order.
+pub fn best_lookup(kind: ResourceKind, lookups: &[IndexKey]) -> Option<(&'static Indexed, &str)> {
+    INDEXED
+        .iter()
+        .filter(|r| r.applies_to(kind))
+        .find_map(|r| lookups.iter().find_map(|k| (r.answers)(k)).map(|v| (r, v)))
+}
+
+/// A guard or index entry of a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub pk: String,
+    pub sk: String,
+    /// For a uniqueness guard, the attribute a failure names.
+    pub unique: Option<&'static str>,
+}
+
+impl IndexEntry {
+    /// Whether `entries` holds an entry with this key.
+    pub fn is_in(&self, entries: &[IndexEntry]) -> bool {
+        entries.iter().any(|e| e.pk == self.pk && e.sk == self.sk)
+    }
+}
+
+/// The guards and index entries of resource `id` with document `doc`, in [`INDEXED`]'s
+/// order.
+pub fn index_entries(t: &str, kind: ResourceKind, id: &str, doc: &Doc) -> Vec<IndexEntry> {
+    let mut out = Vec::new();
+    for row in INDEXED.iter().filter(|r| r.applies_to(kind)) {
+        let (prefix, sk, unique, max) = match row.entry {
+            Entry::Unique { prefix } => (prefix, SINGLE, Some(row.attribute), 1),
+            Entry::Index { prefix, max } => (prefix, id, None, max),
+            Entry::Item | Entry::Membership => continue,
+        };
+        let mut seen = BTreeSet::new();
+        for value in row.values(doc) {
+            let part = row.case.part(value);
+            if seen.len() < max && seen.insert(part.clone()) {
+                out.push(IndexEntry {
+                    pk: format!("{t}#{prefix}#{part}"),
+                    sk: sk.to_string(),
+                    unique,
+                });
             }
         }
     }
     out
-}
-
-/// The partition of a lookup of `key` (userName, externalId, email, group displayName or
-/// externalId) for `kind`.
-pub fn lookup_pk(t: &str, kind: ResourceKind, key: &scim_core::filter::IndexKey) -> Option<String> {
-    use scim_core::filter::IndexKey;
-    Some(match (kind, key) {
-        (ResourceKind::User, IndexKey::UserName(u)) => format!("{t}#UN#{}", folded(u)),
-        (ResourceKind::User, IndexKey::ExternalId(x)) => format!("{t}#UX#{}", key_part(x)),
-        (ResourceKind::User, IndexKey::EmailValue(e)) => format!("{t}#UE#{}", folded(e)),
-        (ResourceKind::Group, IndexKey::DisplayName(d)) => format!("{t}#GN#{}", folded(d)),
-        (ResourceKind::Group, IndexKey::ExternalId(x)) => format!("{t}#GX#{}", key_part(x)),
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -275,5 +484,118 @@ mod tests {
         assert!(expiry_entry("t", "i", &doc(json!({"active": true, CONTACT: end}))).is_some());
         assert!(expiry_entry("t", "i", &doc(json!({"active": false, CONTACT: end}))).is_none());
         assert!(expiry_entry("t", "i", &doc(json!({"active": true}))).is_none());
+    }
+
+    fn stored(v: serde_json::Value) -> Stored {
+        Stored {
+            id: "id1".into(),
+            doc: doc(v),
+            meta: scim_core::resource::Meta {
+                created: String::new(),
+                last_modified: String::new(),
+                version: 1,
+            },
+            password_hash: None,
+        }
+    }
+
+    #[test]
+    fn a_users_entries_are_its_guards_then_its_distinct_emails() {
+        let d = doc(json!({
+            "userName": "Ann@Contoso.com",
+            "externalId": "X-1",
+            "emails": [{"value": "ann@contoso.com"}, {"value": "ANN@contoso.com"},
+                       {"value": "a2@contoso.com"}]
+        }));
+        let keys: Vec<(String, String, Option<&str>)> =
+            index_entries("t", ResourceKind::User, "id1", &d)
+                .into_iter()
+                .map(|e| (e.pk, e.sk, e.unique))
+                .collect();
+        let e = |pk: &str, sk: &str, u| (pk.to_string(), sk.to_string(), u);
+        assert_eq!(
+            keys,
+            vec![
+                e("t#UN#ann@contoso.com", "~", Some("userName")),
+                e("t#UX#X-1", "~", Some("externalId")),
+                e("t#UE#ann@contoso.com", "id1", None),
+                e("t#UE#a2@contoso.com", "id1", None),
+            ]
+        );
+        let many: Vec<serde_json::Value> = (0..30)
+            .map(|i| json!({"value": format!("u{i}@x.com")}))
+            .collect();
+        let d = doc(json!({"userName": "u", "emails": many}));
+        assert_eq!(
+            index_entries("t", ResourceKind::User, "i", &d).len(),
+            1 + MAX_INDEXED_EMAILS
+        );
+    }
+
+    #[test]
+    fn a_groups_entries_are_its_external_id_and_folded_name() {
+        let d = doc(json!({"displayName": "Sales EU", "externalId": "G-1"}));
+        let keys: Vec<(String, String)> = index_entries("t", ResourceKind::Group, "g1", &d)
+            .into_iter()
+            .map(|e| (e.pk, e.sk))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("t#GX#G-1".to_string(), "g1".to_string()),
+                ("t#GN#sales eu".to_string(), "g1".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn lookups_use_the_same_keys_and_the_narrowest_one_wins() {
+        let pk = |kind, key: IndexKey| {
+            let (row, v) = indexed(kind, &key).unwrap();
+            row.pk("t", v)
+        };
+        assert_eq!(
+            pk(ResourceKind::User, IndexKey::UserName("ANN".into())).as_deref(),
+            Some("t#UN#ann")
+        );
+        assert_eq!(
+            pk(ResourceKind::Group, IndexKey::ExternalId("G-1".into())).as_deref(),
+            Some("t#GX#G-1")
+        );
+        assert_eq!(pk(ResourceKind::User, IndexKey::Id("u1".into())), None);
+        assert!(indexed(ResourceKind::User, &IndexKey::MemberValue("u".into())).is_none());
+        let lookups = [
+            IndexKey::EmailValue("a@x.com".into()),
+            IndexKey::ExternalId("X".into()),
+            IndexKey::UserName("ann".into()),
+        ];
+        let (row, v) = best_lookup(ResourceKind::User, &lookups).unwrap();
+        assert_eq!((row.attribute, v), ("userName", "ann"));
+        let lookups = [
+            IndexKey::MemberValue("u1".into()),
+            IndexKey::DisplayName("Sales".into()),
+        ];
+        let (row, _) = best_lookup(ResourceKind::Group, &lookups).unwrap();
+        assert_eq!(row.attribute, "displayName");
+    }
+
+    #[test]
+    fn a_lookup_is_rechecked_with_the_attributes_case_rule() {
+        let r = stored(json!({"userName": "Ann", "externalId": "X-1",
+                              "emails": [{"value": "Ann@Contoso.com"}]}));
+        let holds = |k: IndexKey| {
+            let (row, v) = indexed(ResourceKind::User, &k).unwrap();
+            row.holds(&r, v)
+        };
+        assert_eq!(holds(IndexKey::UserName("ANN".into())), Some(true));
+        assert_eq!(holds(IndexKey::ExternalId("x-1".into())), Some(false));
+        assert_eq!(
+            holds(IndexKey::EmailValue("ann@contoso.COM".into())),
+            Some(true)
+        );
+        assert_eq!(holds(IndexKey::Id("id1".into())), Some(true));
+        let member = IndexKey::MemberValue("id1".into());
+        let (row, v) = indexed(ResourceKind::Group, &member).unwrap();
+        assert_eq!(row.holds(&r, v), None);
     }
 }

@@ -47,27 +47,29 @@ pub(super) async fn delete(
         let groups = reads::groups_of(store, t, &before.id).await?;
         let tomb = to_item(TombstoneItem::new(t, before, &audit.at, groups, expires))?;
         actions.push((store.put(tomb, None)?, Slot::Other));
-        for (pk, sk, unique) in index_entries(t, kind, &before.id, &before.doc) {
-            match unique {
+        for entry in index_entries(t, kind, &before.id, &before.doc) {
+            match entry.unique {
                 Some(_) => actions.push((
                     store.update_action(
-                        item_key(pk, sk),
+                        item_key(entry.pk, entry.sk),
                         "SET expiresAt = :e",
                         "id = :id",
                         vec![(":e", n(expires)), (":id", s(&before.id))],
                     )?,
                     Slot::Other,
                 )),
-                None => actions.push((store.delete_action(pk, sk, None)?, Slot::Other)),
+                None => actions.push((store.delete_action(entry.pk, entry.sk, None)?, Slot::Other)),
             }
         }
         if let Some(email) = resource::primary_email(&before.doc) {
             actions.push(store.inactive_email_put(t, email, &before.id, expires)?);
         }
     } else {
-        for (pk, sk, unique) in index_entries(t, kind, &before.id, &before.doc) {
-            let cond = unique.map(|_| ("id = :id", vec![(":id", s(&before.id))]));
-            actions.push((store.delete_action(pk, sk, cond)?, Slot::Other));
+        for entry in index_entries(t, kind, &before.id, &before.doc) {
+            let cond = entry
+                .unique
+                .map(|_| ("id = :id", vec![(":id", s(&before.id))]));
+            actions.push((store.delete_action(entry.pk, entry.sk, cond)?, Slot::Other));
         }
     }
     actions.push((store.counter_update(t, kind, -1)?, Slot::Other));
@@ -138,14 +140,10 @@ pub(super) async fn restore(
     ];
     let old = index_entries(t, kind, &before.id, &before.doc);
     let new = index_entries(t, kind, &after.id, &after.doc);
-    for (pk, sk, unique) in &old {
-        let kept = new.iter().any(|(p, s2, _)| p == pk && s2 == sk);
-        if unique.is_some() && !kept {
+    for entry in old {
+        if entry.unique.is_some() && !entry.is_in(&new) {
             let cond = Some(("id = :id", vec![(":id", s(&before.id))]));
-            head.push((
-                store.delete_action(pk.clone(), sk.clone(), cond)?,
-                Slot::Other,
-            ));
+            head.push((store.delete_action(entry.pk, entry.sk, cond)?, Slot::Other));
         }
     }
     // Guards are rewritten (dropping the tombstone's expiry); index entries are new.

@@ -5,11 +5,11 @@
 use super::errors::internal;
 use super::instrument::inc;
 use super::items::{self, epoch_secs, n, s};
-use super::keys::{item_key, page_memo_key, resource_pk};
+use super::keys::{best_lookup, indexed, item_key, page_memo_key, resource_pk};
 use super::{reads, DynamoStore, MAX_SCAN_ITEMS};
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
-use scim_core::filter::{self, IndexKey};
+use scim_core::filter;
 use scim_core::list::Paging;
 use scim_core::resource::{self, Doc};
 use scim_core::schema::ResourceKind;
@@ -249,8 +249,8 @@ impl DynamoStore {
         let compiled =
             filter::compile(f, kind.def()).map_err(|e| StoreError::Internal(e.to_string()))?;
         let plan = filter::plan(f, kind);
-        let matched: Vec<Stored> = if let Some(best) = best_lookup(&plan.lookups) {
-            let ids = self.lookup(t, kind, best).await?;
+        let matched: Vec<Stored> = if let Some((row, value)) = best_lookup(kind, &plan.lookups) {
+            let ids = self.lookup(t, row, value).await?;
             let candidates = match ids.as_slice() {
                 [] => Vec::new(),
                 [one] => reads::get(self, t, kind, one).await?.into_iter().collect(),
@@ -265,13 +265,15 @@ impl DynamoStore {
             };
             let mut out = Vec::new();
             'candidates: for c in candidates {
-                for other in &plan.lookups {
-                    let ok = match other {
-                        IndexKey::MemberValue(m) if kind == ResourceKind::Group => {
-                            self.is_member(t, &c.id, m).await?
-                        }
-                        IndexKey::MemberValue(_) => false,
-                        k => key_matches(k, &c),
+                // Every lookup, the one answered too: its index may be case-folded or
+                // digested, the filter's clause is not.
+                for key in &plan.lookups {
+                    let ok = match indexed(kind, key) {
+                        None => false,
+                        Some((row, value)) => match row.holds(&c, value) {
+                            Some(holds) => holds,
+                            None => self.is_member(t, &c.id, value).await?,
+                        },
                     };
                     if !ok {
                         continue 'candidates;
@@ -360,35 +362,6 @@ fn matches_at(f: &filter::CompiledFilter, kind: ResourceKind, doc: &Doc, now: &s
         return f.matches(&view);
     }
     f.matches(doc)
-}
-
-/// The lookup that narrows most: id, then unique guards, then the rest.
-fn best_lookup(lookups: &[IndexKey]) -> Option<&IndexKey> {
-    let rank = |k: &IndexKey| match k {
-        IndexKey::Id(_) => 0,
-        IndexKey::UserName(_) => 1,
-        IndexKey::ExternalId(_) => 2,
-        IndexKey::EmailValue(_) => 3,
-        IndexKey::DisplayName(_) => 4,
-        IndexKey::MemberValue(_) => 5,
-    };
-    lookups.iter().min_by_key(|k| rank(k))
-}
-
-/// Re-checks an index clause on a candidate (the index is case-folded, the filter may not be).
-fn key_matches(key: &IndexKey, c: &Stored) -> bool {
-    match key {
-        IndexKey::Id(id) => &c.id == id,
-        IndexKey::UserName(u) => resource::str_attr(&c.doc, "userName")
-            .is_some_and(|v| v.to_lowercase() == u.to_lowercase()),
-        IndexKey::ExternalId(x) => resource::str_attr(&c.doc, "externalId") == Some(x.as_str()),
-        IndexKey::EmailValue(e) => resource::email_values(&c.doc)
-            .iter()
-            .any(|v| v.to_lowercase() == e.to_lowercase()),
-        IndexKey::DisplayName(d) => resource::str_attr(&c.doc, "displayName")
-            .is_some_and(|v| v.to_lowercase() == d.to_lowercase()),
-        IndexKey::MemberValue(_) => false,
-    }
 }
 
 fn filter_hash(f: &filter::Filter) -> String {

@@ -4,7 +4,7 @@
 //!
 //! | module        | what it holds                                                        |
 //! |---------------|----------------------------------------------------------------------|
-//! | [`keys`]      | every key of the table, case folding, the index entries of a document |
+//! | [`keys`]      | every key of the table, and the indexed attributes as one table ([`keys::INDEXED`]): guards, index entries, lookups |
 //! | `items`       | the stored item shapes (resource, tombstone, audit, membership)      |
 //! | `errors`      | SDK errors as store errors (by error code), backoff                  |
 //! | [`instrument`]| call counts and capacity accounting                                  |

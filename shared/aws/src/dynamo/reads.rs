@@ -5,13 +5,12 @@ use super::errors::{backoff, build, internal};
 use super::instrument::inc;
 use super::items::{self, from_item, s, Item, MembershipItem};
 use super::keys::{
-    self, audit_pk, count_prefix, counter_pk, generation_prefix, item_key, membership_gpk,
-    membership_pk, resource_pk, SINGLE,
+    audit_pk, count_prefix, counter_pk, generation_prefix, item_key, membership_gpk, membership_pk,
+    resource_pk, Entry, Indexed, SINGLE,
 };
 use super::{DynamoStore, MAX_SCAN_ITEMS};
 use crate::table::MEMBERSHIPS_BY_USER;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use scim_core::filter::IndexKey;
 use scim_core::patch::Member;
 use scim_core::schema::ResourceKind;
 use scim_service::port::{StoreError, StoreResult, Stored};
@@ -171,19 +170,17 @@ impl DynamoStore {
         }
     }
 
-    /// The ids an index entry points to.
+    /// The ids of the resources that have `value` of the indexed attribute `row`.
     pub(super) async fn lookup(
         &self,
         t: &str,
-        kind: ResourceKind,
-        key: &IndexKey,
+        row: &Indexed,
+        value: &str,
     ) -> StoreResult<Vec<String>> {
-        let pk = match (kind, key) {
-            (_, IndexKey::Id(id)) => return Ok(vec![id.clone()]),
-            (ResourceKind::Group, IndexKey::MemberValue(m)) => {
-                return groups_of(self, t, m).await;
-            }
-            _ => match keys::lookup_pk(t, kind, key) {
+        let pk = match row.entry {
+            Entry::Item => return Ok(vec![value.to_string()]),
+            Entry::Membership => return groups_of(self, t, value).await,
+            Entry::Unique { .. } | Entry::Index { .. } => match row.pk(t, value) {
                 Some(pk) => pk,
                 None => return Ok(Vec::new()),
             },

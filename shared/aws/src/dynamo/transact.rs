@@ -11,7 +11,7 @@ use super::instrument::inc;
 use super::items::{n, s, to_item, AuditItem, Item, MembershipItem};
 use super::keys::{
     count_prefix, counter_pk, generation_prefix, inactive_email_pk, index_entries, item_key,
-    resource_pk, COUNTER_SHARDS, SINGLE,
+    resource_pk, IndexEntry, COUNTER_SHARDS, SINGLE,
 };
 use super::DynamoStore;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -204,17 +204,17 @@ impl DynamoStore {
         t: &str,
         kind: ResourceKind,
         r: &Stored,
-        skip: &[(String, String, Option<&'static str>)],
+        skip: &[IndexEntry],
     ) -> StoreResult<Vec<(TransactWriteItem, Slot)>> {
         let mut out = Vec::new();
-        for (pk, sk, unique) in index_entries(t, kind, &r.id, &r.doc) {
-            if skip.iter().any(|(p, s2, _)| *p == pk && *s2 == sk) {
+        for entry in index_entries(t, kind, &r.id, &r.doc) {
+            if entry.is_in(skip) {
                 continue;
             }
-            match unique {
-                Some(attr) => out.push(self.guard_put(pk, &r.id, attr)?),
+            match entry.unique {
+                Some(attr) => out.push(self.guard_put(entry.pk, &r.id, attr)?),
                 None => {
-                    let mut item = item_key(pk, sk);
+                    let mut item = item_key(entry.pk, entry.sk);
                     item.insert("id".into(), s(&r.id));
                     out.push((self.put(item, None)?, Slot::Other));
                 }

@@ -86,11 +86,13 @@ pub(super) async fn update(
     }
     let old = index_entries(t, kind, &before.id, &before.doc);
     let new = index_entries(t, kind, &after.id, &after.doc);
-    for (pk, sk, unique) in &old {
-        if !new.iter().any(|(p, s2, _)| p == pk && s2 == sk) {
-            let cond = unique.map(|_| ("id = :id", vec![(":id", s(&before.id))]));
+    for entry in &old {
+        if !entry.is_in(&new) {
+            let cond = entry
+                .unique
+                .map(|_| ("id = :id", vec![(":id", s(&before.id))]));
             head.push((
-                store.delete_action(pk.clone(), sk.clone(), cond)?,
+                store.delete_action(entry.pk.clone(), entry.sk.clone(), cond)?,
                 Slot::Other,
             ));
         }
