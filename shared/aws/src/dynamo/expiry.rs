@@ -11,7 +11,6 @@
 //! function around it is `crate::expiry`.
 
 use super::errors::internal;
-use super::instrument::inc;
 use super::items::s;
 use super::keys::{expiry_due_below, expiry_pk, expiry_start_key};
 use super::DynamoStore;
@@ -36,8 +35,6 @@ impl DynamoStore {
             None => None,
             Some(xsk) => Some(expiry_start_key(tenant, xsk).ok_or(StoreError::InvalidCursor)?),
         };
-        inc(&self.calls.query);
-        inc(&self.calls.query_index);
         let resp = self
             .client
             .query()

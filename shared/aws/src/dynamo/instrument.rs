@@ -1,27 +1,43 @@
 //! Instrumentation: counts of DynamoDB calls and, for the cost model, the capacity they
-//! consume.
+//! consume. Both are SDK interceptors on the store's client, so they see every operation
+//! made through it — the store's own and any made with [`DynamoStore::client`] — and no
+//! call site can forget them.
+//!
+//! **What a count is.** The counting interceptor counts in `read_before_serialization`,
+//! which the SDK's orchestrator runs once per operation invocation, before its retry loop:
+//! a call the SDK itself retries (a throttled or transiently failed attempt) counts once,
+//! as the one logical call the store made. The store's own retries (a conflicting
+//! transaction, a batch's unprocessed items) are new invocations and count again. The
+//! operation is the one the SDK names in the call's [`Metadata`]; a `Query` with an
+//! `IndexName` also counts in `query_index`; operations the store never makes
+//! (`DescribeTable`, …) count in `other`.
 
 use super::DynamoStore;
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::query::QueryInput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Counts of DynamoDB calls, by API. Deterministic, unlike timings: tests assert them.
+/// Counts of DynamoDB calls, by operation. Deterministic, unlike timings: tests assert them.
 #[derive(Debug, Default)]
 pub struct CallCounts {
-    pub(super) get_item: AtomicU64,
-    pub(super) batch_get_item: AtomicU64,
-    pub(super) query: AtomicU64,
+    get_item: AtomicU64,
+    batch_get_item: AtomicU64,
+    query: AtomicU64,
     scan: AtomicU64,
-    pub(super) put_item: AtomicU64,
+    put_item: AtomicU64,
     update_item: AtomicU64,
-    pub(super) delete_item: AtomicU64,
-    pub(super) transact_write_items: AtomicU64,
-    pub(super) batch_write_item: AtomicU64,
-    /// Of `query`, those that read a global secondary index (not counted again in totals).
-    pub(super) query_index: AtomicU64,
+    delete_item: AtomicU64,
+    transact_write_items: AtomicU64,
+    batch_write_item: AtomicU64,
+    other: AtomicU64,
+    query_index: AtomicU64,
 }
 
 /// A snapshot of [`CallCounts`].
@@ -36,8 +52,11 @@ pub struct Calls {
     pub delete_item: u64,
     pub transact_write_items: u64,
     pub batch_write_item: u64,
+    /// Every other operation (`DescribeTable`, `CreateTable`, …): the store makes none.
+    pub other: u64,
     /// Of `query`, those that read a global secondary index (`expiring-contacts`,
-    /// `memberships-by-user`); `query - query_index` queried the table itself.
+    /// `memberships-by-user`); `query - query_index` queried the table itself. Not counted
+    /// again in [`Calls::total`].
     pub query_index: u64,
 }
 
@@ -52,6 +71,7 @@ impl Calls {
             + self.delete_item
             + self.transact_write_items
             + self.batch_write_item
+            + self.other
     }
 
     /// The calls made between `earlier` and `self`.
@@ -66,6 +86,7 @@ impl Calls {
             delete_item: self.delete_item - earlier.delete_item,
             transact_write_items: self.transact_write_items - earlier.transact_write_items,
             batch_write_item: self.batch_write_item - earlier.batch_write_item,
+            other: self.other - earlier.other,
             query_index: self.query_index - earlier.query_index,
         }
     }
@@ -84,13 +105,67 @@ impl CallCounts {
             delete_item: l(&self.delete_item),
             transact_write_items: l(&self.transact_write_items),
             batch_write_item: l(&self.batch_write_item),
+            other: l(&self.other),
             query_index: l(&self.query_index),
+        }
+    }
+
+    /// Counts one call of `operation` (the SDK's name: `GetItem`), on an index or not.
+    fn count(&self, operation: &str, on_index: bool) {
+        let counter = match operation {
+            "GetItem" => &self.get_item,
+            "BatchGetItem" => &self.batch_get_item,
+            "Query" => &self.query,
+            "Scan" => &self.scan,
+            "PutItem" => &self.put_item,
+            "UpdateItem" => &self.update_item,
+            "DeleteItem" => &self.delete_item,
+            "TransactWriteItems" => &self.transact_write_items,
+            "BatchWriteItem" => &self.batch_write_item,
+            _ => &self.other,
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        if on_index && operation == "Query" {
+            self.query_index.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
 
-pub(super) fn inc(a: &AtomicU64) {
-    a.fetch_add(1, Ordering::SeqCst);
+/// Counts every operation made through a client into its [`CallCounts`] (see the module
+/// documentation for what one count is).
+#[derive(Debug)]
+struct CallCounter(Arc<CallCounts>);
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounting"
+    }
+
+    fn read_before_serialization(
+        &self,
+        ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg.load::<Metadata>().map_or("", Metadata::name);
+        let on_index = ctx
+            .input()
+            .downcast_ref::<QueryInput>()
+            .is_some_and(|q| q.index_name().is_some());
+        self.0.count(operation, on_index);
+        Ok(())
+    }
+}
+
+/// The same client, counting its calls into `calls`.
+pub(super) fn counting(client: &Client, calls: Arc<CallCounts>) -> Client {
+    Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .interceptor(CallCounter(calls))
+            .build(),
+    )
 }
 
 /// Read and write request units consumed, summed over every call of a store built with
@@ -204,7 +279,7 @@ pub fn transaction_write_units(items: &[aws_sdk_dynamodb::types::TransactWriteIt
         .sum()
 }
 
-impl aws_sdk_dynamodb::config::Intercept for CapacityInterceptor {
+impl Intercept for CapacityInterceptor {
     fn name(&self) -> &'static str {
         "CapacityAccounting"
     }
@@ -214,15 +289,15 @@ impl aws_sdk_dynamodb::config::Intercept for CapacityInterceptor {
         ctx: &mut aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextMut<
             '_,
         >,
-        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         use aws_sdk_dynamodb::operation as op;
         use aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total;
         let input = ctx.input_mut();
         if let Some(i) = input.downcast_mut::<op::transact_write_items::TransactWriteItemsInput>() {
             let units = transaction_write_units(i.transact_items());
-            _cfg.interceptor_state().store_put(TransactionUnits(units));
+            cfg.interceptor_state().store_put(TransactionUnits(units));
         }
         macro_rules! total {
             ($($t:ty),*) => {$(
@@ -249,9 +324,9 @@ impl aws_sdk_dynamodb::config::Intercept for CapacityInterceptor {
     fn read_after_deserialization(
         &self,
         ctx: &aws_sdk_dynamodb::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
-        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         use aws_sdk_dynamodb::operation as op;
         let Ok(out) = ctx.output_or_error() else {
             return Ok(());
@@ -283,7 +358,7 @@ impl aws_sdk_dynamodb::config::Intercept for CapacityInterceptor {
             .downcast_ref::<op::transact_write_items::TransactWriteItemsOutput>()
             .is_some()
         {
-            if let Some(TransactionUnits(u)) = _cfg.load::<TransactionUnits>() {
+            if let Some(TransactionUnits(u)) = cfg.load::<TransactionUnits>() {
                 self.0
                     .write_milli
                     .fetch_add((u * 1000.0).round() as u64, Ordering::SeqCst);
@@ -297,7 +372,7 @@ impl aws_sdk_dynamodb::config::Intercept for CapacityInterceptor {
 
 impl DynamoStore {
     /// The same store, asking DynamoDB for the capacity every call consumes and adding it
-    /// to `capacity`. Benchmarks and the cost model only.
+    /// to `capacity`. Benchmarks and the cost model only. The client keeps counting calls.
     pub fn with_capacity_accounting(mut self, capacity: Arc<Capacity>) -> Self {
         let conf = self
             .client

@@ -7,7 +7,6 @@
 //! Deletes and restores bump the counter generation (page memos written before are void).
 
 use super::errors::{backoff, build, internal};
-use super::instrument::inc;
 use super::items::{epoch_secs, from_item, n, s, to_item, Item, TombstoneItem};
 use super::keys::{
     inactive_email_pk, index_entries, item_key, membership_pk, resource_pk, tombstone_pk, SINGLE,
@@ -90,7 +89,6 @@ pub(super) async fn tombstone(
     t: &str,
     id: &str,
 ) -> StoreResult<Option<Tombstone>> {
-    inc(&store.calls.get_item);
     let out = store
         .client
         .get_item()
@@ -191,7 +189,6 @@ pub(super) async fn clear_inactive_email(
     email: &str,
     holder: &str,
 ) -> StoreResult<()> {
-    inc(&store.calls.delete_item);
     let result = store
         .client
         .delete_item()
@@ -232,7 +229,6 @@ impl DynamoStore {
                 .collect::<StoreResult<_>>()?;
             let mut attempt = 0;
             while !requests.is_empty() {
-                inc(&self.calls.batch_write_item);
                 let resp = self
                     .client
                     .batch_write_item()

@@ -3,7 +3,6 @@
 //! with the core's evaluator.
 
 use super::errors::internal;
-use super::instrument::inc;
 use super::items::{self, epoch_secs, n, s};
 use super::keys::{best_lookup, indexed, item_key, page_memo_key, resource_pk};
 use super::{reads, DynamoStore, MAX_SCAN_ITEMS};
@@ -42,7 +41,6 @@ impl DynamoStore {
         start_index: u64,
         generation: i64,
     ) -> StoreResult<Option<String>> {
-        inc(&self.calls.get_item);
         let out = self
             .client
             .get_item()
@@ -75,7 +73,6 @@ impl DynamoStore {
         item.insert("after".into(), s(after));
         item.insert("gen".into(), n(generation));
         item.insert("expiresAt".into(), n(epoch_secs() + PAGE_MEMO_TTL_SECS));
-        inc(&self.calls.put_item);
         self.client
             .put_item()
             .table_name(&self.table)
@@ -98,7 +95,6 @@ impl DynamoStore {
         let pk = resource_pk(t, kind);
         let mut start = after.map(|a| item_key(pk.clone(), a.to_string()));
         loop {
-            inc(&self.calls.query);
             let resp = self
                 .client
                 .query()
@@ -137,7 +133,6 @@ impl DynamoStore {
         let mut start = None;
         let mut last = None;
         loop {
-            inc(&self.calls.query);
             let resp = self
                 .client
                 .query()

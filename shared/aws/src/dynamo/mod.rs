@@ -75,11 +75,14 @@ impl Default for Retention {
 }
 
 impl DynamoStore {
+    /// The store over `table`, counting every call made through its client (the client
+    /// is rebuilt with the counting interceptor; see [`instrument`]).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let calls = Arc::new(CallCounts::default());
         DynamoStore {
-            client,
+            client: instrument::counting(&client, Arc::clone(&calls)),
             table: table.into(),
-            calls: Arc::new(CallCounts::default()),
+            calls,
             retention: Retention::default(),
         }
     }
@@ -89,6 +92,7 @@ impl DynamoStore {
         self
     }
 
+    /// The store's client: calls made with it are counted in [`DynamoStore::calls`].
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -97,7 +101,7 @@ impl DynamoStore {
         &self.table
     }
 
-    /// The call counters, for tests and benchmarks.
+    /// The calls made through the store's client so far, for tests and benchmarks.
     pub fn calls(&self) -> Calls {
         self.calls.snapshot()
     }

@@ -2,7 +2,6 @@
 //! the counters, a guard's holder, the audit trail.
 
 use super::errors::{backoff, build, internal};
-use super::instrument::inc;
 use super::items::{self, from_item, s, Item, MembershipItem};
 use super::keys::{
     audit_pk, count_prefix, counter_pk, generation_prefix, item_key, membership_gpk, membership_pk,
@@ -23,7 +22,6 @@ pub(super) async fn get(
     kind: ResourceKind,
     id: &str,
 ) -> StoreResult<Option<Stored>> {
-    inc(&store.calls.get_item);
     let out = store
         .client
         .get_item()
@@ -65,8 +63,6 @@ pub(super) async fn groups_of(
     let mut out = Vec::new();
     let mut start = None;
     loop {
-        inc(&store.calls.query);
-        inc(&store.calls.query_index);
         let resp = store
             .client
             .query()
@@ -108,7 +104,6 @@ impl DynamoStore {
                 .collect();
             let mut attempt = 0;
             while !keys.is_empty() {
-                inc(&self.calls.batch_get_item);
                 let ka = KeysAndAttributes::builder()
                     .set_keys(Some(keys.clone()))
                     .consistent_read(true)
@@ -149,7 +144,6 @@ impl DynamoStore {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            inc(&self.calls.query);
             let resp = self
                 .client
                 .query()
@@ -214,7 +208,6 @@ impl DynamoStore {
     }
 
     pub(super) async fn is_member(&self, t: &str, group: &str, member: &str) -> StoreResult<bool> {
-        inc(&self.calls.get_item);
         let out = self
             .client
             .get_item()
@@ -254,7 +247,6 @@ impl DynamoStore {
 
     /// Who holds a uniqueness guard (or an inactive-email marker), if anyone.
     pub(super) async fn guard_holder(&self, pk: &str) -> StoreResult<Option<String>> {
-        inc(&self.calls.get_item);
         let out = self
             .client
             .get_item()

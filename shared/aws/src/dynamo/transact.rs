@@ -7,7 +7,6 @@
 //! who holds it), a missing member.
 
 use super::errors::{backoff, build, internal};
-use super::instrument::inc;
 use super::items::{n, s, to_item, AuditItem, Item, MembershipItem};
 use super::keys::{
     count_prefix, counter_pk, generation_prefix, inactive_email_pk, index_entries, item_key,
@@ -285,7 +284,6 @@ impl DynamoStore {
         }
         let (items, slots): (Vec<_>, Vec<_>) = actions.into_iter().unzip();
         for attempt in 0..10u32 {
-            inc(&self.calls.transact_write_items);
             let result = self
                 .client
                 .transact_write_items()
