@@ -263,3 +263,62 @@ impl ClonePut for Calls {
         }
     }
 }
+
+/// The counters are an SDK interceptor on the store's client, so every operation made
+/// through it counts: a Scan or an UpdateItem too (the store's own code makes neither, so
+/// without the interceptor the `scan == 0` budgets above could never fail), a GSI query
+/// as a query on an index, and what the store never calls as `other`.
+#[tokio::test]
+async fn every_call_through_the_stores_client_is_counted_scan_and_update_item_too() {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let s = Server::start().await;
+    let (client, table) = (s.store.client(), s.store.table());
+    let before = s.calls();
+    client
+        .scan()
+        .table_name(table)
+        .limit(1)
+        .send()
+        .await
+        .expect("scan");
+    let c = s.calls().since(&before);
+    assert_eq!((c.scan, c.total()), (1, 1), "{c:?}");
+    client
+        .update_item()
+        .table_name(table)
+        .key("pk", S("probe#counted".into()))
+        .key("sk", S("~".into()))
+        .update_expression("SET probe = :v")
+        .expression_attribute_values(":v", N("1".into()))
+        .send()
+        .await
+        .expect("update");
+    client
+        .query()
+        .table_name(table)
+        .index_name(scim_aws::table::MEMBERSHIPS_BY_USER)
+        .key_condition_expression("gpk = :g")
+        .expression_attribute_values(":g", S("probe#MU#nobody".into()))
+        .send()
+        .await
+        .expect("index query");
+    client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("describe");
+    let c = s.calls().since(&before);
+    assert_eq!(
+        Calls {
+            scan: 1,
+            update_item: 1,
+            query: 1,
+            query_index: 1,
+            other: 1,
+            ..Calls::default()
+        },
+        c
+    );
+    assert_eq!(c.total(), 4);
+}

@@ -1,7 +1,8 @@
 //! The audit record of each outcome, in the table's audit partition of the user.
 //!
-//! Same shape as the store's audit items (`dynamo::AuditItem`: `pk = {tenant}#A#{user id}`,
-//! `sk = {at}#{id}`, `tenant`, `event`, `resourceType`, `rid`, `externalId`, `changed`,
+//! Same shape as the store's audit items (`AuditItem` in `shared/aws/src/dynamo/items.rs`:
+//! `pk` = `scim_aws::dynamo::keys::audit_pk` of the user, `sk` = `audit_sk` of the time and
+//! the event id, `tenant`, `event`, `resourceType`, `rid`, `externalId`, `changed`,
 //! `token` = actor, `req`, `at`, `expiresAt`), so one `Query` on the user's audit partition
 //! reads the SCIM writes and the Entra outcomes in time order. The difference is
 //! `rec = "audit-ext"`: the change-event publisher turns only `rec = "audit"` items into
@@ -12,14 +13,16 @@
 use crate::settings::Mode;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
+use scim_aws::dynamo::keys::{audit_pk, audit_sk};
+use scim_aws::dynamo::Retention;
 use std::collections::HashMap;
 
 /// `rec` of these records: not `"audit"`, so the change-event publisher ignores them.
 pub const AUDIT_EXT_RECORD: &str = "audit-ext";
 /// The actor (`token`) of these records.
 pub const ACTOR: &str = "entra-guest-cleanup";
-/// Kept as long as the store keeps its audit records (`Retention::audit_secs`).
-pub const RETENTION_SECS: i64 = 400 * 86_400;
+/// Kept as long as the store keeps its audit records by default.
+pub const RETENTION_SECS: i64 = Retention::DEFAULT.audit_secs;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -43,11 +46,8 @@ impl AuditEntry {
     pub fn item(&self, at: &str, now_epoch: i64) -> HashMap<String, AttributeValue> {
         let s = |v: &str| AttributeValue::S(v.to_string());
         let mut item = HashMap::from([
-            (
-                "pk".to_string(),
-                s(&format!("{}#A#{}", self.tenant, self.user_id)),
-            ),
-            ("sk".to_string(), s(&format!("{at}#{}", self.event_id))),
+            ("pk".to_string(), s(&audit_pk(&self.tenant, &self.user_id))),
+            ("sk".to_string(), s(&audit_sk(at, &self.event_id))),
             ("rec".to_string(), s(AUDIT_EXT_RECORD)),
             ("tenant".to_string(), s(&self.tenant)),
             ("event".to_string(), s(&self.outcome)),

@@ -1,7 +1,7 @@
 //! Change events, published from the audit records (feature `events`).
 //!
 //! Every write puts one audit record (`rec = "audit"`) in its own transaction (see
-//! `dynamo::AuditItem`). The table's DynamoDB stream carries each new record to the
+//! `AuditItem` in `dynamo/items.rs`). The table's DynamoDB stream carries each new record to the
 //! `publish-events` function (or, locally, to the server's stream follower), which turns it
 //! into a [`ChangeEvent`] and hands it to an [`EventSink`]:
 //!
@@ -29,7 +29,7 @@ use std::time::Duration;
 pub use aws_sdk_eventbridge::Client as EventBridgeClient;
 
 /// The value of `rec` that marks an audit record (the stream filter matches it).
-pub const AUDIT_RECORD: &str = "audit";
+pub use crate::dynamo::AUDIT_RECORD;
 /// `PutEvents` takes at most this many entries per call.
 pub const MAX_ENTRIES_PER_PUT: usize = 10;
 /// The tracing target of the local sink's lines.
@@ -37,7 +37,8 @@ pub const LOG_TARGET: &str = "scim::events";
 
 // ------------------------------------------------------------------ audit record -> event
 
-/// The attributes of an audit record that make its event (see `dynamo::AuditItem`).
+/// The attributes of an audit record that make its event (see `AuditItem` in
+/// `dynamo/items.rs`).
 #[derive(Debug, Deserialize)]
 struct AuditRecord {
     tenant: String,

@@ -81,6 +81,7 @@ fn add_calls(a: &Calls, b: &Calls) -> Calls {
         delete_item: a.delete_item + b.delete_item,
         transact_write_items: a.transact_write_items + b.transact_write_items,
         batch_write_item: a.batch_write_item + b.batch_write_item,
+        other: a.other + b.other,
     }
 }
 

@@ -1,0 +1,194 @@
+//! The DynamoDB store: the one implementation of the storage port, over a single table.
+//!
+//! Where things are (each module depends only on those above it in this list):
+//!
+//! | module        | what it holds                                                        |
+//! |---------------|----------------------------------------------------------------------|
+//! | [`keys`]      | every key of the table, and the indexed attributes as one table ([`keys::INDEXED`]): guards, index entries, lookups |
+//! | `items`       | the stored item shapes (resource, tombstone, audit, membership)      |
+//! | `errors`      | SDK errors as store errors (by error code), backoff                  |
+//! | [`instrument`]| call counts and capacity accounting                                  |
+//! | `reads`       | get, get many, partition queries, index lookups, counters, audit trail |
+//! | `transact`    | the actions of a write (guards, index entries, audit, members, counters) and running them |
+//! | `lists`       | list pages: page memos, cursors, filters (index lookup or bounded walk) |
+//! | `lifecycle`   | delete, tombstones, restore, inactive-email markers, membership clean-up |
+//! | `writes`      | create and update                                                    |
+//! | `expiry`      | the `expiring-contacts` index read (`due_contacts`)                  |
+//!
+//! The port's operations are free functions named after them in their module; the
+//! [`Store`] implementation below is the map from port to module. Helpers shared between
+//! modules are methods of [`DynamoStore`] in the module of their concern.
+
+mod errors;
+mod expiry;
+pub mod instrument;
+mod items;
+pub mod keys;
+mod lifecycle;
+mod lists;
+mod reads;
+mod transact;
+mod writes;
+
+pub use instrument::{transaction_write_units, CallCounts, Calls, Capacity, CapacityUnits};
+pub use items::AUDIT_RECORD;
+pub use keys::MAX_INDEXED_EMAILS;
+
+use aws_sdk_dynamodb::Client;
+use scim_core::patch::{Member, MemberChanges};
+use scim_core::schema::ResourceKind;
+use scim_service::port::{
+    Audit, Guard, ListPage, ListRequest, Store, StoreResult, Stored, Tombstone,
+};
+use std::sync::Arc;
+
+/// The most items a filter no index serves may examine.
+pub const MAX_SCAN_ITEMS: usize = 100_000;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    calls: Arc<CallCounts>,
+    retention: Retention,
+}
+
+/// How long deleted users' tombstones and audit records are kept (seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub tombstone_secs: i64,
+    pub audit_secs: i64,
+}
+
+impl Retention {
+    /// 90 days of tombstones, 400 days of audit records.
+    pub const DEFAULT: Retention = Retention {
+        tombstone_secs: 90 * 86_400,
+        audit_secs: 400 * 86_400,
+    };
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention::DEFAULT
+    }
+}
+
+impl DynamoStore {
+    /// The store over `table`, counting every call made through its client (the client
+    /// is rebuilt with the counting interceptor; see [`instrument`]).
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let calls = Arc::new(CallCounts::default());
+        DynamoStore {
+            client: instrument::counting(&client, Arc::clone(&calls)),
+            table: table.into(),
+            calls,
+            retention: Retention::default(),
+        }
+    }
+
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The store's client: calls made with it are counted in [`DynamoStore::calls`].
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The calls made through the store's client so far, for tests and benchmarks.
+    pub fn calls(&self) -> Calls {
+        self.calls.snapshot()
+    }
+}
+
+impl Store for DynamoStore {
+    async fn get(&self, tenant: &str, kind: ResourceKind, id: &str) -> StoreResult<Option<Stored>> {
+        reads::get(self, tenant, kind, id).await
+    }
+
+    async fn members(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<Member>>> {
+        reads::members(self, tenant, group_id, limit).await
+    }
+
+    async fn groups_of(&self, tenant: &str, user_id: &str) -> StoreResult<Vec<String>> {
+        reads::groups_of(self, tenant, user_id).await
+    }
+
+    async fn list(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        request: &ListRequest<'_>,
+    ) -> StoreResult<ListPage> {
+        lists::list(self, tenant, kind, request).await
+    }
+
+    async fn create(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        r: &Stored,
+        members: &[Member],
+        audit: &Audit,
+    ) -> StoreResult<()> {
+        writes::create(self, tenant, kind, r, members, audit).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn update(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        before: &Stored,
+        after: &Stored,
+        members: &MemberChanges,
+        guard: Guard,
+        audit: &Audit,
+    ) -> StoreResult<()> {
+        writes::update(self, tenant, kind, before, after, members, guard, audit).await
+    }
+
+    async fn delete(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        before: &Stored,
+        audit: &Audit,
+    ) -> StoreResult<()> {
+        lifecycle::delete(self, tenant, kind, before, audit).await
+    }
+
+    async fn tombstone(&self, tenant: &str, id: &str) -> StoreResult<Option<Tombstone>> {
+        lifecycle::tombstone(self, tenant, id).await
+    }
+
+    async fn restore(
+        &self,
+        tenant: &str,
+        tombstone: &Tombstone,
+        after: &Stored,
+        audit: &Audit,
+    ) -> StoreResult<()> {
+        lifecycle::restore(self, tenant, tombstone, after, audit).await
+    }
+
+    async fn clear_inactive_email(
+        &self,
+        tenant: &str,
+        email: &str,
+        holder: &str,
+    ) -> StoreResult<()> {
+        lifecycle::clear_inactive_email(self, tenant, email, holder).await
+    }
+}
