@@ -13,7 +13,7 @@
 use crate::settings::Mode;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
-use scim_aws::dynamo::keys::{audit_pk, audit_sk};
+use scim_aws::dynamo::keys::{activity_pk, activity_sk, audit_pk, audit_sk};
 use scim_aws::dynamo::Retention;
 use std::collections::HashMap;
 
@@ -48,6 +48,12 @@ impl AuditEntry {
         let mut item = HashMap::from([
             ("pk".to_string(), s(&audit_pk(&self.tenant, &self.user_id))),
             ("sk".to_string(), s(&audit_sk(at, &self.event_id))),
+            // Also in the tenant's activity log (the application API's `GET /activity`).
+            ("apk".to_string(), s(&activity_pk(&self.tenant))),
+            (
+                "ask".to_string(),
+                s(&activity_sk(at, &self.user_id, &self.event_id)),
+            ),
             ("rec".to_string(), s(AUDIT_EXT_RECORD)),
             ("tenant".to_string(), s(&self.tenant)),
             ("event".to_string(), s(&self.outcome)),

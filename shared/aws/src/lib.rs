@@ -4,7 +4,6 @@
 
 pub mod config;
 pub mod dynamo;
-mod dynamo_app;
 #[cfg(feature = "events")]
 pub mod events;
 pub mod expiry;

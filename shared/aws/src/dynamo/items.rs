@@ -3,7 +3,9 @@
 //! contract with its readers (the change-event publisher reads [`AuditItem`]'s, the Entra
 //! cleanup function writes records of the same shape).
 
-use super::keys::{self, audit_pk, audit_sk, membership_gpk, membership_pk, resource_pk};
+use super::keys::{
+    self, activity_pk, activity_sk, audit_pk, audit_sk, membership_gpk, membership_pk, resource_pk,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use scim_core::patch::{Member, MemberChanges};
 use scim_core::resource::{self, Meta};
@@ -190,6 +192,11 @@ pub(super) struct AuditItem {
     at: String,
     #[serde(rename = "expiresAt")]
     expires_at: i64,
+    /// The sparse `activity` index: the tenant's audit records, newest first.
+    #[serde(default)]
+    apk: String,
+    #[serde(default)]
+    ask: String,
 }
 
 impl AuditItem {
@@ -218,6 +225,8 @@ impl AuditItem {
             req: audit.request_id.clone(),
             at: audit.at.clone(),
             expires_at: expires,
+            apk: activity_pk(t),
+            ask: activity_sk(&audit.at, &r.id, &audit.request_id),
         }
     }
 }

@@ -147,6 +147,21 @@ pub fn audit_sk(at: &str, request_id: &str) -> String {
     format!("{at}#{request_id}")
 }
 
+/// The tenant's settings item (provisioning switch, token usage).
+pub fn settings_key(t: &str) -> HashMap<String, AttributeValue> {
+    item_key(format!("{t}#S"), "settings".to_string())
+}
+
+/// An audit record's partition in the sparse `activity` index: the whole tenant's.
+pub fn activity_pk(t: &str) -> String {
+    format!("{t}#A")
+}
+
+/// An audit record's sort key in the `activity` index: time, resource, request.
+pub fn activity_sk(at: &str, resource_id: &str, request_id: &str) -> String {
+    format!("{at}#{resource_id}#{request_id}")
+}
+
 /// The partition of a tenant's expiring users in the `expiring-contacts` index.
 pub fn expiry_pk(t: &str) -> String {
     format!("{t}#X")

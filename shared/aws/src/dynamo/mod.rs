@@ -14,11 +14,14 @@
 //! | `lifecycle`   | delete, tombstones, restore, inactive-email markers, membership clean-up |
 //! | `writes`      | create and update                                                    |
 //! | `expiry`      | the `expiring-contacts` index read (`due_contacts`)                  |
+//! | `settings`    | the tenant's settings item: provisioning switch, token usage ([`scim_service::settings::SettingsStore`]) |
+//! | `directory`   | the application API's reads: user with groups, member pages, activity, counts ([`scim_service::port::DirectoryStore`]) |
 //!
 //! The port's operations are free functions named after them in their module; the
 //! [`Store`] implementation below is the map from port to module. Helpers shared between
 //! modules are methods of [`DynamoStore`] in the module of their concern.
 
+mod directory;
 mod errors;
 mod expiry;
 pub mod instrument;
@@ -27,6 +30,7 @@ pub mod keys;
 mod lifecycle;
 mod lists;
 mod reads;
+mod settings;
 mod transact;
 mod writes;
 

@@ -1,0 +1,143 @@
+//! The tenant's settings item: the provisioning switch and the identity provider's latest
+//! use of each token ([`scim_service::settings`]).
+//!
+//! | item | pk | sk | attributes |
+//! |---|---|---|---|
+//! | settings | `{t}#S` | `settings` | `enabled` (absent = on), `lastAt`, `lastClient`, `u_{token id}` = `{at, client}` |
+
+use super::errors::internal;
+use super::items::{s, Item};
+use super::keys::settings_key;
+use super::DynamoStore;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use scim_service::port::StoreResult;
+use scim_service::settings::{ClientKind, SettingsStore, TenantSettings, Usage};
+use std::collections::HashMap;
+
+/// Token ids are hex digests; anything else never reaches an attribute name.
+fn usage_attr(token_id: &str) -> Option<String> {
+    (!token_id.is_empty()
+        && token_id.len() <= 64
+        && token_id.bytes().all(|b| b.is_ascii_alphanumeric()))
+    .then(|| format!("u_{token_id}"))
+}
+
+fn str_of(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn usage_of(m: &Item) -> Option<Usage> {
+    Some(Usage {
+        at: str_of(m, "at")?,
+        client: ClientKind::parse(str_of(m, "client").as_deref().unwrap_or("other")),
+    })
+}
+
+fn settings_of(item: Option<&Item>) -> TenantSettings {
+    let Some(item) = item else {
+        return TenantSettings::default();
+    };
+    let mut out = TenantSettings {
+        provisioning_enabled: item
+            .get("enabled")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(true),
+        last_call: match (str_of(item, "lastAt"), str_of(item, "lastClient")) {
+            (Some(at), Some(c)) => Some(Usage {
+                at,
+                client: ClientKind::parse(&c),
+            }),
+            _ => None,
+        },
+        token_usage: Default::default(),
+    };
+    for (name, v) in item {
+        if let (Some(id), Ok(m)) = (name.strip_prefix("u_"), v.as_m()) {
+            if let Some(u) = usage_of(m) {
+                out.token_usage.insert(id.to_string(), u);
+            }
+        }
+    }
+    out
+}
+
+impl SettingsStore for DynamoStore {
+    async fn settings(&self, tenant: &str) -> StoreResult<TenantSettings> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(settings_key(tenant)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| internal("GetItem", e))?;
+        Ok(settings_of(out.item.as_ref()))
+    }
+
+    async fn set_provisioning_enabled(
+        &self,
+        tenant: &str,
+        enabled: bool,
+        at: &str,
+    ) -> StoreResult<TenantSettings> {
+        let out = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(settings_key(tenant)))
+            .update_expression("SET enabled = :e, enabledAt = :at")
+            .expression_attribute_values(":e", AttributeValue::Bool(enabled))
+            .expression_attribute_values(":at", s(at))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| internal("UpdateItem", e))?;
+        Ok(settings_of(out.attributes.as_ref()))
+    }
+
+    async fn record_usage(
+        &self,
+        tenant: &str,
+        token_id: &str,
+        client: ClientKind,
+        at: &str,
+    ) -> StoreResult<TenantSettings> {
+        let mut req = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(settings_key(tenant)))
+            .expression_attribute_values(":at", s(at))
+            .expression_attribute_values(":c", s(client.as_str()))
+            .return_values(ReturnValue::AllNew);
+        req = match usage_attr(token_id) {
+            Some(attr) => req
+                .update_expression("SET lastAt = :at, lastClient = :c, #u = :u")
+                .expression_attribute_names("#u", attr)
+                .expression_attribute_values(
+                    ":u",
+                    AttributeValue::M(HashMap::from([
+                        ("at".to_string(), s(at)),
+                        ("client".to_string(), s(client.as_str())),
+                    ])),
+                ),
+            None => req.update_expression("SET lastAt = :at, lastClient = :c"),
+        };
+        let out = req.send().await.map_err(|e| internal("UpdateItem", e))?;
+        Ok(settings_of(out.attributes.as_ref()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hex_token_ids_become_attribute_names() {
+        assert_eq!(usage_attr("ab12cd34").as_deref(), Some("u_ab12cd34"));
+        assert_eq!(usage_attr("a b"), None);
+        assert_eq!(usage_attr(""), None);
+    }
+}
