@@ -5,13 +5,30 @@ import * as fs from 'node:fs';
 
 export type FunctionKind = 'http' | 'rotation' | 'schedule' | 'stream' | 'event';
 
+/** Which HTTP API an http function's routes are on: the IdP's SCIM API (/scim/v2 and
+ * $default, no authorizer: the function checks the bearer token) or the product's
+ * application API (/app/v1, AWS_IAM on every route). */
+export type ApiKind = 'scim' | 'app';
+
+/** The environment variables a function may be given (functions.json "environment"). */
+export const ENVIRONMENT_VARIABLES = ['TABLE_NAME', 'TENANT_ID', 'TOKEN_SECRET_ARN', 'TENANT_URL', 'EVENT_BUS_NAME', 'RUST_LOG'] as const;
+export type EnvironmentVariable = (typeof ENVIRONMENT_VARIABLES)[number];
+/** The environment of a function without an "environment" list (every function before /app/v1). */
+export const COMMON_ENVIRONMENT: readonly EnvironmentVariable[] = ['TABLE_NAME', 'TENANT_ID', 'TOKEN_SECRET_ARN', 'EVENT_BUS_NAME', 'RUST_LOG'];
+
 export interface FunctionDef {
   readonly name: string;
   readonly kind: FunctionKind;
   /** "METHOD /path" route keys, or "$default". */
   readonly routes: string[];
+  /** http functions: the API their routes are on (all routes of a function are on one). */
+  readonly api?: ApiKind;
   readonly dynamodb: string[];
   readonly indexes: string[];
+  /** DynamoDB actions on the tenant's settings item only (LeadingKeys {tenant}#S): SCIM functions. */
+  readonly settingsItem: string[];
+  /** The function's exact environment; COMMON_ENVIRONMENT (plus the kind's own) when absent. */
+  readonly environment?: EnvironmentVariable[];
   readonly secretsmanager: string[];
   readonly events: string[];
   /** DynamoDB Streams actions on the table's stream (stream functions). */
@@ -47,6 +64,8 @@ export type EntraCleanupMode = 'off' | 'disable' | 'delete';
 
 export interface TenantOptions {
   readonly architecture: 'arm64' | 'x86_64';
+  /** IAM roles (same account) of the product's backend that may call the application API. */
+  readonly productRoleArns: string[];
   readonly expirySchedule: string;
   readonly tokenRotationDays: number;
   readonly logRetentionDays: number;
@@ -64,6 +83,7 @@ export interface TenantDef {
 /** Same defaults as template.yaml's parameters. */
 export const DEFAULT_OPTIONS: TenantOptions = {
   architecture: 'arm64',
+  productRoleArns: [],
   expirySchedule: 'rate(15 minutes)',
   tokenRotationDays: 90,
   logRetentionDays: 90,
@@ -78,6 +98,18 @@ const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
 const RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ];
+
+// arn:<partition>:iam::<account>:role/<optional path/><name>
+export const ROLE_ARN = /^arn:aws(-[a-z]+)*:iam::(\d{12}):role\/((?:[\w+=,.@-]+\/)*)([\w+=,.@-]{1,64})$/;
+const SCIM_ROUTE = /^(GET|POST|PUT|PATCH|DELETE) \/scim\/v2\/\S+$/;
+const APP_ROUTE = /^(GET|POST|PUT|PATCH|DELETE) \/app\/v1\/\S+$/;
+
+/** The role name of an IAM role ARN (the last path segment; role names are unique per account). */
+export function roleName(arn: string): string {
+  const m = ROLE_ARN.exec(arn);
+  if (!m) throw new Error(`not an IAM role ARN: ${arn}`);
+  return m[4];
+}
 
 function readJson(file: string): unknown {
   return JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -112,12 +144,19 @@ export function loadFunctions(file: string): FunctionDef[] {
     if (seen.has(f.name)) fail(file, `duplicate function ${f.name}`);
     seen.add(f.name);
     if (typeof f.kind !== 'string' || !KINDS.includes(f.kind)) fail(file, `${f.name}: kind must be one of ${KINDS.join(', ')}`);
+    const routes = stringList(file, `${f.name}.routes`, f.routes ?? []);
     const def: FunctionDef = {
       name: f.name,
       kind: f.kind as FunctionKind,
-      routes: stringList(file, `${f.name}.routes`, f.routes ?? []),
+      routes,
+      api: apiOf(file, f.name, f.kind, routes),
       dynamodb: stringList(file, `${f.name}.dynamodb`, f.dynamodb ?? []),
       indexes: stringList(file, `${f.name}.indexes`, f.indexes ?? []),
+      settingsItem: stringList(file, `${f.name}.settingsItem`, f.settingsItem ?? []),
+      environment:
+        f.environment === undefined
+          ? undefined
+          : (stringList(file, `${f.name}.environment`, f.environment) as EnvironmentVariable[]),
       secretsmanager: stringList(file, `${f.name}.secretsmanager`, f.secretsmanager ?? []),
       events: stringList(file, `${f.name}.events`, f.events ?? []),
       stream: stringList(file, `${f.name}.stream`, f.stream ?? []),
@@ -128,6 +167,7 @@ export function loadFunctions(file: string): FunctionDef[] {
       whenExpiredActionDelete: f.whenExpiredActionDelete as FunctionDef['whenExpiredActionDelete'],
     };
     noWildcards(file, `${f.name}.dynamodb`, def.dynamodb, 'dynamodb');
+    noWildcards(file, `${f.name}.settingsItem`, def.settingsItem, 'dynamodb');
     noWildcards(file, `${f.name}.secretsmanager`, def.secretsmanager, 'secretsmanager');
     noWildcards(file, `${f.name}.events`, def.events, 'events');
     noWildcards(file, `${f.name}.stream`, def.stream, 'dynamodb');
@@ -145,11 +185,30 @@ export function loadFunctions(file: string): FunctionDef[] {
       noWildcards(file, `${f.name}.whenExpiredActionDelete`, def.whenExpiredActionDelete.dynamodb, 'dynamodb');
     }
     if ((def.kind === 'http') !== def.routes.length > 0) fail(file, `${f.name}: http functions, and only they, have routes`);
-    for (const r of def.routes) {
-      if (r !== '$default' && !/^(GET|POST|PUT|PATCH|DELETE) \/scim\/v2\/\S+$/.test(r)) fail(file, `${f.name}: bad route "${r}"`);
+    if (def.settingsItem.length > 0 && def.api !== 'scim') fail(file, `${f.name}: only SCIM functions have settingsItem actions`);
+    if (def.environment) {
+      for (const v of def.environment) {
+        if (!(ENVIRONMENT_VARIABLES as readonly string[]).includes(v)) fail(file, `${f.name}: unknown environment variable ${v}`);
+      }
+      if (def.environment.includes('TOKEN_SECRET_ARN') !== def.secretsmanager.length > 0) {
+        fail(file, `${f.name}: TOKEN_SECRET_ARN in the environment if and only if the function has secretsmanager actions`);
+      }
     }
     return def;
   });
+}
+
+/** The API of an http function's routes; every route of a function is on the same one. */
+function apiOf(file: string, name: string, kind: unknown, routes: string[]): ApiKind | undefined {
+  if (kind !== 'http' || routes.length === 0) return undefined;
+  const apis = new Set<ApiKind>();
+  for (const r of routes) {
+    if (r === '$default' || SCIM_ROUTE.test(r)) apis.add('scim');
+    else if (APP_ROUTE.test(r)) apis.add('app');
+    else fail(file, `${name}: bad route "${r}" (routes are under /scim/v2 or /app/v1)`);
+  }
+  if (apis.size !== 1) fail(file, `${name}: a function's routes are all under /scim/v2 or all under /app/v1`);
+  return [...apis][0];
 }
 
 export function loadTable(file: string, functions: FunctionDef[]): TableDef {
@@ -198,6 +257,16 @@ export function loadTenants(file: string): TenantDef[] {
       fail(file, `${t.id}: logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);
     }
     if (!/^(rate|cron)\(.+\)$/.test(options.expirySchedule)) fail(file, `${t.id}: expirySchedule must be rate(...) or cron(...)`);
+    stringList(file, `${t.id}.productRoleArns`, options.productRoleArns);
+    for (const arn of options.productRoleArns) {
+      const m = ROLE_ARN.exec(arn);
+      if (!m) fail(file, `${t.id}: productRoleArns: "${arn}" is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`);
+      // The policy is attached by role name, which only names a role in the stack's own account.
+      if (m[2] !== t.account) fail(file, `${t.id}: productRoleArns: "${arn}" is not in the tenant's account ${t.account}`);
+    }
+    if (new Set(options.productRoleArns.map(roleName)).size !== options.productRoleArns.length) {
+      fail(file, `${t.id}: productRoleArns names a role twice`);
+    }
     return { id: t.id, account: t.account, region: t.region, options };
   });
 }

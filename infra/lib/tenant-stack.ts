@@ -1,8 +1,9 @@
 // One customer tenant's SCIM endpoint: the same resources and IAM policies as
 // template.yaml, built from infra/functions.json and shared/table.json.
-import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -14,7 +15,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AssetMode, rustLambda } from './code';
-import { FunctionDef, TableDef, TenantDef } from './definitions';
+import { COMMON_ENVIRONMENT, EnvironmentVariable, FunctionDef, roleName, TableDef, TenantDef } from './definitions';
 
 export interface TenantStackProps extends StackProps {
   readonly tenant: TenantDef;
@@ -43,6 +44,19 @@ export const ACCESS_LOG_FORMAT = JSON.stringify({
   error: '$context.error.message',
   integrationError: '$context.integrationErrorMessage',
 });
+
+// The application API's access log also names the IAM principal that signed the request
+// (the product's role; never a header, so never the signature).
+export const APP_ACCESS_LOG_FORMAT = JSON.stringify({
+  ...JSON.parse(ACCESS_LOG_FORMAT),
+  caller: '$context.identity.userArn',
+});
+
+/** The partition key of the tenant's settings item: the one item every SCIM function may update. */
+export const settingsPartition = (tenant: string) => `${tenant}#S`;
+
+/** What the product's roles may invoke: every method of every /app/v1 route, no other path. */
+export const APP_INVOKE_PATH = '*/*/app/v1/*';
 
 const TIMEOUT_SECONDS: Record<FunctionDef['kind'], number> = { http: 10, rotation: 30, schedule: 300, stream: 60, event: 60 };
 
@@ -154,18 +168,48 @@ export class TenantStack extends Stack {
       },
     });
 
+    // ------------------------------------------------------------ application API
+    // The product's API (/app/v1) is a second HTTP API, every route AWS_IAM. Its own API
+    // (not routes on the SCIM API) because the app functions' TENANT_URL names the SCIM API:
+    // in template.yaml a function on an API that it also references is a circular dependency
+    // (SAM's API body references the function). No credential of one API opens the other.
+    const appAccessLogs = new logs.LogGroup(this, 'ApplicationApiAccessLogGroup', {
+      logGroupName: `/scim/${tenant.id}/app-api-access`,
+      retention: opts.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const appApi = new apigwv2.HttpApi(this, 'ApplicationApi', {
+      apiName: `scim-${tenant.id}-app`,
+      description: `Application API (IAM-authorized) of the SCIM service for tenant ${tenant.id}`,
+      createDefaultStage: false,
+    });
+    new apigwv2.HttpStage(this, 'ApplicationApiDefaultStage', {
+      httpApi: appApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: THROTTLE,
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(appAccessLogs),
+        format: apigw.AccessLogFormat.custom(APP_ACCESS_LOG_FORMAT),
+      },
+    });
+    const iamAuthorizer = new HttpIamAuthorizer();
+    const tenantUrl = `${api.apiEndpoint}/scim/v2`;
+
     // ------------------------------------------------------------ functions
     const architecture = opts.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
-    const environment = {
+    const variables: Record<EnvironmentVariable, string> = {
       TABLE_NAME: table.ref,
       TENANT_ID: tenant.id,
       TOKEN_SECRET_ARN: secret.secretArn,
+      TENANT_URL: tenantUrl,
       EVENT_BUS_NAME: bus.eventBusName,
       RUST_LOG: 'info',
     };
     const deleteExpired = opts.expiredContactAction === 'delete';
 
     const environmentOf = (def: FunctionDef): Record<string, string> => {
+      const environment = Object.fromEntries((def.environment ?? COMMON_ENVIRONMENT).map((v) => [v, variables[v]]));
       switch (def.kind) {
         case 'schedule':
           return { ...environment, EXPIRED_ACTION: opts.expiredContactAction };
@@ -204,6 +248,17 @@ export class TenantStack extends Stack {
       if (def.dynamodb.length > 0) {
         statements.push(
           new iam.PolicyStatement({ sid: 'Table', actions: def.dynamodb, resources: [tableArn, ...def.indexes.map(indexArn)] }),
+        );
+      }
+      if (def.settingsItem.length > 0) {
+        // The once-a-minute "last called" write of a SCIM function: its tenant's settings item only.
+        statements.push(
+          new iam.PolicyStatement({
+            sid: 'SettingsItem',
+            actions: def.settingsItem,
+            resources: [tableArn],
+            conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [settingsPartition(tenant.id)] } },
+          }),
         );
       }
       if (def.secretsmanager.length > 0) {
@@ -253,12 +308,19 @@ export class TenantStack extends Stack {
 
       if (def.kind === 'http') {
         const integration = new HttpLambdaIntegration(`${P}Integration`, fn);
+        // SCIM routes: no authorizer (the function checks the bearer token). App routes: AWS_IAM.
+        const app = def.api === 'app';
         for (const route of def.routes) {
           const routeKey =
             route === '$default'
               ? apigwv2.HttpRouteKey.DEFAULT
               : apigwv2.HttpRouteKey.with(route.split(' ')[1], route.split(' ')[0] as apigwv2.HttpMethod);
-          new apigwv2.HttpRoute(this, `${P}Route${routeId(route)}`, { httpApi: api, routeKey, integration });
+          new apigwv2.HttpRoute(this, `${P}Route${routeId(route)}`, {
+            httpApi: app ? appApi : api,
+            routeKey,
+            integration,
+            authorizer: app ? iamAuthorizer : undefined,
+          });
         }
       } else if (def.kind === 'schedule') {
         new events.Rule(this, `${P}Schedule`, {
@@ -337,11 +399,49 @@ export class TenantStack extends Stack {
       }
     }
 
+    // ------------------------------------------------------------ the product's roles
+    // Same as template.yaml's ApplicationApiInvokePolicy: execute-api:Invoke on /app/v1 of the
+    // application API only, attached to the tenant's productRoleArns (checked to be roles of
+    // the stack's account by loadTenants; attached by name, which the ARN's path does not change).
+    const invokePolicy =
+      opts.productRoleArns.length > 0
+        ? new iam.CfnManagedPolicy(this, 'ApplicationApiInvokePolicy', {
+            description: `Lets the product's backend call the application API (/app/v1) of tenant ${tenant.id}`,
+            policyDocument: {
+              Version: '2012-10-17',
+              Statement: [
+                {
+                  Sid: 'InvokeApplicationApi',
+                  Effect: 'Allow',
+                  Action: 'execute-api:Invoke',
+                  Resource: this.formatArn({
+                    service: 'execute-api',
+                    resource: appApi.apiId,
+                    resourceName: APP_INVOKE_PATH,
+                    arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+                  }),
+                },
+              ],
+            },
+            roles: opts.productRoleArns.map(roleName),
+          })
+        : undefined;
+
     // ------------------------------------------------------------ outputs
     new CfnOutput(this, 'TenantUrl', {
       description: 'Paste into Entra ID (Tenant URL) or Okta (SCIM connector base URL).',
-      value: `${api.apiEndpoint}/scim/v2`,
+      value: tenantUrl,
     });
+    new CfnOutput(this, 'ApplicationApiUrl', {
+      description: "The application API's base URL, for the product's backend (requests signed with SigV4, service execute-api).",
+      value: `${appApi.apiEndpoint}/app/v1`,
+    });
+    if (invokePolicy) {
+      new CfnOutput(this, 'ApplicationApiInvokePolicyArn', {
+        description: 'Managed policy (execute-api:Invoke on /app/v1) attached to the product roles.',
+        value: invokePolicy.ref,
+      });
+    }
     new CfnOutput(this, 'TokenSecretArn', {
       description: 'Secrets Manager secret holding the bearer token (Entra Secret Token / Okta API token).',
       value: secret.secretArn,
@@ -370,7 +470,7 @@ export class TenantStack extends Stack {
 function describe(def: FunctionDef): string {
   switch (def.kind) {
     case 'http':
-      return `SCIM ${def.routes.join(', ')}`;
+      return `${def.api === 'app' ? 'Application API' : 'SCIM'} ${def.routes.join(', ')}`;
     case 'rotation':
       return 'Rotates the SCIM bearer token secret';
     case 'schedule':

@@ -120,6 +120,27 @@ class Statement:
     actions: frozenset[str]
     resources: frozenset[str]
     condition: str | None = None  # template Condition name guarding the statement (SAM Fn::If)
+    iam_condition: str | None = None  # the statement's IAM Condition block, canonical (see iam_condition)
+
+
+def iam_condition(block: Any) -> str | None:
+    """An IAM Condition block as canonical JSON: operators and keys sorted, values reduced
+    with `sym` and given as sorted lists, so SAM's `[!Sub '${TenantId}#S']` and CDK's
+    `"contoso#S"` compare as `{"...": {"dynamodb:LeadingKeys": ["{Ref:TenantId}#S"]}}`."""
+    if block is None:
+        return None
+    canonical = {
+        operator: {key: sorted(sym(v) for v in as_list(values)) for key, values in keys.items()}
+        for operator, keys in block.items()
+    }
+    return json.dumps(canonical, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class RouteView:
+    function: str
+    api: str  # logical id of the API the route is on
+    authorization: str  # NONE or AWS_IAM (or another authorizer type)
 
 
 @dataclass
@@ -191,6 +212,7 @@ class Stack:
                         frozenset(as_list(raw["Action"])),
                         frozenset(sym(r) for r in as_list(raw["Resource"])),
                         condition,
+                        iam_condition(raw.get("Condition")),
                     )
                 )
         return out
@@ -216,43 +238,59 @@ class Stack:
                 out.append((by_logical[logical], p))
         return sorted(out, key=lambda m: m[0])
 
-    # -- routes: "METHOD /path" or "$default" -> function name
+    # -- APIs and routes: "METHOD /path" or "$default" -> function name (on whichever API)
+    def apis(self) -> list[str]:
+        return sorted(self.of_type("AWS::Serverless::HttpApi" if self.is_sam else "AWS::ApiGatewayV2::Api"))
+
     def routes(self) -> dict[str, str]:
+        return {key: route.function for key, route in self.route_views().items()}
+
+    def route_views(self) -> dict[str, RouteView]:
+        """Every route with its function, its API and its effective authorization type. A
+        route key is unique across the stack's APIs (each path prefix is on one API)."""
         return self._sam_routes() if self.is_sam else self._cdk_routes()
 
-    def _sam_routes(self) -> dict[str, str]:
-        api = self.only("AWS::Serverless::HttpApi")
-        out: dict[str, str] = {}
+    def _sam_routes(self) -> dict[str, RouteView]:
+        apis = self.apis()
+        out: dict[str, RouteView] = {}
         for name, fn in self.functions().items():
             for event_id, event in (fn.props.get("Events") or {}).items():
                 if event["Type"] != "HttpApi":
                     continue
                 p = event["Properties"]
-                assert ref_target(p["ApiId"]) == api, f"{name}.{event_id} is not on {api}"
+                api = ref_target(p["ApiId"])
+                assert api in apis, f"{name}.{event_id} is not on an HttpApi of the template"
                 if p["Path"] == "$default":
                     assert p["Method"].upper() == "ANY", f"{name}.{event_id}: $default must be ANY"
                     key = "$default"
                 else:
                     key = f"{p['Method'].upper()} {p['Path']}"
                 assert key not in out, f"route {key} defined twice"
-                out[key] = name
+                # SAM: the event's own Auth.Authorizer, else its API's DefaultAuthorizer, else none.
+                api_auth = self.resources[api]["Properties"].get("Auth") or {}
+                authorizer = (p.get("Auth") or {}).get("Authorizer", api_auth.get("DefaultAuthorizer", "NONE"))
+                if authorizer == "AWS_IAM":
+                    assert api_auth.get("EnableIamAuthorizer") is True, f"{api}: AWS_IAM needs EnableIamAuthorizer"
+                out[key] = RouteView(name, api, authorizer)
         return out
 
-    def _cdk_routes(self) -> dict[str, str]:
-        api = self.only("AWS::ApiGatewayV2::Api")
+    def _cdk_routes(self) -> dict[str, RouteView]:
+        apis = self.apis()
         by_logical = self.function_name_by_logical_id()
-        out: dict[str, str] = {}
+        out: dict[str, RouteView] = {}
         for route_id, route in self.of_type("AWS::ApiGatewayV2::Route").items():
             p = route["Properties"]
-            assert ref_target(p["ApiId"]) == api
+            api = ref_target(p["ApiId"])
+            assert api in apis, f"{route_id}: not on an API of the stack"
             target = sym(p["Target"])
             assert target.startswith("integrations/{Ref:"), f"{route_id}: unexpected target {target}"
             integration = self.resources[target[len("integrations/{Ref:") : -1]]["Properties"]
             assert integration["IntegrationType"] == "AWS_PROXY"
+            assert ref_target(integration["ApiId"]) == api, f"{route_id}: integration on another API"
             fn_id = ref_target(integration["IntegrationUri"], "Arn")
             key = p["RouteKey"]
             assert key not in out, f"route {key} defined twice"
-            out[key] = by_logical[fn_id]
+            out[key] = RouteView(by_logical[fn_id], api, p.get("AuthorizationType", "NONE"))
         return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from cfn_model import Stack, Statement, load_template, ref_target, sym, tags_of, walk
+from cfn_model import Stack, Statement, iam_condition, load_template, ref_target, sym, tags_of, walk
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
@@ -31,6 +32,7 @@ TENANTS = json.loads((INFRA / "tenants.json").read_text())["tenants"]
 # Same defaults as template.yaml's parameters and infra/lib/definitions.ts.
 DEFAULT_OPTIONS = {
     "architecture": "arm64",
+    "productRoleArns": [],
     "expirySchedule": "rate(15 minutes)",
     "tokenRotationDays": 90,
     "logRetentionDays": 90,
@@ -45,10 +47,59 @@ SAM_PARAMETERS = {
     "LogRetentionDays",
     "ExpiredContactAction",
     "EntraCleanupMode",
+    "ProductRoleArns",
 }
 COMMON_ENV = {"TABLE_NAME", "TENANT_ID", "TOKEN_SECRET_ARN", "EVENT_BUS_NAME", "RUST_LOG"}
 ENTRA_RPS_PER_TENANT = 25
 STACK_IDS = ["sam"] + [f"cdk:Scim-{t['id']}" for t in TENANTS]
+ENV_VARIABLES = COMMON_ENV | {"TENANT_URL"}
+
+
+def api_of(route: str) -> str:
+    """The API a route is on: the IdP's SCIM API (/scim/v2, $default) or the product's
+    application API (/app/v1)."""
+    if route == "$default" or route.split(" ", 1)[1].startswith("/scim/v2/"):
+        return "scim"
+    assert route.split(" ", 1)[1].startswith("/app/v1/"), f"route {route} is under neither /scim/v2 nor /app/v1"
+    return "app"
+
+
+def function_api(f: dict) -> str | None:
+    apis = {api_of(r) for r in f["routes"]}
+    assert len(apis) <= 1, f"{f['name']}: routes on two APIs"
+    return next(iter(apis), None)
+
+
+SCIM_FUNCTIONS = [f["name"] for f in FUNCTIONS if f["kind"] == "http" and function_api(f) == "scim"]
+APP_FUNCTIONS = [f["name"] for f in FUNCTIONS if f["kind"] == "http" and function_api(f) == "app"]
+
+# The application API's functions and exactly what each may do (issue 14; infra/README.md).
+# app-contacts writes through the SCIM PATCH path, so it has exactly users-patch's table access.
+APP_PERMISSIONS = {
+    "app-settings": {
+        "dynamodb": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+        "indexes": set(),
+        "secretsmanager": {
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecretVersionStage",
+        },
+        "environment": {"TABLE_NAME", "TENANT_ID", "TOKEN_SECRET_ARN", "TENANT_URL", "RUST_LOG"},
+    },
+    "app-directory": {
+        "dynamodb": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
+        "indexes": {"memberships-by-user", "activity"},
+        "secretsmanager": set(),
+        "environment": {"TABLE_NAME", "TENANT_ID", "TENANT_URL", "RUST_LOG"},
+    },
+    "app-contacts": {
+        "dynamodb": set(BY_NAME["users-patch"]["dynamodb"]),
+        "indexes": set(BY_NAME["users-patch"]["indexes"]),
+        "secretsmanager": set(),
+        "environment": {"TABLE_NAME", "TENANT_ID", "TENANT_URL", "RUST_LOG"},
+    },
+}
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -135,6 +186,42 @@ def failure_queue(stack: Stack, function: str) -> str:
     return named(stack, "AWS::SQS::Queue", "QueueName", f"-{function}-dlq")
 
 
+def api_ids(stack: Stack) -> dict[str, str]:
+    """{"scim": logical id, "app": logical id}: each of the stack's two APIs serves the routes
+    of exactly one of them."""
+    by_api: dict[str, set[str]] = {}
+    for key, route in stack.route_views().items():
+        by_api.setdefault(route.api, set()).add(api_of(key))
+    assert set(by_api) == set(stack.apis()), f"{stack.label}: an API without routes: {stack.apis()}"
+    assert all(len(kinds) == 1 for kinds in by_api.values()), f"{stack.label}: an API serves both: {by_api}"
+    out = {next(iter(kinds)): api for api, kinds in by_api.items()}
+    assert set(out) == {"scim", "app"} and len(by_api) == 2, f"{stack.label}: {by_api}"
+    return out
+
+
+def settings_condition(stack: Stack) -> str:
+    """The IAM condition that confines a statement to the tenant's settings item."""
+    tenant = "{Ref:TenantId}" if stack.is_sam else stack.label.removeprefix("Scim-")
+    return iam_condition({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [f"{tenant}#S"]}})
+
+
+def invoke_policy(stack: Stack) -> str | None:
+    """The managed policy letting the product's roles call /app/v1 (None: not in this stack)."""
+    found = list(stack.of_type("AWS::IAM::ManagedPolicy"))
+    assert len(found) <= 1, f"{stack.label}: managed policies {found}"
+    return found[0] if found else None
+
+
+def invoke_resource(stack: Stack) -> str:
+    """execute-api ARN of every method and stage of /app/v1 on the application API, nothing else."""
+    if stack.is_sam:
+        region, account = "{Ref:AWS::Region}", "{Ref:AWS::AccountId}"
+    else:
+        tenant = next(t for t in TENANTS if f"Scim-{t['id']}" == stack.label)
+        region, account = tenant["region"], tenant["account"]
+    return "arn:{Ref:AWS::Partition}:execute-api:%s:%s:{Ref:%s}/*/*/app/v1/*" % (region, account, api_ids(stack)["app"])
+
+
 # --------------------------------------------------------------------------- the one list
 
 
@@ -153,6 +240,7 @@ def test_function_list_is_consistent():
         extra = f.get("whenExpiredActionDelete") or {"dynamodb": [], "indexes": []}
         for key, service in (
             ("dynamodb", "dynamodb"),
+            ("settingsItem", "dynamodb"),
             ("stream", "dynamodb"),
             ("secretsmanager", "secretsmanager"),
             ("events", "events"),
@@ -165,6 +253,18 @@ def test_function_list_is_consistent():
                 assert action.startswith(f"{service}:") and "*" not in action, f"{f['name']}: {action}"
         for index in f["indexes"] + extra["indexes"]:
             assert index in index_names, f"{f['name']} uses unknown index {index}"
+        api = function_api(f)
+        if api == "scim":
+            # Every SCIM function updates the settings item (last caller) at most once a minute:
+            # with its unconditional UpdateItem, or with the settings-item-only grant.
+            has_update = "dynamodb:UpdateItem" in f["dynamodb"]
+            assert f.get("settingsItem", []) == ([] if has_update else ["dynamodb:UpdateItem"]), f["name"]
+        else:
+            assert not f.get("settingsItem"), f"{f['name']}: only SCIM functions have settingsItem"
+        if "environment" in f:
+            assert set(f["environment"]) <= ENV_VARIABLES, f["name"]
+            assert ("TOKEN_SECRET_ARN" in f["environment"]) == bool(f["secretsmanager"]), f["name"]
+        assert ("environment" in f) == (api == "app"), f"{f['name']}: only app functions list their environment"
     assert len(routes) == len(set(routes)), "a route is served by two functions"
     assert "$default" in routes, "unknown routes must reach a function ($default)"
     assert [f["name"] for f in FUNCTIONS if f["kind"] == "rotation"] == ["rotate-token"]
@@ -231,15 +331,22 @@ def test_environment(stack: Stack):
     table = stack.only("AWS::DynamoDB::Table")
     secret = token_secret(stack)
     bus = stack.only("AWS::Events::EventBus")
+    tenant_url = sym(stack.template["Outputs"]["TenantUrl"]["Value"])
     for name, fn in stack.functions().items():
         env = {k: sym(v) for k, v in fn.environment.items()}
-        wanted = set(COMMON_ENV) | ({"EXPIRED_ACTION"} if BY_NAME[name]["kind"] == "schedule" else set())
+        wanted = set(BY_NAME[name].get("environment", COMMON_ENV))
+        wanted |= {"EXPIRED_ACTION"} if BY_NAME[name]["kind"] == "schedule" else set()
         if BY_NAME[name]["kind"] == "event":
             wanted |= {"ENTRA_CLEANUP_MODE", "ENTRA_CREDENTIALS_SECRET_ARN"}
         assert set(env) == wanted, f"{stack.label} {name}: environment {sorted(env)}"
         assert env["TABLE_NAME"] == "{Ref:%s}" % table
-        assert env["TOKEN_SECRET_ARN"] == "{Ref:%s}" % secret
-        assert env["EVENT_BUS_NAME"] == "{Ref:%s}" % bus
+        if "TOKEN_SECRET_ARN" in env:
+            assert env["TOKEN_SECRET_ARN"] == "{Ref:%s}" % secret
+        if "EVENT_BUS_NAME" in env:
+            assert env["EVENT_BUS_NAME"] == "{Ref:%s}" % bus
+        if "TENANT_URL" in env:
+            # The SCIM base URL the settings page shows: exactly the TenantUrl output.
+            assert env["TENANT_URL"] == tenant_url, f"{stack.label} {name}: TENANT_URL {env['TENANT_URL']}"
         assert env["TENANT_ID"] == expected_tenant_id(stack)
         assert env["RUST_LOG"] == "info"
         if "EXPIRED_ACTION" in env:
@@ -257,7 +364,31 @@ def test_routes_match_the_list(stack: Stack):
     wanted = {route: f["name"] for f in FUNCTIONS for route in f["routes"]}
     assert stack.routes() == wanted
     for route in wanted:
-        assert route == "$default" or route.split(" ", 1)[1].startswith("/scim/v2/"), route
+        api_of(route)  # under /scim/v2 or /app/v1
+
+
+def test_app_routes_are_iam_authorized_and_scim_routes_are_not(stack: Stack):
+    """Every /app/v1 route is on the application API with AWS_IAM authorization (the
+    product's backend signs with SigV4); every /scim/v2 route, and $default, is on the SCIM
+    API without any authorizer (the function checks the bearer token). A bearer token never
+    opens /app/v1; IAM credentials never open /scim/v2."""
+    apis = api_ids(stack)
+    views = stack.route_views()
+    assert {k for k in views if api_of(k) == "app"} == {r for n in APP_FUNCTIONS for r in BY_NAME[n]["routes"]}
+    for key, route in views.items():
+        if api_of(key) == "app":
+            assert route.api == apis["app"] and route.authorization == "AWS_IAM", f"{stack.label} {key}: {route}"
+        else:
+            assert route.api == apis["scim"] and route.authorization == "NONE", f"{stack.label} {key}: {route}"
+    if stack.is_sam:
+        # No authorizer can be switched on for the SCIM API by default, nor off for /app/v1.
+        assert "Auth" not in stack.resources[apis["scim"]]["Properties"]
+        assert stack.resources[apis["app"]]["Properties"]["Auth"] == {
+            "EnableIamAuthorizer": True,
+            "DefaultAuthorizer": "AWS_IAM",
+        }
+    else:
+        assert not stack.of_type("AWS::ApiGatewayV2::Authorizer"), "IAM authorization needs no authorizer resource"
 
 
 def test_table_matches_the_definition(stack: Stack):
@@ -279,10 +410,31 @@ def test_table_matches_the_definition(stack: Stack):
     assert table.get("DeletionPolicy") == "Retain" and table.get("UpdateReplacePolicy") == "Retain"
 
 
+def test_activity_index(stack: Stack):
+    """The sparse GSI the activity log reads: only audit records carry apk ({tenant}#A) and
+    ask ({at}#{resource id}#{request id}), projected whole, so a tenant's activity is one
+    Query newest first."""
+    wanted = {
+        "IndexName": "activity",
+        "KeySchema": [{"AttributeName": "apk", "KeyType": "HASH"}, {"AttributeName": "ask", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    assert wanted in TABLE["GlobalSecondaryIndexes"], "shared/table.json has no activity index"
+    p = stack.resources[stack.only("AWS::DynamoDB::Table")]["Properties"]
+    assert [g for g in p["GlobalSecondaryIndexes"] if g["IndexName"] == "activity"] == [wanted], stack.label
+    for attribute in ("apk", "ask"):
+        assert {"AttributeName": attribute, "AttributeType": "S"} in p["AttributeDefinitions"], attribute
+    readers = sorted(n for n, f in BY_NAME.items() if "activity" in f["indexes"])
+    assert readers == ["app-directory"], readers
+
+
 # --------------------------------------------------------------------------- IAM
 
 
 def test_no_wildcard_actions_anywhere(stack: Stack):
+    """No action has a wildcard; no resource either, except the application API's invoke
+    policy, whose one resource is every stage and method of /app/v1 and nothing else."""
+    policy = invoke_policy(stack)
     for path, node in walk(stack.template):
         for key in ("Action", "NotAction"):
             if key in node:
@@ -290,12 +442,17 @@ def test_no_wildcard_actions_anywhere(stack: Stack):
                     assert isinstance(action, str) and "*" not in action, f"{stack.label}{path}: {key} {action!r}"
         if "Effect" in node and "Resource" in node:
             for resource in node["Resource"] if isinstance(node["Resource"], list) else [node["Resource"]]:
-                assert "*" not in sym(resource), f"{stack.label}{path}: Resource {sym(resource)}"
+                if policy and path.startswith(f"/Resources/{policy}/Properties/PolicyDocument/"):
+                    assert sym(resource) == invoke_resource(stack), f"{stack.label}{path}: Resource {sym(resource)}"
+                else:
+                    assert "*" not in sym(resource), f"{stack.label}{path}: Resource {sym(resource)}"
 
 
 def test_only_per_function_roles_with_inline_policies(stack: Stack):
-    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::Group"):
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::User", "AWS::IAM::Group"):
         assert not stack.of_type(kind), f"{stack.label}: unexpected {kind}"
+    # The one managed policy is the product roles' invoke policy; no function role has it.
+    assert set(stack.of_type("AWS::IAM::ManagedPolicy")) <= {invoke_policy(stack)}
     roles = stack.of_type("AWS::IAM::Role")
     function_roles = {fn.role_id for fn in stack.functions().values()}
     assert set(roles) == function_roles, f"{stack.label}: roles that belong to no function, or shared roles"
@@ -322,6 +479,10 @@ def expected_statements(stack: Stack, name: str, log_group_id: str) -> set[State
     if f["dynamodb"]:
         resources = frozenset({table} | {f"{table}/index/{i}" for i in f["indexes"]})
         statements.add(Statement(frozenset(f["dynamodb"]), resources))
+    if f.get("settingsItem"):
+        statements.add(
+            Statement(frozenset(f["settingsItem"]), frozenset({table}), iam_condition=settings_condition(stack))
+        )
     if f["secretsmanager"]:
         statements.add(Statement(frozenset(f["secretsmanager"]), frozenset({secret})))
     if f["events"]:
@@ -359,7 +520,7 @@ def test_each_function_gets_exactly_its_listed_actions(stack: Stack):
         dynamodb = {
             a
             for s in got
-            if s.condition is None and stream not in s.resources
+            if s.condition is None and s.iam_condition is None and stream not in s.resources
             for a in s.actions
             if a.startswith("dynamodb:")
         }
@@ -368,6 +529,172 @@ def test_each_function_gets_exactly_its_listed_actions(stack: Stack):
     if stack.is_sam:
         condition = stack.template["Conditions"]["DeleteExpiredContacts"]
         assert condition == {"Fn::Equals": [{"Ref": "ExpiredContactAction"}, "delete"]}
+
+
+def test_scim_functions_update_only_the_settings_item(stack: Stack):
+    """Every SCIM function records its caller on the tenant's settings item (pk {tenant}#S)
+    at most once a minute. A function without UpdateItem for its own writes gets it on that
+    item only: one statement, UpdateItem alone, the table alone (no index), confined by
+    ForAllValues:StringEquals dynamodb:LeadingKeys. Nothing else carries that grant."""
+    table = "{Arn:%s}" % stack.only("AWS::DynamoDB::Table")
+    functions = stack.functions()
+    for name, fn in functions.items():
+        got = stack.role_statements(fn.role_id)
+        update = [s for s in got if "dynamodb:UpdateItem" in s.actions]
+        leading = [s for s in got if s.iam_condition is not None and "LeadingKeys" in s.iam_condition]
+        if name not in SCIM_FUNCTIONS:
+            assert not leading, f"{stack.label} {name}: settings-item grant on a non-SCIM function"
+            continue
+        assert update, f"{stack.label} {name}: a SCIM function cannot update the settings item"
+        if "dynamodb:UpdateItem" in BY_NAME[name]["dynamodb"]:
+            assert not leading, f"{stack.label} {name}: already has UpdateItem; no second grant"
+            assert any(s.iam_condition is None and table in s.resources for s in update), name
+        else:
+            assert update == leading, f"{stack.label} {name}: an UpdateItem grant not confined to the settings item"
+            (statement,) = leading
+            assert statement == Statement(
+                frozenset({"dynamodb:UpdateItem"}), frozenset({table}), iam_condition=settings_condition(stack)
+            ), f"{stack.label} {name}: {statement}"
+    if stack.is_sam:
+        assert "TenantId" in stack.template["Parameters"], "the condition names the TenantId parameter"
+
+
+def test_app_functions_have_exactly_their_permissions(stack: Stack):
+    """The application API's functions: their own roles with exactly the actions of the API
+    design (APP_PERMISSIONS), and no bearer-token check: only app-settings touches the token
+    secret (to generate and rotate tokens), and none can reach the bus, stream or queues."""
+    assert sorted(APP_FUNCTIONS) == sorted(APP_PERMISSIONS)
+    table = "{Arn:%s}" % stack.only("AWS::DynamoDB::Table")
+    secret = "{Ref:%s}" % token_secret(stack)
+    functions = stack.functions()
+    for name, wanted in APP_PERMISSIONS.items():
+        f = BY_NAME[name]
+        assert set(f["dynamodb"]) == wanted["dynamodb"] and set(f["indexes"]) == wanted["indexes"], name
+        assert set(f["secretsmanager"]) == wanted["secretsmanager"] and set(f["environment"]) == wanted["environment"], name
+        assert not (f["events"] or f.get("stream") or f.get("sqs") or f.get("settingsItem")), name
+        fn = functions[name]
+        statements = {
+            Statement(frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}), frozenset({"{Arn:%s}" % fn.log_group_id})),
+            Statement(frozenset(wanted["dynamodb"]), frozenset({table} | {f"{table}/index/{i}" for i in wanted["indexes"]})),
+        }
+        if wanted["secretsmanager"]:
+            statements.add(Statement(frozenset(wanted["secretsmanager"]), frozenset({secret})))
+        assert set(stack.role_statements(fn.role_id)) == statements, f"{stack.label} {name}"
+        assert set(fn.environment) == wanted["environment"], f"{stack.label} {name}"
+    readers = sorted(n for n in APP_FUNCTIONS if any(secret in s.resources for s in stack.role_statements(functions[n].role_id)))
+    assert readers == ["app-settings"], readers
+
+
+_NO_VALUE = object()  # what Ref AWS::NoValue evaluates to (dropped from lists)
+ACCOUNT = "123456789012"  # the stack's account in the ProductRoleArns evaluations
+
+
+def _sam_eval(expr, params: dict, conditions: dict):
+    """Evaluates the intrinsic functions template.yaml uses for the product roles
+    (Ref, Join, Split, Select, Equals, Not, Or, If, Condition) for given parameter values."""
+    if isinstance(expr, str):
+        return expr
+    if isinstance(expr, list):
+        values = [_sam_eval(e, params, conditions) for e in expr]
+        return [v for v in values if v is not _NO_VALUE]
+    ((key, value),) = expr.items()
+    ev = lambda e: _sam_eval(e, params, conditions)  # noqa: E731
+    if key == "Ref":
+        return _NO_VALUE if value == "AWS::NoValue" else params[value]
+    if key == "Condition":
+        return conditions[value]
+    if key == "Fn::Join":
+        return value[0].join(ev(value[1]))
+    if key == "Fn::Split":
+        return ev(value[1]).split(value[0])
+    if key == "Fn::Select":
+        return ev(value[1])[int(value[0])]
+    if key == "Fn::Equals":
+        return ev(value[0]) == ev(value[1])
+    if key == "Fn::Not":
+        return not ev(value[0])
+    if key == "Fn::Or":
+        return any(ev(v) for v in value)
+    if key == "Fn::If":
+        return ev(value[1]) if conditions[value[0]] else ev(value[2])
+    raise AssertionError(f"unexpected {key}")
+
+
+def _sam_product_roles(sam_stack: Stack, arns: list[str]) -> list[str] | None:
+    """The role names template.yaml attaches the invoke policy to for ProductRoleArns=arns
+    (None: no policy), after checking every value against the parameter's AllowedPattern."""
+    param = sam_stack.template["Parameters"]["ProductRoleArns"]
+    values = arns or [""]
+    for v in values:
+        assert re.fullmatch(param["AllowedPattern"], v), f"AllowedPattern rejects {v}"
+    params = {"ProductRoleArns": values, "AWS::Partition": "aws", "AWS::AccountId": ACCOUNT}
+    declared = sam_stack.template["Conditions"]
+
+    class Conditions(dict):  # evaluated on first use, as they refer to each other by name
+        def __missing__(self, name: str) -> bool:
+            self[name] = bool(_sam_eval(declared[name], params, self))
+            return self[name]
+
+    conditions = Conditions()
+    policy = sam_stack.resources[invoke_policy(sam_stack)]
+    if not conditions[policy["Condition"]]:
+        return None
+    return _sam_eval(policy["Properties"]["Roles"], params, conditions)
+
+
+def test_product_roles_get_the_invoke_policy(stack: Stack):
+    """ProductRoleArns (SAM) / productRoleArns (CDK): one managed policy with a single
+    statement, execute-api:Invoke on /app/v1 of the application API, attached to those roles
+    by name, and its ARN as an output; none when no role is given."""
+    policy = invoke_policy(stack)
+    outputs = stack.template["Outputs"]
+    options = tenant_options(stack)
+    if options is not None and not options["productRoleArns"]:
+        assert policy is None and "ApplicationApiInvokePolicyArn" not in outputs, stack.label
+        return
+    assert policy is not None, f"{stack.label}: no invoke policy"
+    p = stack.resources[policy]["Properties"]
+    (statement,) = as_statements(p["PolicyDocument"])
+    assert statement["Effect"] == "Allow" and statement["Action"] in ("execute-api:Invoke", ["execute-api:Invoke"])
+    assert [sym(r) for r in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])] == [
+        invoke_resource(stack)
+    ]
+    assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}, "no condition, principal or NotResource"
+    assert "Users" not in p and "Groups" not in p
+    roles = json.dumps(p["Roles"])
+    assert not any(fn.role_id in roles for fn in stack.functions().values()), "never on a function's role"
+    assert sym(outputs["ApplicationApiInvokePolicyArn"]["Value"]) == "{Ref:%s}" % policy
+    if options is None:
+        assert stack.resources[policy]["Condition"] == "HasProductRoles"
+        assert outputs["ApplicationApiInvokePolicyArn"]["Condition"] == "HasProductRoles"
+        param = stack.template["Parameters"]["ProductRoleArns"]
+        assert param["Type"] == "CommaDelimitedList" and param["Default"] == ""
+    else:
+        names = [arn.rsplit("/", 1)[1] for arn in options["productRoleArns"]]
+        assert p["Roles"] == names, f"{stack.label}: {p['Roles']}"
+
+
+def as_statements(document: dict) -> list[dict]:
+    statements = document["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def test_sam_product_role_arns_become_role_names(sam_stack: Stack):
+    """The template attaches the policy to the roles the ARNs name (no policy without
+    one), and fails instead of attaching a role of another account or dropping a sixth."""
+    arn = lambda name, account=ACCOUNT: f"arn:aws:iam::{account}:role/{name}"  # noqa: E731
+    assert _sam_product_roles(sam_stack, []) is None
+    assert _sam_product_roles(sam_stack, [arn("workzone-backend")]) == ["workzone-backend"]
+    five = [arn(f"r{i}") for i in range(5)]
+    assert _sam_product_roles(sam_stack, five) == [f"r{i}" for i in range(5)]
+    other = _sam_product_roles(sam_stack, [arn("a"), arn("b", "999999999999")])
+    assert other == ["a", "ProductRoleArns-value-2-is-not-a-role-of-this-account"]
+    assert _sam_product_roles(sam_stack, five + [arn("r5")])[-1] == "ProductRoleArns-has-more-than-5-roles"
+    pattern = sam_stack.template["Parameters"]["ProductRoleArns"]["AllowedPattern"]
+    for bad in ("arn:aws:iam::123456789012:role/service-role/x", "arn:aws:iam::123456789012:user/x", "x"):
+        assert not re.fullmatch(pattern, bad), bad
+    # Every name a role can have: up to 64 of letters, digits and +=.@_- (IAM), no path.
+    assert re.fullmatch(pattern, arn("A+b=c.d@e_f-" + "x" * 52))
 
 
 # --------------------------------------------------------------------------- token, schedule, bus
@@ -543,12 +870,18 @@ def test_entra_credentials_secret_is_created_empty_and_read_by_one_function(stac
 # --------------------------------------------------------------------------- API, logs, outputs
 
 
-def test_api_throttling_and_access_log(stack: Stack):
+@pytest.mark.parametrize("which", ["scim", "app"])
+def test_api_throttling_and_access_log(stack: Stack, which: str):
+    api = api_ids(stack)[which]
     if stack.is_sam:
-        p = stack.resources[stack.only("AWS::Serverless::HttpApi")]["Properties"]
+        p = stack.resources[api]["Properties"]
         assert p.get("StageName", "$default") == "$default"
     else:
-        p = stack.resources[stack.only("AWS::ApiGatewayV2::Stage")]["Properties"]
+        (p,) = [
+            s["Properties"]
+            for s in stack.of_type("AWS::ApiGatewayV2::Stage").values()
+            if ref_target(s["Properties"]["ApiId"]) == api
+        ]
         assert p["StageName"] == "$default" and p["AutoDeploy"] is True
     throttle = p["DefaultRouteSettings"]
     # Entra sends up to 25 requests/s per tenant; Okta bursts: keep well above both.
@@ -561,6 +894,22 @@ def test_api_throttling_and_access_log(stack: Stack):
     assert {"requestId", "ip", "method", "path", "status", "latency", "userAgent"} <= set(fields)
     lowered = log["Format"].lower()
     assert "header" not in lowered and "authorization" not in lowered, "access log must not carry headers"
+    if which == "app":
+        assert fields["caller"] == "$context.identity.userArn", "the application API logs the signing principal"
+    other = api_ids(stack)["app" if which == "scim" else "scim"]
+    assert destination != access_log_of(stack, other), "each API has its own access log"
+
+
+def access_log_of(stack: Stack, api: str) -> str:
+    if stack.is_sam:
+        settings = stack.resources[api]["Properties"]["AccessLogSettings"]
+    else:
+        (settings,) = [
+            s["Properties"]["AccessLogSettings"]
+            for s in stack.of_type("AWS::ApiGatewayV2::Stage").values()
+            if ref_target(s["Properties"]["ApiId"]) == api
+        ]
+    return ref_target(settings["DestinationArn"], "Arn")
 
 
 def test_log_groups_have_retention(stack: Stack):
@@ -576,9 +925,14 @@ def test_log_groups_have_retention(stack: Stack):
 def test_outputs(stack: Stack):
     outputs = {k: sym(v["Value"]) for k, v in stack.template["Outputs"].items()}
     secret = "{Ref:%s}" % token_secret(stack)
-    api = stack.only("AWS::Serverless::HttpApi" if stack.is_sam else "AWS::ApiGatewayV2::Api")
-    assert outputs["TenantUrl"].startswith("https://") or outputs["TenantUrl"].startswith("{ApiEndpoint:%s}" % api)
-    assert api in outputs["TenantUrl"] and outputs["TenantUrl"].endswith("/scim/v2")
+    apis = api_ids(stack)
+    for key, which, suffix in (("TenantUrl", "scim", "/scim/v2"), ("ApplicationApiUrl", "app", "/app/v1")):
+        api = apis[which]
+        url = outputs[key]
+        if stack.is_sam:
+            assert url == "https://{Ref:%s}.execute-api.{Ref:AWS::Region}.{Ref:AWS::URLSuffix}%s" % (api, suffix), url
+        else:
+            assert url == "{ApiEndpoint:%s}%s" % (api, suffix), url
     assert outputs["TokenSecretArn"] == secret
     assert "secretsmanager get-secret-value" in outputs["FetchTokenCommand"] and secret in outputs["FetchTokenCommand"]
     assert "secretsmanager rotate-secret" in outputs["RotateTokenCommand"] and secret in outputs["RotateTokenCommand"]
@@ -618,14 +972,27 @@ def test_sam_template_expands_and_lints(sam_stack: Stack, tmp_path: Path):
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
     expanded = translator.transform(template, {}, NoManagedPolicies())
-    body = expanded["Resources"][sam_stack.only("AWS::Serverless::HttpApi")]["Properties"]["Body"]
+    apis = api_ids(sam_stack)
     served = {}
-    for path, methods in body["paths"].items():
-        for method, operation in methods.items():
-            uri = sym(operation["x-amazon-apigateway-integration"]["uri"])
-            fn_id = uri.split("{Arn:")[1].split("}")[0]
-            key = "$default" if path == "/$default" else f"{method.upper()} {path}"
-            served[key] = sam_stack.function_name_by_logical_id()[fn_id]
+    for which, api in apis.items():
+        body = expanded["Resources"][api]["Properties"]["Body"]
+        schemes = (body.get("components") or {}).get("securitySchemes") or {}
+        for path, methods in body["paths"].items():
+            for method, operation in methods.items():
+                uri = sym(operation["x-amazon-apigateway-integration"]["uri"])
+                fn_id = uri.split("{Arn:")[1].split("}")[0]
+                key = "$default" if path == "/$default" else f"{method.upper()} {path}"
+                assert api_of(key) == which, f"{key} on the {which} API"
+                served[key] = sam_stack.function_name_by_logical_id()[fn_id]
+                # What API Gateway imports: SigV4 (AWS_IAM) on every /app/v1 operation, nothing on SCIM.
+                if which == "app":
+                    assert operation.get("security") == [{"AWS_IAM": []}], key
+                else:
+                    assert not operation.get("security"), key
+        if which == "app":
+            assert schemes["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+        else:
+            assert not schemes, schemes
     assert served == {route: f["name"] for f in FUNCTIONS for route in f["routes"]}
     out = tmp_path / "expanded.json"
     out.write_text(json.dumps(expanded))
