@@ -609,7 +609,7 @@ async fn the_openapi_document_matches_the_implementation() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 12, "every operation of the document was called");
+    assert_eq!(checked, 13, "every operation of the document was called");
 }
 
 fn resolve<'a>(schema: &'a Value, schemas: &'a Value) -> &'a Value {
@@ -644,4 +644,78 @@ fn required_fields_present(schema: &Value, schemas: &Value, value: &Value, at: &
             required_fields_present(items, schemas, v, &format!("{at}[]"));
         }
     }
+}
+
+#[tokio::test]
+async fn contacts_whose_end_date_is_near_come_from_the_expiry_index_earliest_first() {
+    let s = Server::start().await;
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::days(3);
+    let later = time::OffsetDateTime::now_utc() + time::Duration::days(20);
+    let far = time::OffsetDateTime::now_utc() + time::Duration::days(200);
+    let at = |t: time::OffsetDateTime| scim_core::resource::format_datetime(t);
+    let mut ids = Vec::new();
+    for (name, end) in [("later", later), ("soon", soon), ("far", far)] {
+        ids.push(
+            s.user_from(&json!({"userName": format!("{name}@partner.example"),
+                CONTACT: {"endDate": at(end)}}))
+                .await,
+        );
+    }
+    s.user("permanent@contoso.com").await;
+    let before = s.calls();
+    let near = s.app(Method::GET, "/contacts/expiring", None).await;
+    let cost = s.calls().since(&before);
+    near.expect(200);
+    assert_eq!(
+        (cost.query_index, cost.batch_get_item, cost.total()),
+        (1, 1, 2),
+        "{cost:?}"
+    );
+    let names: Vec<&str> = near.body["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["soon@partner.example", "later@partner.example"]);
+    let wide = s
+        .app(Method::GET, "/contacts/expiring?days=366", None)
+        .await;
+    assert_eq!(wide.body["contacts"].as_array().map(Vec::len), Some(3));
+    let first = s
+        .app(Method::GET, "/contacts/expiring?days=366&limit=1", None)
+        .await;
+    let c = first.body["nextCursor"].as_str().expect("more").to_string();
+    let second = s
+        .app(
+            Method::GET,
+            &format!("/contacts/expiring?days=366&limit=1&cursor={c}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        second.body["contacts"][0]["userName"],
+        "later@partner.example"
+    );
+    problem(
+        &s.app(Method::GET, "/contacts/expiring?days=0", None).await,
+        400,
+    );
+    problem(
+        &s.app(Method::GET, "/contacts/expiring?cursor=garbage", None)
+            .await,
+        400,
+    );
+    // Deactivated contacts leave the index.
+    s.patch(
+        &format!("/Users/{}", ids[1]),
+        &json!({"Operations": [{"op": "replace", "path": "active", "value": false}]}),
+    )
+    .await
+    .expect(200);
+    let after = s.app(Method::GET, "/contacts/expiring", None).await;
+    assert_eq!(
+        after.body["contacts"][0]["userName"],
+        "later@partner.example"
+    );
 }

@@ -107,7 +107,7 @@ pub async fn serve_with_app<S, A, T>(
     api: AppApi<S, T>,
 ) -> Result<(), String>
 where
-    S: Store + SettingsStore + DirectoryStore + 'static,
+    S: Store + SettingsStore + DirectoryStore + scim_service::expiry::ExpiryIndex + 'static,
     A: Authenticator + 'static,
     T: TokenAdmin + 'static,
 {

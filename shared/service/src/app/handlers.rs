@@ -50,7 +50,7 @@ fn token_problem(e: TokenAdminError) -> Problem {
 
 impl<S, T> Call<'_, S, T>
 where
-    S: Store + SettingsStore + DirectoryStore,
+    S: Store + SettingsStore + DirectoryStore + crate::expiry::ExpiryIndex,
     T: TokenAdmin,
 {
     fn tenant(&self) -> &str {
@@ -434,6 +434,63 @@ where
             &json!({
                 "activity": page.records.iter().map(views::activity).collect::<Vec<_>>(),
                 "nextCursor": page.next_cursor,
+            }),
+        ))
+    }
+}
+
+impl<S, T> Call<'_, S, T>
+where
+    S: Store + SettingsStore + DirectoryStore + crate::expiry::ExpiryIndex,
+    T: TokenAdmin,
+{
+    /// Active contacts whose end date falls within `days` (default 30, at most 366) from
+    /// now, earliest first — including those whose date has just passed and that the expiry
+    /// job has not swept yet. Read from the sparse expiry index, never the tenant's users.
+    pub async fn expiring(&self) -> Result<crate::http::ScimResponse, Problem> {
+        let limit = self.limit(MAX_MEMBERS_LIMIT)?;
+        let days = match self.param("days")? {
+            None => 30,
+            Some(v) => match v.parse::<i64>() {
+                Ok(d) if (1..=366).contains(&d) => d,
+                _ => {
+                    return Err(Problem::bad_request(
+                        "'days' must be a whole number from 1 to 366.",
+                    ))
+                }
+            },
+        };
+        let start = match self.param("cursor")? {
+            Some(c) => Some(decode_cursor("expiring", c)?),
+            None => None,
+        };
+        let until = self.now + time::Duration::days(days);
+        let page = self
+            .api
+            .store
+            .due_contacts(self.tenant(), until, limit, start.as_deref())
+            .await
+            .map_err(store_problem)?;
+        let mut users = if page.ids.is_empty() {
+            Vec::new()
+        } else {
+            self.api
+                .store
+                .users(self.tenant(), &page.ids)
+                .await
+                .map_err(store_problem)?
+        };
+        users.sort_by(|a, b| {
+            resource::end_date(&a.doc)
+                .cmp(&resource::end_date(&b.doc))
+                .then(a.id.cmp(&b.id))
+        });
+        let now = self.now_string();
+        Ok(json(
+            200,
+            &json!({
+                "contacts": users.iter().map(|u| views::user_summary(u, &[], &now)).collect::<Vec<_>>(),
+                "nextCursor": page.next.map(|n| encode_cursor("expiring", &n)),
             }),
         ))
     }

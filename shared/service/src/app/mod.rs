@@ -12,11 +12,13 @@
 //! **Budgets.** Sign-in: 3 DynamoDB calls when the first claim given matches (index lookup,
 //! reverse index, one batched read of the user and their groups); each claim that matches
 //! nobody adds one. A user by id: 2. A page of members: 3 (the group, the page, its users),
-//! whatever the group's size. Activity: 1 per page.
+//! whatever the group's size. Activity: 1 per page. Contacts whose end date is near: 2 per
+//! page (the sparse expiry index, then one batched read of those users).
 
 mod handlers;
 mod views;
 
+use crate::expiry::ExpiryIndex;
 use crate::http::{ScimRequest, ScimResponse};
 use crate::port::{DirectoryStore, Store};
 use crate::settings::{Gate, SettingsStore, TokenAdmin};
@@ -180,6 +182,7 @@ pub(crate) enum Route {
     Groups,
     Members(String),
     Activity,
+    Expiring,
     OpenApi,
 }
 
@@ -215,6 +218,7 @@ pub(crate) fn route(path: &str) -> Option<Route> {
         ["groups"] => Route::Groups,
         ["groups", id, "members"] => Route::Members(id.to_string()),
         ["activity"] => Route::Activity,
+        ["contacts", "expiring"] => Route::Expiring,
         ["openapi.json"] => Route::OpenApi,
         _ => return None,
     })
@@ -244,7 +248,7 @@ fn admitted(config: &AppConfig, headers: &HeaderMap) -> Result<(), Problem> {
 /// errors; a panic is answered as a generic `500` problem and the process keeps serving.
 pub async fn handle<S, T>(api: &AppApi<S, T>, req: ScimRequest) -> ScimResponse
 where
-    S: Store + SettingsStore + DirectoryStore,
+    S: Store + SettingsStore + DirectoryStore + ExpiryIndex,
     T: TokenAdmin,
 {
     use futures::FutureExt;
@@ -289,7 +293,7 @@ async fn dispatch<S, T>(
     now: OffsetDateTime,
 ) -> Result<ScimResponse, Problem>
 where
-    S: Store + SettingsStore + DirectoryStore,
+    S: Store + SettingsStore + DirectoryStore + ExpiryIndex,
     T: TokenAdmin,
 {
     admitted(&api.config, &req.headers)?;
@@ -319,6 +323,7 @@ where
         Route::Groups => call.groups().await,
         Route::Members(id) => call.members(&id).await,
         Route::Activity => call.activity().await,
+        Route::Expiring => call.expiring().await,
         Route::OpenApi => Ok(response(200, JSON, Bytes::from_static(OPENAPI.as_bytes()))),
     }
 }
@@ -370,6 +375,6 @@ mod tests {
         let doc: Value = serde_json::from_str(OPENAPI).unwrap_or(Value::Null);
         assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().map(|p| p.len()).unwrap_or(0);
-        assert_eq!(paths, 10, "one path item per route");
+        assert_eq!(paths, 11, "one path item per route");
     }
 }
