@@ -321,8 +321,15 @@ async fn sign_in_falls_back_from_oid_to_upn_to_email_and_refuses_bad_queries() {
         &s.app(Method::GET, "/signin?upn=nobody%40x.org", None).await,
         404,
     );
+    let before = s.calls();
     let user = s.app(Method::GET, &format!("/users/{member}"), None).await;
+    let cost = s.calls().since(&before);
     user.expect(200);
+    assert_eq!(
+        (cost.query_index, cost.batch_get_item, cost.total()),
+        (1, 1, 2),
+        "a user by id: reverse index, one batched read: {cost:?}"
+    );
     assert_eq!(user.body["userName"], "Ann@Contoso.com");
     assert_eq!(user.body["groups"], json!([]));
     problem(&s.app(Method::GET, "/users/no-such-id", None).await, 404);
@@ -480,8 +487,15 @@ async fn the_activity_log_is_newest_first_and_pages() {
     )
     .await
     .expect(200);
+    let before = s.calls();
     let all = s.app(Method::GET, "/activity", None).await;
+    let cost = s.calls().since(&before);
     all.expect(200);
+    assert_eq!(
+        (cost.query_index, cost.total()),
+        (1, 1),
+        "one index query: {cost:?}"
+    );
     let events: Vec<(&str, &str)> = all.body["activity"]
         .as_array()
         .unwrap()

@@ -1100,3 +1100,113 @@ async fn the_rotation_log_setup_keeps_new_tokens_out_of_trace_output() {
         assert!(!logs.contains(secret), "a token reached the log");
     }
 }
+
+/// The application API's token calls against Secrets Manager (moto), as `app-settings`
+/// makes them in a stack: the new token is current, the replaced one previous and still
+/// accepted, the settings list both without a token, and retiring the previous token
+/// refuses it once the functions' cache refreshes.
+#[tokio::test]
+async fn the_application_api_generates_and_retires_tokens_in_secrets_manager() {
+    use scim_aws::tokens::admin::SecretsTokenAdmin;
+    let moto = start_moto();
+    let sm = sm_client(&moto.endpoint);
+    let t1 = new_secret(&sm, ACME_SECRET, ACME).await;
+    let clock = ManualClock::new();
+    let source = SecretsTokenSource::new(sm.clone(), [ACME_SECRET]).with_clock(clock.clone());
+    let (store, _embedded) = table().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let key = "local-application-key-for-this-test-0123456789";
+    let gate = Arc::new(scim_service::settings::Gate::default());
+    let api = scim_service::app::AppApi {
+        store: store.clone(),
+        tokens: SecretsTokenAdmin::new(sm.clone(), ACME_SECRET),
+        gate: gate.clone(),
+        config: scim_service::app::AppConfig {
+            tenant: ACME.into(),
+            tenant_url: format!("{origin}/scim/v2"),
+            token_endpoint: None,
+            key: Some(scim_service::auth::digest(key)),
+        },
+    };
+    let app = App {
+        gate,
+        store,
+        auth: source,
+        config: HttpConfig {
+            realm: "scim-acme".into(),
+            tenant: Some(ACME.into()),
+            ..Default::default()
+        },
+    };
+    tokio::spawn(async move {
+        let _ = scim_local::serve_with_app(listener, app, api).await;
+    });
+    let http = reqwest::Client::new();
+    let scim = |token: String| {
+        let (http, origin) = (http.clone(), origin.clone());
+        async move {
+            http.get(format!("{origin}/scim/v2/Users"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let app_call = |method: Method, path: &str| {
+        http.request(method, format!("{origin}/app/v1{path}"))
+            .bearer_auth(key)
+            .send()
+    };
+    assert_eq!(scim(t1.clone()).await, 200);
+
+    let made = app_call(Method::POST, "/tokens").await.unwrap();
+    assert_eq!(made.status().as_u16(), 201);
+    let made: Value = made.json().await.unwrap();
+    let t2 = made["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        current_token(&sm, ACME_SECRET).await,
+        t2,
+        "stored as AWSCURRENT"
+    );
+    clock.advance(MISS_REFRESH_INTERVAL + Duration::from_secs(1));
+    assert_eq!(scim(t2.clone()).await, 200, "the new token works");
+    assert_eq!(scim(t1.clone()).await, 200, "the replaced one still works");
+
+    let settings: Value = app_call(Method::GET, "/settings")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stages: Vec<(String, String)> = settings["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["stage"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            (token_id(&t2), "current".to_string()),
+            (token_id(&t1), "previous".to_string())
+        ]
+    );
+    let text = settings.to_string();
+    assert!(!text.contains(&t1) && !text.contains(&t2), "{text}");
+
+    let retired = app_call(Method::DELETE, "/tokens/previous").await.unwrap();
+    assert_eq!(retired.status().as_u16(), 204);
+    clock.advance(CACHE_TTL + Duration::from_secs(1));
+    assert_eq!(scim(t1.clone()).await, 401, "retired");
+    assert_eq!(scim(t2.clone()).await, 200);
+    let again = app_call(Method::DELETE, "/tokens/previous").await.unwrap();
+    assert_eq!(again.status().as_u16(), 404);
+}
