@@ -4,9 +4,10 @@
 #      workspace's tests on the embedded engine;
 #   2. the end-to-end suite again against Amazon's DynamoDB Local (started and stopped here);
 #   3. scim2-tester's compliance checks against the local server;
-#   4. the infrastructure checks (cdk synth, cfn-lint, template tests).
+#   4. the settings page (/app/) in headless Chromium against the local server;
+#   5. the infrastructure checks (cdk synth, cfn-lint, template tests).
 # Works on a fresh machine: every tool it needs is installed by tests/tools/install.sh and
-# infra/check.sh. Set SCIM_TEST_SKIP_INFRA=1 to skip step 4 while iterating.
+# infra/check.sh. Set SCIM_TEST_SKIP_INFRA=1 to skip step 5 while iterating.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
@@ -14,7 +15,7 @@ bin="${CARGO_TARGET_DIR:-target}/debug"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Installing test tools (Java, DynamoDB Local, moto, scim2-tester, cfn-lint, cargo-deny)"
+step "Installing test tools (Java, DynamoDB Local, moto, scim2-tester, cfn-lint, cargo-deny, Chromium, playwright-core)"
 tests/tools/install.sh --quiet
 
 step "cargo fmt --check"
@@ -56,6 +57,11 @@ done
 tests/tools/.venv/bin/python tests/tools/run_scim2_tester.py --base-url "http://127.0.0.1:$port/scim/v2" --token "$token"
 kill $server 2>/dev/null || true
 trap - EXIT
+
+step "The settings page in headless Chromium (tests/browser)"
+# Starts and stops its own local server (killed however the script ends); screenshot in
+# target/browser/settings.png, settings-failure.png when a step fails.
+SCIM_LOCAL_BIN="$bin/scim-local" node tests/browser/settings.test.mjs
 
 if [[ "${SCIM_TEST_SKIP_INFRA:-0}" != 1 ]]; then
     step "Infrastructure checks (cdk synth, cfn-lint, template tests)"

@@ -7,6 +7,9 @@
 #     moto[server] (moto_server), scim2-tester (+ run_scim2_tester.py), cfn-lint
 #   - cargo-deny 0.20.2 (crates.io, built from source) -> $SCIM_TOOLS_CACHE/cargo-deny/bin
 #     (default ~/.cache/scim-tools: outside the work tree, so a fresh clone reuses it)
+#   - for the settings page's browser test (tests/browser): Debian's chromium (apt) and
+#     playwright-core -> tests/browser/node_modules (npm ci from package-lock.json; it drives
+#     /usr/bin/chromium and downloads no browser of its own)
 # Usage: tests/tools/install.sh [--quiet]
 # Each part is skipped when its stamp (a hash of its lock file, or the installed version)
 # matches.
@@ -108,6 +111,24 @@ if [[ "$("$CARGO_DENY" --version 2>/dev/null || true)" != "cargo-deny $CARGO_DEN
 fi
 [[ -x "$CARGO_DENY" ]] || die "cargo-deny missing in $CARGO_DENY_ROOT/bin"
 
+# --- 5. Chromium and playwright-core (the settings page's browser test) --------------
+# Debian's own Chromium: `npx playwright install` fetches browser builds from outside the
+# package registries, which this machine cannot reach. About 35 s with apt-get update.
+if [[ ! -x /usr/bin/chromium ]]; then
+    log "installing chromium (apt, ~35 s)"
+    apt_install chromium
+fi
+[[ -x /usr/bin/chromium ]] || die "chromium missing at /usr/bin/chromium"
+BROWSER_DIR="$(cd "$TOOLS_DIR/../browser" && pwd)"
+BROWSER_STAMP="$BROWSER_DIR/node_modules/.scim-tools-stamp"
+BROWSER_HASH="$(hash_of "$BROWSER_DIR/package.json" "$BROWSER_DIR/package-lock.json")"
+if [[ ! -f "$BROWSER_STAMP" || "$(cat "$BROWSER_STAMP")" != "$BROWSER_HASH" \
+    || ! -f "$BROWSER_DIR/node_modules/playwright-core/package.json" ]]; then
+    log "npm ci (playwright-core, ~14 MB)"
+    (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$BROWSER_HASH" > "$BROWSER_STAMP"
+fi
+
 # --- summary -------------------------------------------------------------------
 if [[ $QUIET == 0 ]]; then
     echo "tools: ready"
@@ -119,4 +140,7 @@ if [[ $QUIET == 0 ]]; then
     echo "    scim2-tester:  $VENV/bin/python $TOOLS_DIR/run_scim2_tester.py --base-url URL --token TOKEN"
     echo "    cfn-lint:      $VENV/bin/cfn-lint TEMPLATE"
     echo "  cargo-deny:      $("$CARGO_DENY" --version) ($CARGO_DENY)"
+    echo "  chromium:        $(/usr/bin/chromium --version 2>/dev/null || echo '?') (/usr/bin/chromium)"
+    echo "  playwright-core: $(node -p 'require(process.argv[1]).version' "$BROWSER_DIR/node_modules/playwright-core/package.json" 2>/dev/null || echo '?') ($BROWSER_DIR/node_modules)"
+    echo "    run:           node $BROWSER_DIR/settings.test.mjs (needs target/debug/scim-local)"
 fi
