@@ -144,7 +144,7 @@ async fn seed(
         token_id: "seed".into(),
         request_id: "seed".into(),
         changed: vec![],
-        at: "2026-01-01T00:00:00Z".into(),
+        at: time::macros::datetime!(2026-01-01 00:00 UTC),
     };
     stream::iter(ids.iter())
         .map(|id| {
@@ -159,8 +159,8 @@ async fn seed(
                     id: id.clone(),
                     doc,
                     meta: Meta {
-                        created: audit.at.clone(),
-                        last_modified: audit.at.clone(),
+                        created: "2026-01-01T00:00:00Z".into(),
+                        last_modified: "2026-01-01T00:00:00Z".into(),
                         version: 1,
                     },
                     password_hash: None,
@@ -404,7 +404,7 @@ async fn delete_mode_makes_expired_users_hidden_tombstones() {
     assert_eq!(s.member_ids(&g).await, vec![stays.clone()]);
     let tomb = s
         .store
-        .tombstone(TENANT, &id)
+        .tombstone(TENANT, &id, time::OffsetDateTime::now_utc())
         .await
         .unwrap()
         .expect("tombstone kept");
@@ -569,7 +569,7 @@ impl Store for Faulty {
                 token_id: "other".into(),
                 request_id: "other".into(),
                 changed: vec!["displayName".into()],
-                at: "2026-01-01T00:00:00Z".into(),
+                at: time::macros::datetime!(2026-01-01 00:00 UTC),
             };
             self.inner
                 .update(
@@ -638,8 +638,13 @@ impl Store for Faulty {
         }
         self.inner.delete(t, kind, before, audit).await
     }
-    async fn tombstone(&self, t: &str, id: &str) -> StoreResult<Option<Tombstone>> {
-        self.inner.tombstone(t, id).await
+    async fn tombstone(
+        &self,
+        t: &str,
+        id: &str,
+        now: time::OffsetDateTime,
+    ) -> StoreResult<Option<Tombstone>> {
+        self.inner.tombstone(t, id, now).await
     }
     async fn restore(
         &self,

@@ -320,7 +320,7 @@ mod sign_in {
     use super::*;
     use scim_service::signin::{lookup, SignInClaims, SignInStatus};
 
-    const NOW: &str = "2026-11-22T08:00:00Z";
+    const NOW: time::OffsetDateTime = time::macros::datetime!(2026-11-22 08:00 UTC);
 
     fn claims(oid: Option<&str>, upn: Option<&str>, email: Option<&str>) -> SignInClaims {
         SignInClaims {
@@ -452,4 +452,24 @@ mod sign_in {
         .unwrap()
         .is_none());
     }
+}
+
+/// The store takes time from the request, never from a clock of its own: a tombstone read
+/// at a time past the retention is gone, read at the request's time it is kept.
+#[tokio::test]
+async fn tombstone_retention_is_judged_at_the_time_given_not_the_stores_clock() {
+    let s = Server::start().await;
+    let id = s.user("leaving@contoso.com").await;
+    s.delete(&format!("/Users/{id}")).await.expect(204);
+    let now = time::OffsetDateTime::now_utc();
+    assert!(s.store.tombstone(TENANT, &id, now).await.unwrap().is_some());
+    let after_retention = now + time::Duration::days(91);
+    assert!(
+        s.store
+            .tombstone(TENANT, &id, after_retention)
+            .await
+            .unwrap()
+            .is_none(),
+        "past the 90-day retention the tombstone no longer counts"
+    );
 }

@@ -31,27 +31,24 @@ pub async fn set_end_date(
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [op],
     });
-    let now = time::OffsetDateTime::now_utc();
     let ctx = Context {
         tenant: tenant.to_string(),
         base_url: String::new(),
         token_id: ADMIN_ACTOR.to_string(),
         request_id: format!("admin-{}", uuid::Uuid::now_v7()),
-        now: ops::now_string(now),
+        // The command's one clock reading, as the HTTP edge takes one per request.
+        now: time::OffsetDateTime::now_utc(),
     };
-    let reply = ops::patch(
-        store,
-        &ctx,
-        ResourceKind::User,
+    let write = ops::ItemWrite {
+        kind: ResourceKind::User,
         id,
-        &body,
-        None,
-        &Projection::default(),
-        true,
-        now,
-    )
-    .await
-    .map_err(|e| AdminError::Failed(format!("{} ({})", e.detail, e.status)))?;
+        body: &body,
+        if_match: None,
+        projection: &Projection::default(),
+    };
+    let reply = ops::patch(store, &ctx, &write, true)
+        .await
+        .map_err(|e| AdminError::Failed(format!("{} ({})", e.detail, e.status)))?;
     Ok(reply.body.map(Value::Object).unwrap_or(Value::Null))
 }
 

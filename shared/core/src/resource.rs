@@ -480,17 +480,16 @@ pub fn end_date(doc: &Doc) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-/// True when the contact's end date is at or before `now` (RFC 3339).
-pub fn end_date_passed(doc: &Doc, now: &str) -> bool {
-    match (end_date(doc).and_then(parse_datetime), parse_datetime(now)) {
-        (Some(end), Some(now)) => end <= now,
-        _ => false,
-    }
+/// True when the contact's end date is at or before `now`.
+pub fn end_date_passed(doc: &Doc, now: OffsetDateTime) -> bool {
+    end_date(doc)
+        .and_then(parse_datetime)
+        .is_some_and(|end| end <= now)
 }
 
 /// The document as reads must see it at `now`: a contact whose end date has passed is
 /// inactive even before the expiry job has swept it. Returns true when it changed.
-pub fn apply_end_date(doc: &mut Doc, now: &str) -> bool {
+pub fn apply_end_date(doc: &mut Doc, now: OffsetDateTime) -> bool {
     if end_date_passed(doc, now) && is_active(doc) {
         doc.insert("active".into(), Value::Bool(false));
         return true;
@@ -682,9 +681,10 @@ mod tests {
     fn a_passed_end_date_reads_as_inactive() {
         let mut doc = user(json!({"userName": "a", "active": true,
             "urn:ietf:params:scim:schemas:extension:contact:2.0:User": {"endDate": "2025-06-30T12:00:00Z"}})).unwrap();
-        assert!(!apply_end_date(&mut doc, "2025-06-30T11:59:59Z"));
+        let at = |s: &str| parse_datetime(s).unwrap();
+        assert!(!apply_end_date(&mut doc, at("2025-06-30T11:59:59Z")));
         assert!(is_active(&doc));
-        assert!(apply_end_date(&mut doc, "2025-06-30T12:00:00Z"));
+        assert!(apply_end_date(&mut doc, at("2025-06-30T12:00:00Z")));
         assert!(!is_active(&doc));
     }
 

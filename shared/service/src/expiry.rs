@@ -251,9 +251,7 @@ impl Run<'_> {
         };
         // The index may be behind the item (it is eventually consistent, and the user may
         // have changed since the page was read): the item decides.
-        if !resource::is_active(&before.doc)
-            || !resource::end_date_passed(&before.doc, &self.now_text)
-        {
+        if !resource::is_active(&before.doc) || !resource::end_date_passed(&before.doc, self.now) {
             return Outcome::Skipped;
         }
         let result = match self.action {
@@ -297,7 +295,7 @@ impl Run<'_> {
             doc,
             meta: Meta {
                 created: before.meta.created.clone(),
-                last_modified: stamp.clone(),
+                last_modified: format_datetime(stamp),
                 version: before.meta.version + 1,
             },
             password_hash: before.password_hash.clone(),
@@ -318,14 +316,14 @@ impl Run<'_> {
 
     /// The write's time: the event's time, but never before the user's last change (an
     /// event retried late must not move `lastModified` backwards).
-    fn stamp(&self, before: &Stored) -> String {
+    fn stamp(&self, before: &Stored) -> OffsetDateTime {
         match parse_datetime(&before.meta.last_modified) {
-            Some(last) if last > self.now => before.meta.last_modified.clone(),
-            _ => self.now_text.clone(),
+            Some(last) if last > self.now => last,
+            _ => self.now,
         }
     }
 
-    fn audit(&self, changed: Vec<String>, at: String) -> Audit {
+    fn audit(&self, changed: Vec<String>, at: OffsetDateTime) -> Audit {
         Audit {
             event: EVENT.into(),
             token_id: ACTOR.into(),

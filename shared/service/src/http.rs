@@ -346,9 +346,9 @@ async fn handle_inner<S: Store + SettingsStore, A: Authenticator, const OPS: u16
         base_url: base_url(&app.config, req, &prefix),
         token_id: principal.token_id.clone(),
         request_id: request_id(req),
-        now,
+        now: clock,
     };
-    let result = dispatch::<S, A, OPS>(app, &ctx, &target, op, req, clock).await;
+    let result = dispatch::<S, A, OPS>(app, &ctx, &target, op, req).await;
     match result {
         Ok(r) => Ok((r, token, Some(op))),
         Err(e) => Err((e, token, Some(op))),
@@ -583,7 +583,6 @@ async fn dispatch<S: Store, A: Authenticator, const OPS: u16>(
     target: &Target,
     op: Operation,
     req: &ScimRequest,
-    now: OffsetDateTime,
 ) -> ScimResult<ScimResponse> {
     let params = query_params(req);
     let store = &app.store;
@@ -603,8 +602,7 @@ async fn dispatch<S: Store, A: Authenticator, const OPS: u16>(
         (Operation::Create(kind), _) if const { holds(OPS, Operation::Create(ResourceKind::User)) } =>
         {
             let body = json_body(req)?;
-            let reply =
-                ops::create(store, ctx, kind, &body, &projection(kind, &params)?, now).await?;
+            let reply = ops::create(store, ctx, kind, &body, &projection(kind, &params)?).await?;
             Ok(resource_response(StatusCode::CREATED, reply, true))
         }
         (Operation::Get(kind), Target::Item(_, id))
@@ -617,17 +615,14 @@ async fn dispatch<S: Store, A: Authenticator, const OPS: u16>(
             if const { holds(OPS, Operation::Replace(ResourceKind::User)) } =>
         {
             let body = json_body(req)?;
-            let reply = ops::replace(
-                store,
-                ctx,
+            let write = ops::ItemWrite {
                 kind,
                 id,
-                &body,
-                if_match(req),
-                &projection(kind, &params)?,
-                now,
-            )
-            .await?;
+                body: &body,
+                if_match: if_match(req),
+                projection: &projection(kind, &params)?,
+            };
+            let reply = ops::replace(store, ctx, &write).await?;
             Ok(resource_response(StatusCode::OK, reply, true))
         }
         (Operation::Patch(kind), Target::Item(_, id))
@@ -635,24 +630,20 @@ async fn dispatch<S: Store, A: Authenticator, const OPS: u16>(
         {
             let body = json_body(req)?;
             let wants_body = param(&params, "attributes").is_some();
-            let reply = ops::patch(
-                store,
-                ctx,
+            let write = ops::ItemWrite {
                 kind,
                 id,
-                &body,
-                if_match(req),
-                &projection(kind, &params)?,
-                wants_body,
-                now,
-            )
-            .await?;
+                body: &body,
+                if_match: if_match(req),
+                projection: &projection(kind, &params)?,
+            };
+            let reply = ops::patch(store, ctx, &write, wants_body).await?;
             Ok(resource_response(StatusCode::OK, reply, true))
         }
         (Operation::Delete(kind), Target::Item(_, id))
             if const { holds(OPS, Operation::Delete(ResourceKind::User)) } =>
         {
-            ops::delete(store, ctx, kind, id, if_match(req), now).await?;
+            ops::delete(store, ctx, kind, id, if_match(req)).await?;
             Ok(ScimResponse::empty(StatusCode::NO_CONTENT))
         }
         (Operation::Discovery, t) if const { holds(OPS, Operation::Discovery) } => {

@@ -32,23 +32,19 @@ pub struct Context {
     pub token_id: String,
     /// The request id (API Gateway's, or generated), for audit records and events.
     pub request_id: String,
-    /// The time the request is answered (RFC 3339, UTC).
-    pub now: String,
+    /// The request's one clock reading: every stamp, TTL and end-date check of the
+    /// request is made against it.
+    pub now: OffsetDateTime,
 }
 
 impl Context {
-    fn audit(
-        &self,
-        event: impl Into<String>,
-        changed: BTreeSet<String>,
-        now: OffsetDateTime,
-    ) -> Audit {
+    fn audit(&self, event: impl Into<String>, changed: BTreeSet<String>) -> Audit {
         Audit {
             event: event.into(),
             token_id: self.token_id.clone(),
             request_id: self.request_id.clone(),
             changed: changed.into_iter().collect(),
-            at: now_string(now),
+            at: self.now,
         }
     }
 }
@@ -212,7 +208,7 @@ async fn represent<S: Store>(
 ) -> ScimResult<Doc> {
     let mut full = resource::render(kind, &stored.id, &stored.doc, &stored.meta, &ctx.base_url);
     if kind == ResourceKind::User {
-        resource::apply_end_date(&mut full, &ctx_now(ctx));
+        resource::apply_end_date(&mut full, ctx.now);
     }
     match kind {
         ResourceKind::Group if with_relations && projection.includes(kind, "members") => {
@@ -288,12 +284,6 @@ async fn load<S: Store>(
         .ok_or_else(|| not_found(kind))
 }
 
-/// The request's notion of now, for the end-date view. `Context` carries no clock; the
-/// HTTP layer sets `now` per request.
-fn ctx_now(ctx: &Context) -> String {
-    ctx.now.clone()
-}
-
 fn reply(ctx: &Context, kind: ResourceKind, stored: &Stored, body: Option<Doc>) -> ResourceReply {
     ResourceReply {
         body,
@@ -326,7 +316,7 @@ pub async fn list<S: Store>(
         filter: query.filter.as_ref(),
         paging: &query.paging,
         count: query.count,
-        now: &ctx.now,
+        now: ctx.now,
     };
     let page = store
         .list(&ctx.tenant, kind, &request)
@@ -371,12 +361,11 @@ pub async fn create<S: Store>(
     kind: ResourceKind,
     body: &Value,
     projection: &Projection,
-    now: OffsetDateTime,
 ) -> ScimResult<ResourceReply> {
     let mut doc = resource::normalize_resource(kind, body)?;
     let members = take_members(kind, &mut doc)?.unwrap_or_default();
     let password_hash = take_password(&mut doc)?;
-    let stamp = now_string(now);
+    let stamp = now_string(ctx.now);
     let stored = Stored {
         id: uuid::Uuid::now_v7().to_string(),
         doc,
@@ -390,7 +379,6 @@ pub async fn create<S: Store>(
     let audit = ctx.audit(
         event_name(kind, None, Some(&stored.doc), &MemberChanges::default()),
         resource::changed_paths(kind, &Doc::new(), &stored.doc),
-        now,
     );
     let mut attempt = 0;
     let result = loop {
@@ -407,8 +395,8 @@ pub async fn create<S: Store>(
             other => break other.map(|()| stored.clone()),
         };
         let restored = match restore_candidate(store, ctx, &holder).await? {
-            Candidate::Inactive(before) => restore_inactive(store, ctx, before, &stored, now).await,
-            Candidate::Deleted(tomb) => restore_deleted(store, ctx, tomb, &stored, now).await,
+            Candidate::Inactive(before) => restore_inactive(store, ctx, before, &stored).await,
+            Candidate::Deleted(tomb) => restore_deleted(store, ctx, tomb, &stored).await,
             Candidate::Active | Candidate::Gone if attribute == "emails" => {
                 // Emails are not unique: the inactive-email marker outlived its reason
                 // (the holder is active again, or purged). Clear it, retry.
@@ -478,7 +466,7 @@ async fn restore_candidate<S: Store>(
         .map_err(|e| store_error(kind, e))?
     {
         let mut view = user.doc.clone();
-        resource::apply_end_date(&mut view, &ctx.now);
+        resource::apply_end_date(&mut view, ctx.now);
         return Ok(if resource::is_active(&view) {
             Candidate::Active
         } else {
@@ -486,7 +474,7 @@ async fn restore_candidate<S: Store>(
         });
     }
     match store
-        .tombstone(&ctx.tenant, holder)
+        .tombstone(&ctx.tenant, holder, ctx.now)
         .await
         .map_err(|e| store_error(kind, e))?
     {
@@ -497,7 +485,7 @@ async fn restore_candidate<S: Store>(
 
 /// The restored document: the new request's attributes, active, and no end date left in
 /// the past (a passed end date would deactivate the person again at once).
-fn restored_doc(new: &Stored, now: &str) -> Doc {
+fn restored_doc(new: &Stored, now: OffsetDateTime) -> Doc {
     let mut doc = new.doc.clone();
     doc.insert("active".into(), Value::Bool(true));
     if resource::end_date_passed(&doc, now) {
@@ -516,14 +504,13 @@ async fn restore_inactive<S: Store>(
     ctx: &Context,
     before: Stored,
     new: &Stored,
-    now: OffsetDateTime,
 ) -> Result<Stored, StoreError> {
     let after = Stored {
         id: before.id.clone(),
-        doc: restored_doc(new, &ctx.now),
+        doc: restored_doc(new, ctx.now),
         meta: Meta {
             created: before.meta.created.clone(),
-            last_modified: now_string(now),
+            last_modified: now_string(ctx.now),
             version: before.meta.version + 1,
         },
         password_hash: new.password_hash.clone().or(before.password_hash.clone()),
@@ -531,7 +518,6 @@ async fn restore_inactive<S: Store>(
     let audit = ctx.audit(
         "user.restored",
         resource::changed_paths(ResourceKind::User, &before.doc, &after.doc),
-        now,
     );
     store
         .update(
@@ -552,15 +538,14 @@ async fn restore_deleted<S: Store>(
     ctx: &Context,
     tomb: Tombstone,
     new: &Stored,
-    now: OffsetDateTime,
 ) -> Result<Stored, StoreError> {
     let before = &tomb.user;
     let after = Stored {
         id: before.id.clone(),
-        doc: restored_doc(new, &ctx.now),
+        doc: restored_doc(new, ctx.now),
         meta: Meta {
             created: before.meta.created.clone(),
-            last_modified: now_string(now),
+            last_modified: now_string(ctx.now),
             version: before.meta.version + 1,
         },
         password_hash: new.password_hash.clone().or(before.password_hash.clone()),
@@ -568,7 +553,6 @@ async fn restore_deleted<S: Store>(
     let audit = ctx.audit(
         "user.restored",
         resource::changed_paths(ResourceKind::User, &before.doc, &after.doc),
-        now,
     );
     store.restore(&ctx.tenant, &tomb, &after, &audit).await?;
     Ok(after)
@@ -592,7 +576,6 @@ async fn write_loop<S, F>(
     kind: ResourceKind,
     id: &str,
     if_match: Option<&str>,
-    now: OffsetDateTime,
     mut change: F,
 ) -> ScimResult<(Stored, bool)>
 where
@@ -620,7 +603,7 @@ where
             doc,
             meta: Meta {
                 created: before.meta.created.clone(),
-                last_modified: now_string(now),
+                last_modified: now_string(ctx.now),
                 version: before.meta.version + 1,
             },
             password_hash: password_hash.or_else(|| before.password_hash.clone()),
@@ -641,7 +624,6 @@ where
         let audit = ctx.audit(
             event_name(kind, Some(&before.doc), Some(&after.doc), &members),
             changed,
-            now,
         );
         match store
             .update(&ctx.tenant, kind, &before, &after, &members, guard, &audit)
@@ -662,18 +644,29 @@ where
     ))
 }
 
+/// A write to one resource, as the request gives it (`PUT` or `PATCH /{type}/{id}`).
+#[derive(Debug, Clone, Copy)]
+pub struct ItemWrite<'a> {
+    pub kind: ResourceKind,
+    pub id: &'a str,
+    pub body: &'a Value,
+    pub if_match: Option<&'a str>,
+    pub projection: &'a Projection,
+}
+
 /// `PUT /{type}/{id}`
-#[allow(clippy::too_many_arguments)]
 pub async fn replace<S: Store>(
     store: &S,
     ctx: &Context,
-    kind: ResourceKind,
-    id: &str,
-    body: &Value,
-    if_match: Option<&str>,
-    projection: &Projection,
-    now: OffsetDateTime,
+    write: &ItemWrite<'_>,
 ) -> ScimResult<ResourceReply> {
+    let ItemWrite {
+        kind,
+        id,
+        body,
+        if_match,
+        projection,
+    } = *write;
     let mut doc = resource::normalize_resource(kind, body)?;
     // A PUT without `members` leaves memberships alone (they are managed by PATCH);
     // a PUT with `members` (even empty) replaces them.
@@ -687,7 +680,7 @@ pub async fn replace<S: Store>(
         },
         None => MemberChanges::default(),
     };
-    let (stored, _) = write_loop(store, ctx, kind, id, if_match, now, |before| {
+    let (stored, _) = write_loop(store, ctx, kind, id, if_match, |before| {
         Ok(Change {
             doc: doc.clone(),
             members: changes.clone(),
@@ -717,20 +710,21 @@ fn write_relations(kind: ResourceKind, projection: &Projection) -> bool {
 
 /// `PATCH /{type}/{id}`. Groups answer 204 unless `attributes` asks for a body: a group's
 /// representation may carry thousands of members, and Entra ID and Okta accept 204.
-#[allow(clippy::too_many_arguments)]
 pub async fn patch<S: Store>(
     store: &S,
     ctx: &Context,
-    kind: ResourceKind,
-    id: &str,
-    body: &Value,
-    if_match: Option<&str>,
-    projection: &Projection,
+    write: &ItemWrite<'_>,
     wants_body: bool,
-    now: OffsetDateTime,
 ) -> ScimResult<ResourceReply> {
+    let ItemWrite {
+        kind,
+        id,
+        body,
+        if_match,
+        projection,
+    } = *write;
     let ops = patch::parse_patch(body)?;
-    let (stored, _) = write_loop(store, ctx, kind, id, if_match, now, |before| {
+    let (stored, _) = write_loop(store, ctx, kind, id, if_match, |before| {
         let outcome = patch::apply_patch(kind, &before.doc, &ops)?;
         let mut doc = outcome.doc;
         let password_hash = take_password(&mut doc)?;
@@ -769,14 +763,12 @@ pub async fn delete<S: Store>(
     kind: ResourceKind,
     id: &str,
     if_match: Option<&str>,
-    now: OffsetDateTime,
 ) -> ScimResult<()> {
     let before = load(store, ctx, kind, id).await?;
     check_if_match(if_match, &before)?;
     let audit = ctx.audit(
         event_name(kind, Some(&before.doc), None, &MemberChanges::default()),
         BTreeSet::new(),
-        now,
     );
     store
         .delete(&ctx.tenant, kind, &before, &audit)

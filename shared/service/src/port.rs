@@ -10,6 +10,7 @@ use scim_core::resource::{Doc, Meta};
 use scim_core::schema::ResourceKind;
 use std::fmt;
 use std::future::Future;
+use time::OffsetDateTime;
 
 /// A resource as stored: id, canonical document, and server-managed metadata.
 /// Group documents never hold `members`; memberships are separate items.
@@ -33,8 +34,9 @@ pub struct Audit {
     pub request_id: String,
     /// Canonical names of the attributes that changed.
     pub changed: Vec<String>,
-    /// The time of the write (RFC 3339, UTC).
-    pub at: String,
+    /// The time of the write: the request's one clock reading. The store derives the
+    /// write's stamps and retention (TTL) from it and never reads a clock itself.
+    pub at: OffsetDateTime,
 }
 
 /// A deleted user kept (hidden from every SCIM read) so a re-added person gets their
@@ -53,7 +55,7 @@ pub struct ListRequest<'a> {
     pub paging: &'a Paging,
     pub count: u64,
     /// The time the request is answered: a contact whose end date has passed is inactive.
-    pub now: &'a str,
+    pub now: OffsetDateTime,
 }
 
 /// One page from the store.
@@ -184,11 +186,12 @@ pub trait Store: Send + Sync {
         audit: &Audit,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// A deleted user's tombstone, if it is still kept.
+    /// A deleted user's tombstone, if it is still kept at `now` (retention not over).
     fn tombstone(
         &self,
         tenant: &str,
         id: &str,
+        now: OffsetDateTime,
     ) -> impl Future<Output = StoreResult<Option<Tombstone>>> + Send;
 
     /// Brings a deleted user back under the same id with the document `after`, re-adding

@@ -55,7 +55,7 @@ pub struct SignInUser {
 }
 
 /// A user's status at `now`: an end date that has passed wins over `active`.
-pub fn status(user: &Stored, now: &str) -> SignInStatus {
+pub fn status(user: &Stored, now: time::OffsetDateTime) -> SignInStatus {
     if resource::end_date_passed(&user.doc, now) {
         SignInStatus::Expired
     } else if !resource::is_active(&user.doc) {
@@ -72,7 +72,7 @@ pub async fn lookup<S: DirectoryStore>(
     store: &S,
     tenant: &str,
     claims: &SignInClaims,
-    now: &str,
+    now: time::OffsetDateTime,
 ) -> StoreResult<Option<SignInUser>> {
     let clean = |v: &Option<String>| {
         v.as_deref()

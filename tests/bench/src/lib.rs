@@ -362,7 +362,12 @@ impl Store for CannedStore {
         Ok(())
     }
 
-    async fn tombstone(&self, _t: &str, _id: &str) -> StoreResult<Option<Tombstone>> {
+    async fn tombstone(
+        &self,
+        _t: &str,
+        _id: &str,
+        _now: time::OffsetDateTime,
+    ) -> StoreResult<Option<Tombstone>> {
         Ok(None)
     }
 

@@ -37,12 +37,9 @@ pub(super) fn from_item<T: DeserializeOwned>(item: Item) -> StoreResult<T> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Internal(format!("deserialise: {e}")))
 }
 
-/// Seconds since the epoch, for TTL attributes (`expiresAt`).
-pub(super) fn epoch_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+/// Seconds since the epoch of a request's time, for TTL attributes (`expiresAt`).
+pub(super) fn epoch_secs(at: time::OffsetDateTime) -> i64 {
+    at.unix_timestamp()
 }
 
 fn object(doc: serde_json::Value, what: &str) -> StoreResult<resource::Doc> {
@@ -209,9 +206,10 @@ impl AuditItem {
         members: &MemberChanges,
         expires: i64,
     ) -> AuditItem {
+        let at = resource::format_datetime(audit.at);
         AuditItem {
             pk: audit_pk(t, &r.id),
-            sk: audit_sk(&audit.at, &audit.request_id),
+            sk: audit_sk(&at, &audit.request_id),
             rec: AUDIT_RECORD.into(),
             tenant: t.to_string(),
             event: audit.event.clone(),
@@ -223,10 +221,10 @@ impl AuditItem {
             members_removed: members.removed.clone(),
             token: audit.token_id.clone(),
             req: audit.request_id.clone(),
-            at: audit.at.clone(),
+            ask: activity_sk(&at, &r.id, &audit.request_id),
+            at,
             expires_at: expires,
             apk: activity_pk(t),
-            ask: activity_sk(&audit.at, &r.id, &audit.request_id),
         }
     }
 }

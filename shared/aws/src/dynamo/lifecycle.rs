@@ -42,9 +42,10 @@ pub(super) async fn delete(
     if kind == ResourceKind::User {
         // The tombstone keeps the user (hidden from every read), their guards (now
         // expiring) and their groups, so the same person re-added gets them back.
-        let expires = epoch_secs() + store.retention.tombstone_secs;
+        let expires = epoch_secs(audit.at) + store.retention.tombstone_secs;
         let groups = reads::groups_of(store, t, &before.id).await?;
-        let tomb = to_item(TombstoneItem::new(t, before, &audit.at, groups, expires))?;
+        let at = scim_core::resource::format_datetime(audit.at);
+        let tomb = to_item(TombstoneItem::new(t, before, &at, groups, expires))?;
         actions.push((store.put(tomb, None)?, Slot::Other));
         for entry in index_entries(t, kind, &before.id, &before.doc) {
             match entry.unique {
@@ -88,6 +89,7 @@ pub(super) async fn tombstone(
     store: &DynamoStore,
     t: &str,
     id: &str,
+    now: time::OffsetDateTime,
 ) -> StoreResult<Option<Tombstone>> {
     let out = store
         .client
@@ -102,7 +104,7 @@ pub(super) async fn tombstone(
         return Ok(None);
     };
     let item: TombstoneItem = from_item(item)?;
-    if item.expires_at <= epoch_secs() {
+    if item.expires_at <= epoch_secs(now) {
         return Ok(None);
     }
     item.into_tombstone().map(Some)

@@ -31,6 +31,14 @@ pub(super) async fn list(
     }
 }
 
+/// Where page `start_index` begins (after the id `after`), under the counter
+/// `generation` it was seen in: a page memo.
+struct PageStart<'a> {
+    start_index: u64,
+    after: &'a str,
+    generation: i64,
+}
+
 impl DynamoStore {
     /// The id after which page `start_index` begins, if remembered under `generation`.
     async fn read_memo(
@@ -59,20 +67,19 @@ impl DynamoStore {
         }
     }
 
-    /// Remembers where page `start_index` begins, under `generation` (one hour).
+    /// Remembers where a page begins (one hour from the request's time).
     async fn write_memo(
         &self,
         t: &str,
         kind: ResourceKind,
         fh: &str,
-        start_index: u64,
-        after: &str,
-        generation: i64,
+        start: PageStart<'_>,
+        now: time::OffsetDateTime,
     ) -> StoreResult<()> {
-        let mut item = page_memo_key(t, kind, fh, start_index);
-        item.insert("after".into(), s(after));
-        item.insert("gen".into(), n(generation));
-        item.insert("expiresAt".into(), n(epoch_secs() + PAGE_MEMO_TTL_SECS));
+        let mut item = page_memo_key(t, kind, fh, start.start_index);
+        item.insert("after".into(), s(start.after));
+        item.insert("gen".into(), n(start.generation));
+        item.insert("expiresAt".into(), n(epoch_secs(now) + PAGE_MEMO_TTL_SECS));
         self.client
             .put_item()
             .table_name(&self.table)
@@ -213,15 +220,12 @@ impl DynamoStore {
                 };
                 let (items, more) = self.page_after(t, kind, after.as_deref(), count).await?;
                 if let (true, Some(last)) = (more, items.last()) {
-                    self.write_memo(
-                        t,
-                        kind,
-                        "all",
-                        start_index + items.len() as u64,
-                        &last.id,
+                    let start = PageStart {
+                        start_index: start_index + items.len() as u64,
+                        after: &last.id,
                         generation,
-                    )
-                    .await?;
+                    };
+                    self.write_memo(t, kind, "all", start, req.now).await?;
                 }
                 Ok(ListPage {
                     items,
@@ -349,7 +353,12 @@ impl DynamoStore {
 
 /// Evaluates a filter on the document as reads see it at `now` (a passed end date reads
 /// as inactive); clones only when the view differs.
-fn matches_at(f: &filter::CompiledFilter, kind: ResourceKind, doc: &Doc, now: &str) -> bool {
+fn matches_at(
+    f: &filter::CompiledFilter,
+    kind: ResourceKind,
+    doc: &Doc,
+    now: time::OffsetDateTime,
+) -> bool {
     if kind == ResourceKind::User && resource::end_date_passed(doc, now) && resource::is_active(doc)
     {
         let mut view = doc.clone();

@@ -173,8 +173,13 @@ impl Store for DynamoStore {
         lifecycle::delete(self, tenant, kind, before, audit).await
     }
 
-    async fn tombstone(&self, tenant: &str, id: &str) -> StoreResult<Option<Tombstone>> {
-        lifecycle::tombstone(self, tenant, id).await
+    async fn tombstone(
+        &self,
+        tenant: &str,
+        id: &str,
+        now: time::OffsetDateTime,
+    ) -> StoreResult<Option<Tombstone>> {
+        lifecycle::tombstone(self, tenant, id, now).await
     }
 
     async fn restore(

@@ -192,7 +192,7 @@ impl DynamoStore {
         audit: &Audit,
         members: &MemberChanges,
     ) -> StoreResult<(TransactWriteItem, Slot)> {
-        let expires = super::items::epoch_secs() + self.retention.audit_secs;
+        let expires = super::items::epoch_secs(audit.at) + self.retention.audit_secs;
         let item = to_item(AuditItem::new(t, kind, r, audit, members, expires))?;
         Ok((self.put(item, None)?, Slot::Other))
     }

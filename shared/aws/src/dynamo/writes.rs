@@ -103,7 +103,7 @@ pub(super) async fn update(
         let became_inactive = resource::is_active(&before.doc)
             || resource::primary_email(&before.doc) != resource::primary_email(&after.doc);
         if let (true, Some(email)) = (became_inactive, resource::primary_email(&after.doc)) {
-            let expires = epoch_secs() + store.retention.tombstone_secs;
+            let expires = epoch_secs(audit.at) + store.retention.tombstone_secs;
             head.push(store.inactive_email_put(t, email, &after.id, expires)?);
         }
     }

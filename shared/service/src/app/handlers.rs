@@ -148,7 +148,7 @@ where
             base_url: self.tenant_url(),
             token_id: APP_ACTOR.to_string(),
             request_id,
-            now: self.now_string(),
+            now: self.now,
         }
     }
 
@@ -243,12 +243,12 @@ where
                 "Give at least one of 'oid', 'upn' and 'email' (the ID token's claims).",
             ));
         }
-        let now = self.now_string();
-        let found = signin::lookup(&self.api.store, self.tenant(), &claims, &now)
+        let now = self.now;
+        let found = signin::lookup(&self.api.store, self.tenant(), &claims, now)
             .await
             .map_err(store_problem)?
             .ok_or_else(|| Problem::not_found("No provisioned user matches these claims."))?;
-        let mut body = views::user_summary(&found.user, &found.groups, &now);
+        let mut body = views::user_summary(&found.user, &found.groups, now);
         if let Some(o) = body.as_object_mut() {
             o.insert("matchedBy".into(), json!(found.matched_by));
         }
@@ -266,7 +266,7 @@ where
             .await
             .map_err(store_problem)?
             .ok_or_else(|| Problem::not_found("The user does not exist."))?;
-        Ok(views::user_summary(&user, &groups, &self.now_string()))
+        Ok(views::user_summary(&user, &groups, self.now))
     }
 
     pub async fn user(&self, id: &str) -> Result<crate::http::ScimResponse, Problem> {
@@ -276,7 +276,6 @@ where
     pub async fn groups(&self) -> Result<crate::http::ScimResponse, Problem> {
         let limit = self.limit(MAX_LIMIT)?;
         let paging = Paging::Cursor(self.param("cursor")?.map(str::to_string));
-        let now = self.now_string();
         let page = self
             .api
             .store
@@ -287,7 +286,7 @@ where
                     filter: None,
                     paging: &paging,
                     count: limit as u64,
-                    now: &now,
+                    now: self.now,
                 },
             )
             .await
@@ -337,11 +336,10 @@ where
                 .map(|u| (u.id.clone(), u))
                 .collect()
         };
-        let now = self.now_string();
         let members: Vec<Value> = page
             .members
             .iter()
-            .map(|m| views::member(m, users.get(&m.value), &now))
+            .map(|m| views::member(m, users.get(&m.value), self.now))
             .collect();
         Ok(json(
             200,
@@ -366,18 +364,14 @@ where
         }
         let body = json!({"schemas": [PATCH_OP_URN], "Operations": [op]});
         let projection = Projection::parse(ResourceKind::User, None, None)?;
-        ops::patch(
-            &self.api.store,
-            &self.context(),
-            ResourceKind::User,
+        let write = ops::ItemWrite {
+            kind: ResourceKind::User,
             id,
-            &body,
-            None,
-            &projection,
-            false,
-            self.now,
-        )
-        .await?;
+            body: &body,
+            if_match: None,
+            projection: &projection,
+        };
+        ops::patch(&self.api.store, &self.context(), &write, false).await?;
         Ok(json(200, &self.summary(id).await?))
     }
 
@@ -485,11 +479,10 @@ where
                 .cmp(&resource::end_date(&b.doc))
                 .then(a.id.cmp(&b.id))
         });
-        let now = self.now_string();
         Ok(json(
             200,
             &json!({
-                "contacts": users.iter().map(|u| views::user_summary(u, &[], &now)).collect::<Vec<_>>(),
+                "contacts": users.iter().map(|u| views::user_summary(u, &[], self.now)).collect::<Vec<_>>(),
                 "nextCursor": page.next.map(|n| encode_cursor("expiring", &n)),
             }),
         ))

@@ -8,7 +8,7 @@ use scim_core::resource;
 use serde_json::{json, Value};
 
 /// `active`, `deactivated` or `expired` (an end date that has passed wins).
-pub fn user_status(user: &Stored, now: &str) -> SignInStatus {
+pub fn user_status(user: &Stored, now: time::OffsetDateTime) -> SignInStatus {
     signin::status(user, now)
 }
 
@@ -17,7 +17,7 @@ fn group_ref(g: &GroupRef) -> Value {
 }
 
 /// What the product knows of a user: identity, status and groups.
-pub fn user_summary(user: &Stored, groups: &[GroupRef], now: &str) -> Value {
+pub fn user_summary(user: &Stored, groups: &[GroupRef], now: time::OffsetDateTime) -> Value {
     let doc = &user.doc;
     let emails: Vec<Value> = doc
         .get("emails")
@@ -85,7 +85,7 @@ pub fn settings(
 }
 
 /// A member of a group: users with their identity and status when known.
-pub fn member(m: &Member, user: Option<&Stored>, now: &str) -> Value {
+pub fn member(m: &Member, user: Option<&Stored>, now: time::OffsetDateTime) -> Value {
     match user {
         Some(u) => json!({
             "id": m.value,
