@@ -616,7 +616,7 @@ async fn an_unreachable_event_bus_reports_every_record_after_the_retries() {
     let ids: Vec<&str> = r
         .batch_item_failures
         .iter()
-        .map(|f| f.item_identifier.as_str())
+        .filter_map(|f| f.item_identifier.as_deref())
         .collect();
     assert_eq!(
         ids,

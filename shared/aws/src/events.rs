@@ -19,7 +19,7 @@ use crate::config::init_tracing;
 use aws_sdk_eventbridge::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use scim_service::events::{ChangeEvent, EVENT_SOURCE};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::future::Future;
 use std::path::PathBuf;
@@ -94,61 +94,29 @@ pub fn envelope(e: &ChangeEvent) -> Value {
 
 // ------------------------------------------------------------------ stream batches
 
-/// A DynamoDB stream event as Lambda delivers it (only what the publisher reads). Each
-/// record's image is parsed on its own, so one bad record fails alone.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct StreamEvent {
-    #[serde(rename = "Records", default)]
-    pub records: Vec<StreamRecord>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct StreamRecord {
-    #[serde(rename = "eventID", default)]
-    pub event_id: String,
-    /// `INSERT`, `MODIFY` or `REMOVE`.
-    #[serde(rename = "eventName", default)]
-    pub event_name: String,
-    #[serde(rename = "dynamodb", default)]
-    pub change: StreamChange,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct StreamChange {
-    /// DynamoDB JSON (`{"pk": {"S": "..."}, ...}`).
-    #[serde(rename = "NewImage", default)]
-    pub new_image: Option<Value>,
-    #[serde(rename = "SequenceNumber", default)]
-    pub sequence_number: Option<String>,
-}
-
-/// The partial batch response (`ReportBatchItemFailures`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<BatchItemFailure>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchItemFailure {
-    /// The stream record's sequence number.
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
-}
+/// A DynamoDB stream event as Lambda delivers it, its records, and the partial batch
+/// response (`ReportBatchItemFailures`): `aws_lambda_events`' types. The images arrive as
+/// `serde_dynamo` items; each record's audit record is read on its own, so one bad record
+/// fails alone.
+pub use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord as StreamRecord};
+pub use aws_lambda_events::event::streams::{
+    DynamoDbBatchItemFailure as BatchItemFailure, DynamoDbEventResponse as BatchResponse,
+};
 
 /// Where a stream record's event comes from: `Ok(None)` for a record that carries no event
-/// (not an insert, e.g. a TTL deletion, or not an audit record).
+/// (not an insert, e.g. a TTL deletion, or not an audit record). An absent `NewImage`
+/// arrives as an empty item.
 pub fn record_event(
     event_name: &str,
-    image: Option<&Value>,
+    image: &serde_dynamo::Item,
 ) -> Result<Option<ChangeEvent>, String> {
     if event_name != "INSERT" {
         return Ok(None);
     }
-    let image = image.ok_or("INSERT without NewImage (the stream must be NEW_IMAGE)")?;
-    let item: serde_dynamo::Item =
-        serde_json::from_value(image.clone()).map_err(|e| format!("NewImage: {e}"))?;
-    change_event(&item)
+    if image.inner().is_empty() {
+        return Err("INSERT without NewImage (the stream must be NEW_IMAGE)".into());
+    }
+    change_event(image)
 }
 
 /// Publishes the events of one batch of stream records through `sink`. Returns the
@@ -162,7 +130,7 @@ pub async fn handle_stream_batch<S: EventSink>(
     let mut events: Vec<(usize, ChangeEvent)> = Vec::new();
     let mut failed: Vec<usize> = Vec::new();
     for (i, r) in batch.records.iter().enumerate() {
-        match record_event(&r.event_name, r.change.new_image.as_ref()) {
+        match record_event(&r.event_name, &r.change.new_image) {
             Ok(Some(e)) => events.push((i, e)),
             Ok(None) => {}
             Err(e) => {
@@ -191,9 +159,9 @@ pub async fn handle_stream_batch<S: EventSink>(
                 r.event_id
             )
         })?;
-        out.batch_item_failures.push(BatchItemFailure {
-            item_identifier: seq,
-        });
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = Some(seq);
+        out.batch_item_failures.push(failure);
     }
     Ok(out)
 }
@@ -522,18 +490,23 @@ mod tests {
         assert!(e.members_added.is_empty());
     }
 
+    fn item(image: Value) -> serde_dynamo::Item {
+        serde_json::from_value(image).unwrap()
+    }
+
     #[test]
     fn other_items_and_other_stream_events_carry_no_event() {
         let user = json!({"pk": {"S": "t1#U"}, "sk": {"S": "u1"}, "v": {"N": "1"}});
-        assert_eq!(record_event("INSERT", Some(&user)).unwrap(), None);
-        assert_eq!(record_event("REMOVE", None).unwrap(), None);
+        let none = serde_dynamo::Item::default();
+        assert_eq!(record_event("INSERT", &item(user)).unwrap(), None);
+        assert_eq!(record_event("REMOVE", &none).unwrap(), None);
         assert_eq!(
-            record_event("MODIFY", Some(&audit_image("user.created"))).unwrap(),
+            record_event("MODIFY", &item(audit_image("user.created"))).unwrap(),
             None
         );
-        assert!(record_event("INSERT", None).is_err());
+        assert!(record_event("INSERT", &none).is_err());
         let broken = json!({"rec": {"S": "audit"}, "tenant": {"S": "t1"}});
-        assert!(record_event("INSERT", Some(&broken)).is_err());
+        assert!(record_event("INSERT", &item(broken)).is_err());
     }
 
     struct Flaky {
@@ -556,14 +529,12 @@ mod tests {
     }
 
     fn record(seq: &str, name: &str, image: Option<Value>) -> StreamRecord {
-        StreamRecord {
-            event_id: format!("ev-{seq}"),
-            event_name: name.into(),
-            change: StreamChange {
-                new_image: image,
-                sequence_number: Some(seq.into()),
-            },
-        }
+        let mut r = StreamRecord::default();
+        r.event_id = format!("ev-{seq}");
+        r.event_name = name.into();
+        r.change.new_image = image.map(item).unwrap_or_default();
+        r.change.sequence_number = Some(seq.into());
+        r
     }
 
     #[tokio::test]
@@ -574,19 +545,18 @@ mod tests {
             fail_always: vec![1],
             seen: Mutex::new(Vec::new()),
         };
-        let batch = StreamEvent {
-            records: vec![
-                record("100", "INSERT", Some(audit_image("user.created"))),
-                record("200", "REMOVE", None),
-                record("300", "INSERT", Some(audit_image("user.updated"))),
-                record("400", "INSERT", Some(json!({"rec": {"S": "audit"}}))),
-            ],
-        };
+        let mut batch = StreamEvent::default();
+        batch.records = vec![
+            record("100", "INSERT", Some(audit_image("user.created"))),
+            record("200", "REMOVE", None),
+            record("300", "INSERT", Some(audit_image("user.updated"))),
+            record("400", "INSERT", Some(json!({"rec": {"S": "audit"}}))),
+        ];
         let r = handle_stream_batch(&sink, &batch).await.unwrap();
         let ids: Vec<&str> = r
             .batch_item_failures
             .iter()
-            .map(|f| f.item_identifier.as_str())
+            .filter_map(|f| f.item_identifier.as_deref())
             .collect();
         assert_eq!(ids, ["300", "400"]);
         assert_eq!(*sink.seen.lock().unwrap(), ["user.created", "user.updated"]);

@@ -11,13 +11,13 @@
 //! `AWS_ENDPOINT_URL_EVENTBRIDGE` are set (moto, for instance).
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodbstreams::types::{AttributeValue, OperationType, Record, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::{OperationType, Record, ShardIteratorType};
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use scim_aws::events::{
     self, EventBridgeClient, EventBridgeSink, EventSink, LocalSink, Retry, Sink,
 };
 use scim_service::events::ChangeEvent;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Pause between polls when no shard returned records.
@@ -389,30 +389,6 @@ pub fn record_event(r: &Record) -> Result<Option<ChangeEvent>, String> {
         .dynamodb()
         .and_then(|d| d.new_image())
         .ok_or("INSERT without NewImage (the stream must be NEW_IMAGE)")?;
-    events::change_event(&item(image))
-}
-
-fn item(image: &HashMap<String, AttributeValue>) -> serde_dynamo::Item {
-    image
-        .iter()
-        .map(|(k, v)| (k.clone(), value(v)))
-        .collect::<HashMap<String, serde_dynamo::AttributeValue>>()
-        .into()
-}
-
-fn value(v: &AttributeValue) -> serde_dynamo::AttributeValue {
-    use serde_dynamo::AttributeValue as D;
-    match v {
-        AttributeValue::S(s) => D::S(s.clone()),
-        AttributeValue::N(n) => D::N(n.clone()),
-        AttributeValue::Bool(b) => D::Bool(*b),
-        AttributeValue::B(b) => D::B(b.as_ref().to_vec()),
-        AttributeValue::Null(b) => D::Null(*b),
-        AttributeValue::M(m) => D::M(m.iter().map(|(k, v)| (k.clone(), value(v))).collect()),
-        AttributeValue::L(l) => D::L(l.iter().map(value).collect()),
-        AttributeValue::Ss(s) => D::Ss(s.clone()),
-        AttributeValue::Ns(n) => D::Ns(n.clone()),
-        AttributeValue::Bs(b) => D::Bs(b.iter().map(|x| x.as_ref().to_vec()).collect()),
-        _ => D::Null(true),
-    }
+    // serde_dynamo's conversion from the streams SDK's attribute values.
+    events::change_event(&serde_dynamo::Item::from(image.clone()))
 }

@@ -26,9 +26,12 @@ use scim_service::auth::TokenSet;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// The event Secrets Manager sends a rotation function.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// The event Secrets Manager sends a rotation function, on the wire (`aws_lambda_events`).
+pub use aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent;
+
+/// A rotation step to run: the wire event with its step parsed
+/// (`TryFrom<SecretsManagerSecretRotationEvent>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotationEvent {
     pub secret_id: String,
     /// The id of the version being created (32-64 characters).
@@ -43,6 +46,20 @@ pub enum RotationStep {
     SetSecret,
     TestSecret,
     FinishSecret,
+}
+
+impl TryFrom<SecretsManagerSecretRotationEvent> for RotationEvent {
+    type Error = String;
+
+    fn try_from(e: SecretsManagerSecretRotationEvent) -> Result<Self, String> {
+        let step = serde_json::from_value(serde_json::Value::String(e.step))
+            .map_err(|err| format!("Step: {err}"))?;
+        Ok(RotationEvent {
+            secret_id: e.secret_id,
+            client_request_token: e.client_request_token,
+            step,
+        })
+    }
 }
 
 /// Runs one step. `fallback_tenant` binds a bare-token `AWSCURRENT` value (a stack's
@@ -264,8 +281,8 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
         .filter(|t| !t.trim().is_empty());
     let (client, tenant) = (&client, tenant.as_deref());
     lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<RotationEvent>| async move {
-            let e = event.payload;
+        move |event: lambda_runtime::LambdaEvent<SecretsManagerSecretRotationEvent>| async move {
+            let e = RotationEvent::try_from(event.payload)?;
             tracing::info!(secret = %e.secret_id, version = %e.client_request_token, step = ?e.step, "rotation step");
             handle(client, tenant, &e).await.map_err(|err| {
                 tracing::error!(step = ?e.step, error = %err, "rotation step failed");
@@ -281,9 +298,15 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
 mod tests {
     use super::*;
 
+    fn parse(json: &str) -> Result<RotationEvent, String> {
+        let wire: SecretsManagerSecretRotationEvent =
+            serde_json::from_str(json).map_err(|e| e.to_string())?;
+        RotationEvent::try_from(wire)
+    }
+
     #[test]
     fn the_secrets_manager_event_parses() {
-        let e: RotationEvent = serde_json::from_str(
+        let e = parse(
             r#"{"SecretId":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim/acme/bearer-token-AbCdEf",
                 "ClientRequestToken":"0b0e7ac1-2a56-4cd4-9a47-4d2f0fb2a0f1","Step":"finishSecret",
                 "RotationToken":"ignored"}"#,
@@ -299,15 +322,12 @@ mod tests {
             ("setSecret", RotationStep::SetSecret),
             ("testSecret", RotationStep::TestSecret),
         ] {
-            let e: RotationEvent = serde_json::from_str(&format!(
+            let e = parse(&format!(
                 r#"{{"SecretId":"s","ClientRequestToken":"t","Step":"{s}"}}"#
             ))
             .unwrap();
             assert_eq!(e.step, step);
         }
-        assert!(serde_json::from_str::<RotationEvent>(
-            r#"{"SecretId":"s","ClientRequestToken":"t","Step":"dropSecret"}"#
-        )
-        .is_err());
+        assert!(parse(r#"{"SecretId":"s","ClientRequestToken":"t","Step":"dropSecret"}"#).is_err());
     }
 }
