@@ -124,17 +124,8 @@ impl Args {
 
 /// `filter=` percent-encoded the way Entra ID sends it (spaces as `+`).
 pub fn encode(filter: &str) -> String {
-    let mut out = String::new();
-    for b in filter.bytes() {
-        match b {
-            b' ' => out.push('+'),
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    // Spaces as `+`, the rest form-encoded (form_urlencoded).
+    form_urlencoded::byte_serialize(filter.as_bytes()).collect()
 }
 
 /// A user as Entra ID creates it (default mappings, a department).
