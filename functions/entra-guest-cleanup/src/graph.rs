@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::Full;
+use scim_aws::retry::Backoff;
 use scim_aws::tokens::Clock;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -273,11 +274,12 @@ pub fn retry_after(reply: &Reply) -> Option<Duration> {
 /// The wait before attempt `attempt + 1` when the answer named none: exponential with
 /// jitter (half fixed, half random).
 pub fn backoff(attempt: u32) -> Duration {
-    let full = FIRST_BACKOFF
-        .saturating_mul(1 << attempt.saturating_sub(1).min(8))
-        .min(MAX_BACKOFF);
-    let half = full / 2;
-    half + half.mul_f64(fastrand::f64())
+    Backoff {
+        first: FIRST_BACKOFF,
+        cap: MAX_BACKOFF,
+        spread: (0.5, 1.0),
+    }
+    .delay(attempt.saturating_sub(1))
 }
 
 fn retryable(status: StatusCode) -> bool {

@@ -16,6 +16,7 @@
 //! events already published (consumers deduplicate on `requestId` + `id` + `event`).
 
 use crate::config::init_tracing;
+use crate::retry::Backoff;
 use aws_sdk_eventbridge::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use scim_service::events::{ChangeEvent, EVENT_SOURCE};
@@ -201,16 +202,18 @@ where
     F: FnMut(Vec<usize>) -> Fut,
     Fut: Future<Output = Vec<usize>>,
 {
+    let backoff = Backoff {
+        first: retry.base_delay,
+        cap: Duration::MAX,
+        spread: (1.0, 1.5),
+    };
     let mut pending: Vec<usize> = (0..n).collect();
-    let mut delay = retry.base_delay;
     for round in 0..retry.attempts.max(1) {
         if pending.is_empty() {
             break;
         }
         if round > 0 {
-            let jitter = delay.mul_f64(fastrand::f64() * 0.5);
-            tokio::time::sleep(delay + jitter).await;
-            delay = delay.saturating_mul(2);
+            backoff.wait(round - 1).await;
         }
         pending = attempt(pending).await;
     }

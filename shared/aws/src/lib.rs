@@ -8,6 +8,7 @@ pub mod dynamo;
 pub mod events;
 pub mod expiry;
 pub mod lambda;
+pub mod retry;
 pub mod sdk;
 pub mod table;
 pub mod tokens;

@@ -5,6 +5,7 @@
 //! other failure is [`StoreError::Internal`] with the SDK's full context, logged once at the
 //! edge and never shown to a client.
 
+use crate::retry::Backoff;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use scim_service::port::StoreError;
 use std::time::Duration;
@@ -37,12 +38,17 @@ pub(super) fn build(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("building a request: {e}"))
 }
 
-/// Waits before retry number `attempt`: exponential from 10 ms (capped at 640 ms), with
-/// jitter, so that conflicting writers spread out.
+/// The store's backoff: exponential from 10 ms (capped at 640 ms), between half and one
+/// and a half times that, so that conflicting writers spread out.
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(10),
+    cap: Duration::from_millis(640),
+    spread: (0.5, 1.5),
+};
+
+/// Waits before retry number `attempt`.
 pub(super) async fn backoff(attempt: u32) {
-    let base = 10u64.saturating_mul(1 << attempt.min(6));
-    let jitter = fastrand::u64(0..=base);
-    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+    BACKOFF.wait(attempt).await;
 }
 
 #[cfg(test)]
