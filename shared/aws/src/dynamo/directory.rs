@@ -10,7 +10,7 @@ use super::keys::{
 };
 use super::{reads, DynamoStore};
 use crate::table::ACTIVITY;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use base64::Engine;
 use scim_core::filter::IndexKey;
 use scim_core::patch::Member;
@@ -270,25 +270,8 @@ impl DirectoryStore for DynamoStore {
 
     async fn counts(&self, tenant: &str) -> StoreResult<(u64, u64)> {
         let shards = self.query_keys(&counter_pk(tenant), 1000).await?;
-        let (users, groups) = (
-            count_prefix(ResourceKind::User),
-            count_prefix(ResourceKind::Group),
-        );
-        let (mut u, mut g) = (0i64, 0i64);
-        for i in shards {
-            let (Some(AttributeValue::S(sk)), Some(AttributeValue::N(v))) =
-                (i.get("sk"), i.get("n"))
-            else {
-                continue;
-            };
-            let v = v.parse::<i64>().unwrap_or(0);
-            if sk.starts_with(&users) {
-                u += v;
-            } else if sk.starts_with(&groups) {
-                g += v;
-            }
-        }
-        Ok((u.max(0) as u64, g.max(0) as u64))
+        let sum = |kind| reads::sum_shards(&shards, &count_prefix(kind)).max(0) as u64;
+        Ok((sum(ResourceKind::User), sum(ResourceKind::Group)))
     }
 }
 

@@ -226,23 +226,11 @@ impl DynamoStore {
     /// memo is trusted only while the generation it was written under holds. One Query.
     pub(super) async fn total(&self, t: &str, kind: ResourceKind) -> StoreResult<(u64, i64)> {
         let shards = self.query_keys(&counter_pk(t), 1000).await?;
-        let count_prefix = count_prefix(kind);
-        let gen_prefix = generation_prefix(kind);
-        let (mut total, mut generation) = (0i64, 0i64);
-        for i in shards {
-            let (Some(AttributeValue::S(sk)), Some(AttributeValue::N(v))) =
-                (i.get("sk"), i.get("n"))
-            else {
-                continue;
-            };
-            let v = v.parse::<i64>().unwrap_or(0);
-            if sk.starts_with(&count_prefix) {
-                total += v;
-            } else if sk.starts_with(&gen_prefix) {
-                generation += v;
-            }
-        }
-        Ok((total.max(0) as u64, generation))
+        let total = sum_shards(&shards, &count_prefix(kind));
+        Ok((
+            total.max(0) as u64,
+            sum_shards(&shards, &generation_prefix(kind)),
+        ))
     }
 
     /// Who holds a uniqueness guard (or an inactive-email marker), if anyone.
@@ -261,4 +249,17 @@ impl DynamoStore {
             _ => None,
         }))
     }
+}
+
+/// The sum of the counter shards whose sort key starts with `prefix`.
+pub(super) fn sum_shards(shards: &[Item], prefix: &str) -> i64 {
+    shards
+        .iter()
+        .filter_map(|i| match (i.get("sk"), i.get("n")) {
+            (Some(AttributeValue::S(sk)), Some(AttributeValue::N(v))) if sk.starts_with(prefix) => {
+                Some(v.parse::<i64>().unwrap_or(0))
+            }
+            _ => None,
+        })
+        .sum()
 }
