@@ -52,33 +52,21 @@ impl Outcome {
 }
 
 /// Why an invocation failed. The message names no secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CleanupError {
     /// The payload is not an EventBridge event with a change-event detail.
+    #[error("not a user.expired change event: {0}")]
     BadEvent(String),
     /// The event belongs to another tenant than the one this function serves.
+    #[error("the event is for tenant '{event}'; this function serves '{serves}'")]
     WrongTenant { event: String, serves: String },
     /// Graph or the token endpoint failed (audited as `entra.failed`).
+    #[error("entra.failed: {0}")]
     Failed(String),
     /// The outcome could not be audited (the action is idempotent: a retry redoes it).
+    #[error("{0}")]
     Audit(String),
 }
-
-impl std::fmt::Display for CleanupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CleanupError::BadEvent(m) => write!(f, "not a user.expired change event: {m}"),
-            CleanupError::WrongTenant { event, serves } => write!(
-                f,
-                "the event is for tenant '{event}'; this function serves '{serves}'"
-            ),
-            CleanupError::Failed(m) => write!(f, "entra.failed: {m}"),
-            CleanupError::Audit(m) => write!(f, "{m}"),
-        }
-    }
-}
-
-impl std::error::Error for CleanupError {}
 
 impl From<CleanupError> for lambda_runtime::Diagnostic {
     fn from(e: CleanupError) -> lambda_runtime::Diagnostic {

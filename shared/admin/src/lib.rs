@@ -36,25 +36,16 @@ pub fn default_secret_id(tenant: &str) -> String {
     format!("scim/{tenant}/bearer-token")
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum AdminError {
+    #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
     Token(TokenError),
     /// A user operation failed (not found, invalid date, the store).
+    #[error("{0}")]
     Failed(String),
 }
-
-impl std::fmt::Display for AdminError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AdminError::Usage(m) => write!(f, "{m}"),
-            AdminError::Token(e) => write!(f, "{e}"),
-            AdminError::Failed(m) => write!(f, "{m}"),
-        }
-    }
-}
-
-impl std::error::Error for AdminError {}
 
 impl From<TokenError> for AdminError {
     fn from(e: TokenError) -> Self {

@@ -65,33 +65,28 @@ impl ExpiryConfig {
 }
 
 /// Why an invocation failed (so the scheduler's retry runs it again).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExpiryError {
     /// The event has no usable `time`.
+    #[error("bad scheduled event: {0}")]
     BadEvent(String),
     /// Nothing could be processed: see [`ExpiryReport::nothing_processed`].
+    #[error(
+        "expire-contacts could process nothing (examined {}, failed {}{})",
+        .0.examined,
+        .0.failed,
+        index_note(.0)
+    )]
     NothingProcessed(ExpiryReport),
 }
 
-impl std::fmt::Display for ExpiryError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ExpiryError::BadEvent(m) => write!(f, "bad scheduled event: {m}"),
-            ExpiryError::NothingProcessed(r) => write!(
-                f,
-                "expire-contacts could process nothing (examined {}, failed {}{})",
-                r.examined,
-                r.failed,
-                r.index_error
-                    .as_deref()
-                    .map(|e| format!(", index: {e}"))
-                    .unwrap_or_default()
-            ),
-        }
-    }
+/// `", index: {error}"` when the index could not be read, else nothing.
+fn index_note(r: &ExpiryReport) -> String {
+    r.index_error
+        .as_deref()
+        .map(|e| format!(", index: {e}"))
+        .unwrap_or_default()
 }
-
-impl std::error::Error for ExpiryError {}
 
 /// Handles one scheduled event: `now` is the event's time, the request id its id.
 ///

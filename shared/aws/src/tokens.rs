@@ -60,37 +60,28 @@ pub const MIN_TOKEN_CHARS: usize = 32;
 pub const SDK_OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Why reading, writing or rotating a token secret failed. Never carries a token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     /// The secret, or the version or stage asked for, does not exist.
+    #[error("not found: {0}")]
     NotFound(String),
     /// A stored value is not a token secret (the message never quotes the value).
+    #[error("bad token secret: {0}")]
     BadValue(String),
     /// Secrets Manager refused the call or could not be reached.
+    #[error("Secrets Manager: {0}")]
     Sdk(String),
     /// A rotation step cannot proceed.
+    #[error("rotation: {0}")]
     Rotation(String),
     /// The random generator failed.
+    #[error("{0}")]
     Random(String),
     /// Not possible as asked (a secret bound to another tenant, a missing secret that
     /// cannot be created without a tenant): the caller's mistake.
+    #[error("{0}")]
     Refused(String),
 }
-
-impl std::fmt::Display for TokenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TokenError::NotFound(m) => write!(f, "not found: {m}"),
-            TokenError::BadValue(m) => write!(f, "bad token secret: {m}"),
-            TokenError::Sdk(m) => write!(f, "Secrets Manager: {m}"),
-            TokenError::Rotation(m) => write!(f, "rotation: {m}"),
-            TokenError::Random(m) => write!(f, "{m}"),
-            TokenError::Refused(m) => write!(f, "{m}"),
-        }
-    }
-}
-
-impl std::error::Error for TokenError {}
 
 /// A Secrets Manager failure as a [`TokenError`] (the SDK's messages carry no secret values).
 pub fn sdk_error<E, R>(call: &str, secret_id: &str, e: SdkError<E, R>) -> TokenError
