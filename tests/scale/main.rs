@@ -1,4 +1,4 @@
-//! Scale budgets (issue 7 §4): one group with 100,000 members, and a full forward import of
+//! Scale budgets: one group with 100,000 members, and a full forward import of
 //! 100,000 users, with the DynamoDB calls of each request asserted from the store's
 //! counters. Heavy (minutes), so a separate test binary, and gated: without
 //! `SCIM_SCALE_TESTS=1` every test prints "skipped: set SCIM_SCALE_TESTS=1" and passes.

@@ -181,7 +181,7 @@ async fn main_inner() -> Result<(), String> {
     let args = Args::parse(KNOWN)?;
     let bin = args
         .str("bin")
-        .ok_or("--bin <function binary> is required (e.g. /work/target-perf/release/users-get)")?
+        .ok_or("--bin <function binary> is required (e.g. target/release/users-get)")?
         .to_string();
     let runs: usize = args.num("runs", 20)?;
     let timeout = Duration::from_secs(args.num("timeout-secs", 10)?);
