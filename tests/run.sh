@@ -40,8 +40,13 @@ cargo nextest run --workspace --no-fail-fast --cargo-quiet
 step "End-to-end suite on Amazon DynamoDB Local"
 # The 10,000-user expiry run gets a DynamoDB Local of its own: in the shared instance,
 # behind the rest of the suite's tables, the same test took 28 minutes instead of 4.
+# The change-event scenario over EventBridge runs on its own too, after the rest: on
+# DynamoDB Local, while other tests load both cores, it sometimes sees none of its events
+# (cause unknown; see .config/nextest.toml). Alone it passes in ~5 s.
 big='test(=expiry::ten_thousand_expiring_users_expire_in_one_run)'
-"$bin/with-dynamodb-local" cargo nextest run -p scim-tests --test e2e --no-fail-fast --cargo-quiet -E "not $big"
+flaky='test(=events::a_provisioning_scenario_publishes_its_events_to_eventbridge)'
+"$bin/with-dynamodb-local" cargo nextest run -p scim-tests --test e2e --no-fail-fast --cargo-quiet -E "not ($big | $flaky)"
+"$bin/with-dynamodb-local" cargo nextest run -p scim-tests --test e2e --no-fail-fast --cargo-quiet -E "$flaky"
 "$bin/with-dynamodb-local" cargo nextest run -p scim-tests --test e2e --no-fail-fast --cargo-quiet -E "$big"
 
 step "scim2-tester against the local server"
