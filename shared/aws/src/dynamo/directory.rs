@@ -3,14 +3,11 @@
 //! group's members, the activity log (one resource's audit partition, or the tenant's
 //! through the sparse `activity` index, newest first), the counts.
 
-use super::errors::{backoff, internal};
-use super::items::{self, s, Item};
-use super::keys::{
-    self, activity_pk, audit_pk, count_prefix, counter_pk, membership_pk, resource_pk,
-};
+use super::errors::internal;
+use super::items::{s, Item};
+use super::keys::{self, activity_pk, audit_pk, count_prefix, counter_pk, membership_pk};
 use super::{reads, DynamoStore};
 use crate::table::ACTIVITY;
-use aws_sdk_dynamodb::types::KeysAndAttributes;
 use base64::Engine;
 use scim_core::filter::IndexKey;
 use scim_core::patch::Member;
@@ -73,67 +70,6 @@ fn activity_of(item: &Item) -> ActivityRecord {
             .unwrap_or_default(),
         actor: get("token"),
         request_id: get("req"),
-    }
-}
-
-impl DynamoStore {
-    /// One `BatchGetItem` (per 100 keys) of resources of either kind.
-    async fn get_mixed(
-        &self,
-        t: &str,
-        keys: &[(ResourceKind, String)],
-    ) -> StoreResult<Vec<(ResourceKind, Stored)>> {
-        let mut out = Vec::new();
-        let user_pk = resource_pk(t, ResourceKind::User);
-        for chunk in keys.chunks(100) {
-            let mut pending: Vec<Item> = chunk
-                .iter()
-                .map(|(kind, id)| {
-                    HashMap::from([
-                        ("pk".to_string(), s(resource_pk(t, *kind))),
-                        ("sk".to_string(), s(id.clone())),
-                    ])
-                })
-                .collect();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                let ka = KeysAndAttributes::builder()
-                    .set_keys(Some(pending.clone()))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError::Internal(e.to_string()))?;
-                let resp = self
-                    .client()
-                    .batch_get_item()
-                    .request_items(&self.table, ka)
-                    .send()
-                    .await
-                    .map_err(|e| internal("BatchGetItem", e))?;
-                if let Some(items) = resp.responses.and_then(|mut r| r.remove(&self.table)) {
-                    for item in items {
-                        let kind = if str_of(&item, "pk").as_deref() == Some(user_pk.as_str()) {
-                            ResourceKind::User
-                        } else {
-                            ResourceKind::Group
-                        };
-                        out.push((kind, items::stored(item)?));
-                    }
-                }
-                pending = resp
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Busy);
-                    }
-                    backoff(attempt).await;
-                }
-            }
-        }
-        Ok(out)
     }
 }
 

@@ -94,18 +94,37 @@ impl DynamoStore {
         kind: ResourceKind,
         ids: &[String],
     ) -> StoreResult<Vec<Stored>> {
-        let mut out = Vec::new();
         let unique: BTreeSet<&String> = ids.iter().collect();
-        let unique: Vec<&String> = unique.into_iter().collect();
-        for chunk in unique.chunks(100) {
-            let mut keys: Vec<Item> = chunk
+        let keys: Vec<(ResourceKind, String)> =
+            unique.into_iter().map(|id| (kind, id.clone())).collect();
+        let mut out: Vec<Stored> = self
+            .get_mixed(t, &keys)
+            .await?
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Resources of either kind by key: `BatchGetItem`, 100 keys a call, unprocessed keys
+    /// retried with backoff. Each answer carries the kind it was read as.
+    pub(super) async fn get_mixed(
+        &self,
+        t: &str,
+        keys: &[(ResourceKind, String)],
+    ) -> StoreResult<Vec<(ResourceKind, Stored)>> {
+        let mut out = Vec::new();
+        let user_pk = resource_pk(t, ResourceKind::User);
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<Item> = chunk
                 .iter()
-                .map(|id| item_key(resource_pk(t, kind), (*id).clone()))
+                .map(|(kind, id)| item_key(resource_pk(t, *kind), id.clone()))
                 .collect();
             let mut attempt = 0;
-            while !keys.is_empty() {
+            while !pending.is_empty() {
                 let ka = KeysAndAttributes::builder()
-                    .set_keys(Some(keys.clone()))
+                    .set_keys(Some(pending.clone()))
                     .consistent_read(true)
                     .build()
                     .map_err(build)?;
@@ -118,15 +137,22 @@ impl DynamoStore {
                     .map_err(|e| internal("BatchGetItem", e))?;
                 if let Some(found) = resp.responses.and_then(|mut r| r.remove(&self.table)) {
                     for item in found {
-                        out.push(items::stored(item)?);
+                        let is_user =
+                            matches!(item.get("pk"), Some(AttributeValue::S(pk)) if *pk == user_pk);
+                        let kind = if is_user {
+                            ResourceKind::User
+                        } else {
+                            ResourceKind::Group
+                        };
+                        out.push((kind, items::stored(item)?));
                     }
                 }
-                keys = resp
+                pending = resp
                     .unprocessed_keys
                     .and_then(|mut u| u.remove(&self.table))
                     .map(|k| k.keys)
                     .unwrap_or_default();
-                if !keys.is_empty() {
+                if !pending.is_empty() {
                     attempt += 1;
                     if attempt > 8 {
                         return Err(StoreError::Busy);
@@ -135,7 +161,6 @@ impl DynamoStore {
                 }
             }
         }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
 
