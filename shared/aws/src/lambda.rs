@@ -191,8 +191,9 @@ where
 /// The wiring of an application API function (`/app/v1`, IAM-authorized by API Gateway):
 /// configuration from the environment, the store, and — with `TOKEN_SECRET_ARN` set
 /// (`app-settings` only) — the tenant's token secret to generate and retire tokens.
-/// `TENANT_URL` (or `SCIM_BASE_URL`) is the SCIM base URL shown to the admin; when unset it
-/// is derived from the request's host.
+/// `TENANT_URL` (or `SCIM_BASE_URL`) is the SCIM base URL shown to the admin; the cold start
+/// fails without it (this API runs on another host than the SCIM API, so it cannot be
+/// derived from the request).
 pub async fn serve_app() -> Result<(), Error> {
     init_tracing();
     let config = Config::from_env()?;
@@ -203,7 +204,7 @@ pub async fn serve_app() -> Result<(), Error> {
         .ok()
         .filter(|v| !v.trim().is_empty())
         .or(config.base_url.clone())
-        .unwrap_or_default();
+        .ok_or("TENANT_URL is not set (the SCIM base URL the settings show the admin)")?;
     let app_config = scim_service::app::AppConfig {
         tenant: config.tenant_id.clone(),
         tenant_url,

@@ -484,7 +484,7 @@ fn base_url(config: &HttpConfig, req: &ScimRequest, prefix: &str) -> String {
 }
 
 /// The request id API Gateway assigned (or the client's), else a new one.
-fn request_id(req: &ScimRequest) -> String {
+pub(crate) fn request_id(req: &ScimRequest) -> String {
     ["x-amzn-requestid", "x-amz-apigw-id", "x-request-id"]
         .iter()
         .find_map(|h| req.headers.get(*h).and_then(|v| v.to_str().ok()))

@@ -57,20 +57,9 @@ where
         &self.api.config.tenant
     }
 
-    /// The configured Tenant URL, else this API's own host with `/scim/v2`.
+    /// The Tenant URL the admin pastes into Entra ID or Okta.
     fn tenant_url(&self) -> String {
-        let configured = &self.api.config.tenant_url;
-        if !configured.is_empty() {
-            return configured.trim_end_matches('/').to_string();
-        }
-        let host = self
-            .req
-            .headers
-            .get("x-forwarded-host")
-            .or_else(|| self.req.headers.get(http::header::HOST))
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("localhost");
-        format!("https://{host}/scim/v2")
+        self.api.config.tenant_url.trim_end_matches('/').to_string()
     }
 
     fn now_string(&self) -> String {
@@ -137,17 +126,11 @@ where
     }
 
     fn context(&self) -> Context {
-        let request_id = ["x-amzn-requestid", "x-request-id"]
-            .iter()
-            .find_map(|h| self.req.headers.get(*h).and_then(|v| v.to_str().ok()))
-            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-            .map(str::to_string)
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         Context {
             tenant: self.tenant().to_string(),
             base_url: self.tenant_url(),
             token_id: APP_ACTOR.to_string(),
-            request_id,
+            request_id: crate::http::request_id(self.req),
             now: self.now,
         }
     }

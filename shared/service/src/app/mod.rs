@@ -30,8 +30,6 @@ use std::time::Instant;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-pub use views::user_status;
-
 /// The OpenAPI 3.1 description of this API, served at `/app/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -46,7 +44,8 @@ pub const APP_ACTOR: &str = "app";
 pub struct AppConfig {
     /// The one tenant this deployment serves.
     pub tenant: String,
-    /// The Tenant URL the admin pastes into Entra ID or Okta (`https://host/scim/v2`).
+    /// The Tenant URL the admin pastes into Entra ID or Okta (`https://host/scim/v2`);
+    /// required (the application API is served from another host than the SCIM API).
     pub tenant_url: String,
     /// The OAuth 2.0 token endpoint, when the stack has one.
     pub token_endpoint: Option<String>,

@@ -2,15 +2,10 @@
 
 use crate::port::{ActivityRecord, GroupRef, Stored};
 use crate::settings::{TenantSettings, TokenInfo, Usage};
-use crate::signin::{self, SignInStatus};
+use crate::signin;
 use scim_core::patch::Member;
 use scim_core::resource;
 use serde_json::{json, Value};
-
-/// `active`, `deactivated` or `expired` (an end date that has passed wins).
-pub fn user_status(user: &Stored, now: time::OffsetDateTime) -> SignInStatus {
-    signin::status(user, now)
-}
 
 fn group_ref(g: &GroupRef) -> Value {
     json!({"id": g.id, "displayName": g.display_name})
@@ -40,7 +35,7 @@ pub fn user_summary(user: &Stored, groups: &[GroupRef], now: time::OffsetDateTim
         "displayName": resource::str_attr(doc, "displayName"),
         "externalId": resource::str_attr(doc, "externalId"),
         "emails": emails,
-        "status": user_status(user, now).as_str(),
+        "status": signin::status(user, now).as_str(),
         "endDate": resource::end_date(doc),
         "groups": groups.iter().map(group_ref).collect::<Vec<_>>(),
         "created": user.meta.created,
@@ -93,7 +88,7 @@ pub fn member(m: &Member, user: Option<&Stored>, now: time::OffsetDateTime) -> V
             "userName": resource::str_attr(&u.doc, "userName"),
             "displayName": resource::str_attr(&u.doc, "displayName"),
             "externalId": resource::str_attr(&u.doc, "externalId"),
-            "status": user_status(u, now).as_str(),
+            "status": signin::status(u, now).as_str(),
         }),
         None => json!({
             "id": m.value,
