@@ -74,15 +74,19 @@ impl LocalTokens {
 
     fn rebuild(&self) {
         if let Ok(mut s) = self.state.write() {
-            let mut set = TokenSet::new().with(&s.current.token, &self.tenant);
-            if let Some(p) = &s.previous {
-                set.add(&p.token, &self.tenant);
-            }
-            for (token, tenant) in &self.fixed {
-                set.add(token, tenant);
-            }
-            s.accepted = set;
+            s.accepted = self.accepted(&s.current, s.previous.as_ref());
         }
+    }
+
+    fn accepted(&self, current: &Slot, previous: Option<&Slot>) -> TokenSet {
+        let mut set = TokenSet::new().with(&current.token, &self.tenant);
+        if let Some(p) = previous {
+            set.add(&p.token, &self.tenant);
+        }
+        for (token, tenant) in &self.fixed {
+            set.add(token, tenant);
+        }
+        set
     }
 
     fn persist(&self, current: &str, previous: Option<&str>) -> Result<(), TokenAdminError> {
@@ -147,25 +151,20 @@ impl TokenAdmin for LocalTokens {
         self.check_tenant(tenant)?;
         let token = scim_service::auth::generate_token().map_err(TokenAdminError)?;
         let created = now();
-        let replaced = {
-            let s = self
-                .state
-                .read()
-                .map_err(|_| TokenAdminError("token state poisoned".into()))?;
-            s.current.token.clone()
+        // One write lock for the whole swap: two generates at once both end up rotated,
+        // neither loses the other's token.
+        let mut s = self
+            .state
+            .write()
+            .map_err(|_| TokenAdminError("token state poisoned".into()))?;
+        self.persist(&token, Some(&s.current.token))?;
+        let new = Slot {
+            token: token.clone(),
+            created: created.clone(),
         };
-        self.persist(&token, Some(&replaced))?;
-        if let Ok(mut s) = self.state.write() {
-            let old = std::mem::replace(
-                &mut s.current,
-                Slot {
-                    token: token.clone(),
-                    created: created.clone(),
-                },
-            );
-            s.previous = Some(old);
-        }
-        self.rebuild();
+        let old = std::mem::replace(&mut s.current, new);
+        s.previous = Some(old);
+        s.accepted = self.accepted(&s.current, s.previous.as_ref());
         Ok(NewToken {
             id: token_id(&token),
             token,
@@ -175,21 +174,16 @@ impl TokenAdmin for LocalTokens {
 
     async fn retire_previous(&self, tenant: &str) -> Result<Option<TokenInfo>, TokenAdminError> {
         self.check_tenant(tenant)?;
-        let (current, previous) = {
-            let s = self
-                .state
-                .read()
-                .map_err(|_| TokenAdminError("token state poisoned".into()))?;
-            (s.current.token.clone(), s.previous.clone())
-        };
-        let Some(previous) = previous else {
+        let mut s = self
+            .state
+            .write()
+            .map_err(|_| TokenAdminError("token state poisoned".into()))?;
+        let Some(previous) = s.previous.clone() else {
             return Ok(None);
         };
-        self.persist(&current, None)?;
-        if let Ok(mut s) = self.state.write() {
-            s.previous = None;
-        }
-        self.rebuild();
+        self.persist(&s.current.token, None)?;
+        s.previous = None;
+        s.accepted = self.accepted(&s.current, None);
         Ok(Some(TokenInfo {
             id: token_id(&previous.token),
             created: Some(previous.created),
