@@ -6,15 +6,34 @@ import * as fs from 'node:fs';
 export type FunctionKind = 'http' | 'rotation' | 'schedule' | 'stream' | 'event';
 
 /** Which HTTP API an http function's routes are on: the IdP's SCIM API (/scim/v2 and
- * $default, no authorizer: the function checks the bearer token) or the product's
- * application API (/app/v1, AWS_IAM on every route). */
+ * $default, no authorizer: the function checks the bearer token or an access token; and the
+ * OAuth 2.0 token endpoint POST /oauth2/token, no authorizer: the function checks the client's
+ * credentials) or the product's application API (/app/v1, AWS_IAM on every route). */
 export type ApiKind = 'scim' | 'app';
 
 /** The environment variables a function may be given (functions.json "environment"). */
-export const ENVIRONMENT_VARIABLES = ['TABLE_NAME', 'TENANT_ID', 'TOKEN_SECRET_ARN', 'TENANT_URL', 'EVENT_BUS_NAME', 'RUST_LOG'] as const;
+export const ENVIRONMENT_VARIABLES = [
+  'TABLE_NAME',
+  'TENANT_ID',
+  'TOKEN_SECRET_ARN',
+  'SIGNING_SECRET_ARN',
+  'TENANT_URL',
+  'TOKEN_ENDPOINT',
+  'ACCESS_TOKEN_LIFETIME',
+  'ENTRA_LOGIN_URL',
+  'EVENT_BUS_NAME',
+  'RUST_LOG',
+] as const;
 export type EnvironmentVariable = (typeof ENVIRONMENT_VARIABLES)[number];
-/** The environment of a function without an "environment" list (every function before /app/v1). */
+/** The environment of a function without an "environment" list (every function before /app/v1);
+ * a function with signingSecret actions also gets SIGNING_SECRET_ARN (environmentVariables). */
 export const COMMON_ENVIRONMENT: readonly EnvironmentVariable[] = ['TABLE_NAME', 'TENANT_ID', 'TOKEN_SECRET_ARN', 'EVENT_BUS_NAME', 'RUST_LOG'];
+
+/** The environment of a function: its "environment" list, else the common one. */
+export function environmentVariables(def: FunctionDef): readonly EnvironmentVariable[] {
+  if (def.environment) return def.environment;
+  return def.signingSecret.length > 0 ? [...COMMON_ENVIRONMENT, 'SIGNING_SECRET_ARN'] : COMMON_ENVIRONMENT;
+}
 
 export interface FunctionDef {
   readonly name: string;
@@ -27,9 +46,14 @@ export interface FunctionDef {
   readonly indexes: string[];
   /** DynamoDB actions on the tenant's settings item only (LeadingKeys {tenant}#S): SCIM functions. */
   readonly settingsItem: string[];
+  /** When not empty, the whole dynamodb list applies only to these partitions ("{tenant}#O"):
+   * a dynamodb:LeadingKeys condition on the table (and no index). */
+  readonly leadingKeys: string[];
   /** The function's exact environment; COMMON_ENVIRONMENT (plus the kind's own) when absent. */
   readonly environment?: EnvironmentVariable[];
   readonly secretsmanager: string[];
+  /** Actions on the tenant's access-token signing key secret (SCIM functions verify, oauth-token signs). */
+  readonly signingSecret: string[];
   readonly events: string[];
   /** DynamoDB Streams actions on the table's stream (stream functions). */
   readonly stream: string[];
@@ -71,6 +95,10 @@ export interface TenantOptions {
   readonly logRetentionDays: number;
   readonly expiredContactAction: ExpiredContactAction;
   readonly entraCleanupMode: EntraCleanupMode;
+  /** Lifetime of the access tokens the token endpoint issues, in seconds (ACCESS_TOKEN_LIFETIME). */
+  readonly accessTokenLifetime: number;
+  /** Base URL of Microsoft's login service, whose JWKS verifies federated client assertions (ENTRA_LOGIN_URL). */
+  readonly entraLoginUrl: string;
 }
 
 export interface TenantDef {
@@ -89,7 +117,14 @@ export const DEFAULT_OPTIONS: TenantOptions = {
   logRetentionDays: 90,
   expiredContactAction: 'deactivate',
   entraCleanupMode: 'off',
+  accessTokenLifetime: 3600,
+  entraLoginUrl: 'https://login.microsoftonline.com',
 };
+
+/** Same bounds as template.yaml's AccessTokenLifetime (Entra requires 1 to 6 hours). */
+export const ACCESS_TOKEN_LIFETIME = { min: 3600, max: 21600 } as const;
+/** Same as template.yaml's EntraLoginUrl AllowedPattern: an https origin, no path. */
+export const ENTRA_LOGIN_URL = /^https:\/\/[^/]+$/;
 
 const KINDS: readonly string[] = ['http', 'rotation', 'schedule', 'stream', 'event'];
 const TENANT_ID = /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/;
@@ -103,6 +138,10 @@ const RETENTION_DAYS = [
 export const ROLE_ARN = /^arn:aws(-[a-z]+)*:iam::(\d{12}):role\/((?:[\w+=,.@-]+\/)*)([\w+=,.@-]{1,64})$/;
 const SCIM_ROUTE = /^(GET|POST|PUT|PATCH|DELETE) \/scim\/v2\/\S+$/;
 const APP_ROUTE = /^(GET|POST|PUT|PATCH|DELETE) \/app\/v1\/\S+$/;
+/** The OAuth 2.0 token endpoint: on the SCIM API, but not a SCIM route (no bearer token). */
+export const TOKEN_ROUTE = 'POST /oauth2/token';
+/** A leadingKeys entry: the tenant's id and a partition suffix. */
+const LEADING_KEY = /^\{tenant\}#[A-Za-z0-9]+$/;
 
 /** The role name of an IAM role ARN (the last path segment; role names are unique per account). */
 export function roleName(arn: string): string {
@@ -153,11 +192,13 @@ export function loadFunctions(file: string): FunctionDef[] {
       dynamodb: stringList(file, `${f.name}.dynamodb`, f.dynamodb ?? []),
       indexes: stringList(file, `${f.name}.indexes`, f.indexes ?? []),
       settingsItem: stringList(file, `${f.name}.settingsItem`, f.settingsItem ?? []),
+      leadingKeys: stringList(file, `${f.name}.leadingKeys`, f.leadingKeys ?? []),
       environment:
         f.environment === undefined
           ? undefined
           : (stringList(file, `${f.name}.environment`, f.environment) as EnvironmentVariable[]),
       secretsmanager: stringList(file, `${f.name}.secretsmanager`, f.secretsmanager ?? []),
+      signingSecret: stringList(file, `${f.name}.signingSecret`, f.signingSecret ?? []),
       events: stringList(file, `${f.name}.events`, f.events ?? []),
       stream: stringList(file, `${f.name}.stream`, f.stream ?? []),
       sqs: stringList(file, `${f.name}.sqs`, f.sqs ?? []),
@@ -169,6 +210,14 @@ export function loadFunctions(file: string): FunctionDef[] {
     noWildcards(file, `${f.name}.dynamodb`, def.dynamodb, 'dynamodb');
     noWildcards(file, `${f.name}.settingsItem`, def.settingsItem, 'dynamodb');
     noWildcards(file, `${f.name}.secretsmanager`, def.secretsmanager, 'secretsmanager');
+    noWildcards(file, `${f.name}.signingSecret`, def.signingSecret, 'secretsmanager');
+    for (const key of def.leadingKeys) {
+      if (!LEADING_KEY.test(key)) fail(file, `${f.name}.leadingKeys: "${key}" is not {tenant}#<suffix>`);
+    }
+    if (def.leadingKeys.length > 0 && (def.dynamodb.length === 0 || def.indexes.length > 0)) {
+      fail(file, `${f.name}: leadingKeys confine the function's dynamodb actions on the table (so it needs some, and no indexes)`);
+    }
+    if (def.signingSecret.length > 0 && def.api !== 'scim') fail(file, `${f.name}: only functions on the SCIM API read the signing key`);
     noWildcards(file, `${f.name}.events`, def.events, 'events');
     noWildcards(file, `${f.name}.stream`, def.stream, 'dynamodb');
     noWildcards(file, `${f.name}.sqs`, def.sqs, 'sqs');
@@ -185,13 +234,18 @@ export function loadFunctions(file: string): FunctionDef[] {
       noWildcards(file, `${f.name}.whenExpiredActionDelete`, def.whenExpiredActionDelete.dynamodb, 'dynamodb');
     }
     if ((def.kind === 'http') !== def.routes.length > 0) fail(file, `${f.name}: http functions, and only they, have routes`);
-    if (def.settingsItem.length > 0 && def.api !== 'scim') fail(file, `${f.name}: only SCIM functions have settingsItem actions`);
+    if (def.settingsItem.length > 0 && (def.api !== 'scim' || def.routes.includes(TOKEN_ROUTE))) {
+      fail(file, `${f.name}: only SCIM functions have settingsItem actions`);
+    }
     if (def.environment) {
       for (const v of def.environment) {
         if (!(ENVIRONMENT_VARIABLES as readonly string[]).includes(v)) fail(file, `${f.name}: unknown environment variable ${v}`);
       }
       if (def.environment.includes('TOKEN_SECRET_ARN') !== def.secretsmanager.length > 0) {
         fail(file, `${f.name}: TOKEN_SECRET_ARN in the environment if and only if the function has secretsmanager actions`);
+      }
+      if (def.environment.includes('SIGNING_SECRET_ARN') !== def.signingSecret.length > 0) {
+        fail(file, `${f.name}: SIGNING_SECRET_ARN in the environment if and only if the function has signingSecret actions`);
       }
     }
     return def;
@@ -203,11 +257,12 @@ function apiOf(file: string, name: string, kind: unknown, routes: string[]): Api
   if (kind !== 'http' || routes.length === 0) return undefined;
   const apis = new Set<ApiKind>();
   for (const r of routes) {
-    if (r === '$default' || SCIM_ROUTE.test(r)) apis.add('scim');
+    if (r === '$default' || r === TOKEN_ROUTE || SCIM_ROUTE.test(r)) apis.add('scim');
     else if (APP_ROUTE.test(r)) apis.add('app');
-    else fail(file, `${name}: bad route "${r}" (routes are under /scim/v2 or /app/v1)`);
+    else fail(file, `${name}: bad route "${r}" (routes are under /scim/v2 or /app/v1, or ${TOKEN_ROUTE})`);
   }
   if (apis.size !== 1) fail(file, `${name}: a function's routes are all under /scim/v2 or all under /app/v1`);
+  if (routes.includes(TOKEN_ROUTE) && routes.length !== 1) fail(file, `${name}: the token endpoint's function serves no other route`);
   return [...apis][0];
 }
 
@@ -257,6 +312,13 @@ export function loadTenants(file: string): TenantDef[] {
       fail(file, `${t.id}: logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);
     }
     if (!/^(rate|cron)\(.+\)$/.test(options.expirySchedule)) fail(file, `${t.id}: expirySchedule must be rate(...) or cron(...)`);
+    const lifetime = options.accessTokenLifetime;
+    if (!Number.isInteger(lifetime) || lifetime < ACCESS_TOKEN_LIFETIME.min || lifetime > ACCESS_TOKEN_LIFETIME.max) {
+      fail(file, `${t.id}: accessTokenLifetime must be an integer from ${ACCESS_TOKEN_LIFETIME.min} to ${ACCESS_TOKEN_LIFETIME.max} (seconds)`);
+    }
+    if (typeof options.entraLoginUrl !== 'string' || !ENTRA_LOGIN_URL.test(options.entraLoginUrl)) {
+      fail(file, `${t.id}: entraLoginUrl must match ${ENTRA_LOGIN_URL} (https://<host>, no path)`);
+    }
     stringList(file, `${t.id}.productRoleArns`, options.productRoleArns);
     for (const arn of options.productRoleArns) {
       const m = ROLE_ARN.exec(arn);

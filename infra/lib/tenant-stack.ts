@@ -15,7 +15,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AssetMode, rustLambda } from './code';
-import { COMMON_ENVIRONMENT, EnvironmentVariable, FunctionDef, roleName, TableDef, TenantDef } from './definitions';
+import { environmentVariables, EnvironmentVariable, FunctionDef, roleName, TableDef, TenantDef, TOKEN_ROUTE } from './definitions';
 
 export interface TenantStackProps extends StackProps {
   readonly tenant: TenantDef;
@@ -54,6 +54,9 @@ export const APP_ACCESS_LOG_FORMAT = JSON.stringify({
 
 /** The partition key of the tenant's settings item: the one item every SCIM function may update. */
 export const settingsPartition = (tenant: string) => `${tenant}#S`;
+
+/** A functions.json leadingKeys entry ("{tenant}#O") for this stack's tenant. */
+export const leadingKey = (tenant: string, key: string) => key.replace('{tenant}', tenant);
 
 /** What the product's roles may invoke: every method of every /app/v1 route, no other path. */
 export const APP_INVOKE_PATH = '*/*/app/v1/*';
@@ -128,6 +131,21 @@ export class TenantStack extends Stack {
       },
     });
 
+    // ------------------------------------------------------------ access-token signing key
+    // The key oauth-token signs access tokens with and every SCIM function verifies them with:
+    // {"key": "<64 random characters>"} at creation. No rotation schedule: `scim-admin oauth
+    // rotate-key` rotates it and keeps the previous key for the longest token lifetime.
+    const signingSecret = new secretsmanager.Secret(this, 'SigningKeySecret', {
+      secretName: `scim/${tenant.id}/signing-key`,
+      description: `Key signing the OAuth 2.0 access tokens of tenant ${tenant.id} (rotated with scim-admin oauth rotate-key)`,
+      generateSecretString: {
+        secretStringTemplate: '{}',
+        generateStringKey: 'key',
+        passwordLength: 64,
+        excludePunctuation: true,
+      },
+    });
+
     // ------------------------------------------------------------ change events
     const bus = new events.EventBus(this, 'EventBus', { eventBusName: `scim-${tenant.id}` });
     // Stream batches publish-events could not publish after the mapping's retries.
@@ -195,6 +213,8 @@ export class TenantStack extends Stack {
     });
     const iamAuthorizer = new HttpIamAuthorizer();
     const tenantUrl = `${api.apiEndpoint}/scim/v2`;
+    // The OAuth 2.0 token endpoint: on the SCIM API, beside /scim/v2 (same host as TenantUrl).
+    const tokenEndpoint = `${api.apiEndpoint}${TOKEN_ROUTE.split(' ')[1]}`;
 
     // ------------------------------------------------------------ functions
     const architecture = opts.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
@@ -202,14 +222,18 @@ export class TenantStack extends Stack {
       TABLE_NAME: table.ref,
       TENANT_ID: tenant.id,
       TOKEN_SECRET_ARN: secret.secretArn,
+      SIGNING_SECRET_ARN: signingSecret.secretArn,
       TENANT_URL: tenantUrl,
+      TOKEN_ENDPOINT: tokenEndpoint,
+      ACCESS_TOKEN_LIFETIME: String(opts.accessTokenLifetime),
+      ENTRA_LOGIN_URL: opts.entraLoginUrl,
       EVENT_BUS_NAME: bus.eventBusName,
       RUST_LOG: 'info',
     };
     const deleteExpired = opts.expiredContactAction === 'delete';
 
     const environmentOf = (def: FunctionDef): Record<string, string> => {
-      const environment = Object.fromEntries((def.environment ?? COMMON_ENVIRONMENT).map((v) => [v, variables[v]]));
+      const environment = Object.fromEntries(environmentVariables(def).map((v) => [v, variables[v]]));
       switch (def.kind) {
         case 'schedule':
           return { ...environment, EXPIRED_ACTION: opts.expiredContactAction };
@@ -245,7 +269,19 @@ export class TenantStack extends Stack {
           resources: [logGroup.logGroupArn],
         }),
       ];
-      if (def.dynamodb.length > 0) {
+      if (def.dynamodb.length > 0 && def.leadingKeys.length > 0) {
+        // oauth-token: its own partition ({tenant}#O) only (loadFunctions refuses indexes here).
+        statements.push(
+          new iam.PolicyStatement({
+            sid: 'Table',
+            actions: def.dynamodb,
+            resources: [tableArn],
+            conditions: {
+              'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': def.leadingKeys.map((k) => leadingKey(tenant.id, k)) },
+            },
+          }),
+        );
+      } else if (def.dynamodb.length > 0) {
         statements.push(
           new iam.PolicyStatement({ sid: 'Table', actions: def.dynamodb, resources: [tableArn, ...def.indexes.map(indexArn)] }),
         );
@@ -263,6 +299,11 @@ export class TenantStack extends Stack {
       }
       if (def.secretsmanager.length > 0) {
         statements.push(new iam.PolicyStatement({ sid: 'TokenSecret', actions: def.secretsmanager, resources: [secret.secretArn] }));
+      }
+      if (def.signingSecret.length > 0) {
+        statements.push(
+          new iam.PolicyStatement({ sid: 'SigningSecret', actions: def.signingSecret, resources: [signingSecret.secretArn] }),
+        );
       }
       if (def.stream.length > 0) {
         statements.push(new iam.PolicyStatement({ sid: 'TableStream', actions: def.stream, resources: [table.attrStreamArn] }));
@@ -432,6 +473,10 @@ export class TenantStack extends Stack {
       description: 'Paste into Entra ID (Tenant URL) or Okta (SCIM connector base URL).',
       value: tenantUrl,
     });
+    new CfnOutput(this, 'TokenEndpoint', {
+      description: 'OAuth 2.0 token endpoint (client credentials, workload identity federation): paste into Entra ID (Token endpoint).',
+      value: tokenEndpoint,
+    });
     new CfnOutput(this, 'ApplicationApiUrl', {
       description: "The application API's base URL, for the product's backend (requests signed with SigV4, service execute-api).",
       value: `${appApi.apiEndpoint}/app/v1`,
@@ -454,6 +499,10 @@ export class TenantStack extends Stack {
       description: 'Rotates the bearer token now (then fetch it and paste it into the IdP).',
       value: `aws secretsmanager rotate-secret --region ${this.region} --secret-id ${secret.secretArn}`,
     });
+    new CfnOutput(this, 'SigningKeySecretArn', {
+      description: 'Secrets Manager secret holding the access-token signing key (rotate with scim-admin oauth rotate-key).',
+      value: signingSecret.secretArn,
+    });
     new CfnOutput(this, 'TableName', { description: 'DynamoDB table of this tenant.', value: table.ref });
     new CfnOutput(this, 'EventBusName', { description: "EventBridge bus receiving this tenant's change events.", value: bus.eventBusName });
     new CfnOutput(this, 'EntraCredentialsSecretArn', {
@@ -470,6 +519,7 @@ export class TenantStack extends Stack {
 function describe(def: FunctionDef): string {
   switch (def.kind) {
     case 'http':
+      if (def.routes.includes(TOKEN_ROUTE)) return `OAuth 2.0 token endpoint ${TOKEN_ROUTE}`;
       return `${def.api === 'app' ? 'Application API' : 'SCIM'} ${def.routes.join(', ')}`;
     case 'rotation':
       return 'Rotates the SCIM bearer token secret';

@@ -8,6 +8,7 @@ when infra/node_modules exists and skips the CDK cases otherwise."""
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import json
 import os
@@ -38,6 +39,8 @@ DEFAULT_OPTIONS = {
     "logRetentionDays": 90,
     "expiredContactAction": "deactivate",
     "entraCleanupMode": "off",
+    "accessTokenLifetime": 3600,
+    "entraLoginUrl": "https://login.microsoftonline.com",
 }
 SAM_PARAMETERS = {
     "TenantId",
@@ -48,17 +51,30 @@ SAM_PARAMETERS = {
     "ExpiredContactAction",
     "EntraCleanupMode",
     "ProductRoleArns",
+    "AccessTokenLifetime",
+    "EntraLoginUrl",
 }
 COMMON_ENV = {"TABLE_NAME", "TENANT_ID", "TOKEN_SECRET_ARN", "EVENT_BUS_NAME", "RUST_LOG"}
+# The functions.json keys that list IAM actions.
+ACTION_KEYS = ("dynamodb", "settingsItem", "stream", "secretsmanager", "signingSecret", "events", "sqs", "entraSecret", "failureQueue")
 ENTRA_RPS_PER_TENANT = 25
 STACK_IDS = ["sam"] + [f"cdk:Scim-{t['id']}" for t in TENANTS]
-ENV_VARIABLES = COMMON_ENV | {"TENANT_URL"}
+ENV_VARIABLES = COMMON_ENV | {"TENANT_URL", "TOKEN_ENDPOINT", "SIGNING_SECRET_ARN", "ACCESS_TOKEN_LIFETIME", "ENTRA_LOGIN_URL"}
+
+# The OAuth 2.0 token endpoint (issue 17): one function, one route on the SCIM API, no authorizer.
+TOKEN_FUNCTION = "oauth-token"
+TOKEN_ROUTE = "POST /oauth2/token"
+
+
+def is_scim_route(route: str) -> bool:
+    """A SCIM protocol route (bearer or access token): /scim/v2/... or $default."""
+    return route == "$default" or route.split(" ", 1)[1].startswith("/scim/v2/")
 
 
 def api_of(route: str) -> str:
-    """The API a route is on: the IdP's SCIM API (/scim/v2, $default) or the product's
-    application API (/app/v1)."""
-    if route == "$default" or route.split(" ", 1)[1].startswith("/scim/v2/"):
+    """The API a route is on: the IdP's SCIM API (/scim/v2, $default, and the token endpoint
+    beside them) or the product's application API (/app/v1)."""
+    if is_scim_route(route) or route == TOKEN_ROUTE:
         return "scim"
     assert route.split(" ", 1)[1].startswith("/app/v1/"), f"route {route} is under neither /scim/v2 nor /app/v1"
     return "app"
@@ -70,14 +86,23 @@ def function_api(f: dict) -> str | None:
     return next(iter(apis), None)
 
 
-SCIM_FUNCTIONS = [f["name"] for f in FUNCTIONS if f["kind"] == "http" and function_api(f) == "scim"]
+# The functions that serve the SCIM protocol (and check bearer and access tokens): not the token endpoint.
+SCIM_FUNCTIONS = [f["name"] for f in FUNCTIONS if f["kind"] == "http" and all(is_scim_route(r) for r in f["routes"])]
 APP_FUNCTIONS = [f["name"] for f in FUNCTIONS if f["kind"] == "http" and function_api(f) == "app"]
 
 # The application API's functions and exactly what each may do (issue 14; infra/README.md).
 # app-contacts writes through the SCIM PATCH path, so it has exactly users-patch's table access.
 APP_PERMISSIONS = {
+    # OAuth clients (issue 17): PutItem creates one, DeleteItem + UpdateItem (of the settings
+    # item) in one transaction revoke one; a transaction needs no action of its own in IAM.
     "app-settings": {
-        "dynamodb": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+        "dynamodb": {
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+        },
         "indexes": set(),
         "secretsmanager": {
             "secretsmanager:DescribeSecret",
@@ -85,7 +110,7 @@ APP_PERMISSIONS = {
             "secretsmanager:PutSecretValue",
             "secretsmanager:UpdateSecretVersionStage",
         },
-        "environment": {"TABLE_NAME", "TENANT_ID", "TOKEN_SECRET_ARN", "TENANT_URL", "RUST_LOG"},
+        "environment": {"TABLE_NAME", "TENANT_ID", "TOKEN_SECRET_ARN", "TENANT_URL", "TOKEN_ENDPOINT", "RUST_LOG"},
     },
     "app-directory": {
         "dynamodb": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
@@ -173,6 +198,10 @@ def token_secret(stack: Stack) -> str:
     return named(stack, "AWS::SecretsManager::Secret", "Name", "/bearer-token")
 
 
+def signing_secret(stack: Stack) -> str:
+    return named(stack, "AWS::SecretsManager::Secret", "Name", "/signing-key")
+
+
 def entra_secret(stack: Stack) -> str:
     return named(stack, "AWS::SecretsManager::Secret", "Name", "/entra-credentials")
 
@@ -201,8 +230,15 @@ def api_ids(stack: Stack) -> dict[str, str]:
 
 def settings_condition(stack: Stack) -> str:
     """The IAM condition that confines a statement to the tenant's settings item."""
+    return partition_condition(stack, ["{tenant}#S"])
+
+
+def partition_condition(stack: Stack, keys: list[str]) -> str:
+    """The IAM condition that confines a statement to the tenant's partitions `keys`
+    (functions.json notation: "{tenant}#O")."""
     tenant = "{Ref:TenantId}" if stack.is_sam else stack.label.removeprefix("Scim-")
-    return iam_condition({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [f"{tenant}#S"]}})
+    values = [k.replace("{tenant}", tenant) for k in keys]
+    return iam_condition({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": values}})
 
 
 def invoke_policy(stack: Stack) -> str | None:
@@ -243,6 +279,7 @@ def test_function_list_is_consistent():
             ("settingsItem", "dynamodb"),
             ("stream", "dynamodb"),
             ("secretsmanager", "secretsmanager"),
+            ("signingSecret", "secretsmanager"),
             ("events", "events"),
             ("sqs", "sqs"),
             ("entraSecret", "secretsmanager"),
@@ -254,7 +291,7 @@ def test_function_list_is_consistent():
         for index in f["indexes"] + extra["indexes"]:
             assert index in index_names, f"{f['name']} uses unknown index {index}"
         api = function_api(f)
-        if api == "scim":
+        if f["name"] in SCIM_FUNCTIONS:
             # Every SCIM function updates the settings item (last caller) at most once a minute:
             # with its unconditional UpdateItem, or with the settings-item-only grant.
             has_update = "dynamodb:UpdateItem" in f["dynamodb"]
@@ -264,7 +301,13 @@ def test_function_list_is_consistent():
         if "environment" in f:
             assert set(f["environment"]) <= ENV_VARIABLES, f["name"]
             assert ("TOKEN_SECRET_ARN" in f["environment"]) == bool(f["secretsmanager"]), f["name"]
-        assert ("environment" in f) == (api == "app"), f"{f['name']}: only app functions list their environment"
+            assert ("SIGNING_SECRET_ARN" in f["environment"]) == bool(f.get("signingSecret")), f["name"]
+        wants_list = f["kind"] == "http" and f["name"] not in SCIM_FUNCTIONS
+        assert ("environment" in f) == wants_list, f"{f['name']}: only app functions and the token endpoint list their environment"
+        for key in f.get("leadingKeys", []):
+            assert re.fullmatch(r"\{tenant\}#[A-Za-z0-9]+", key), f"{f['name']}: leadingKeys {key}"
+        if f.get("leadingKeys"):
+            assert f["dynamodb"] and not f["indexes"], f"{f['name']}: leadingKeys confine table actions (no index)"
     assert len(routes) == len(set(routes)), "a route is served by two functions"
     assert "$default" in routes, "unknown routes must reach a function ($default)"
     assert [f["name"] for f in FUNCTIONS if f["kind"] == "rotation"] == ["rotate-token"]
@@ -272,9 +315,35 @@ def test_function_list_is_consistent():
     assert [f["name"] for f in FUNCTIONS if f["kind"] == "stream"] == ["publish-events"]
     assert [f["name"] for f in FUNCTIONS if f["kind"] == "event"] == ["entra-guest-cleanup"]
     assert [f["name"] for f in FUNCTIONS if f.get("entraSecret")] == ["entra-guest-cleanup"]
+    # The signing key: every SCIM function verifies access tokens with it, the token endpoint
+    # signs them; nothing else reads it, and nobody may change it but the operator.
+    holders = sorted(f["name"] for f in FUNCTIONS if f.get("signingSecret"))
+    assert holders == sorted(SCIM_FUNCTIONS + [TOKEN_FUNCTION]), holders
+    assert all(f["signingSecret"] == ["secretsmanager:GetSecretValue"] for f in FUNCTIONS if f.get("signingSecret"))
+    assert [f["name"] for f in FUNCTIONS if TOKEN_ROUTE in f["routes"]] == [TOKEN_FUNCTION]
+    assert [f["name"] for f in FUNCTIONS if f.get("leadingKeys")] == [TOKEN_FUNCTION]
     # Writes only put their audit record; only the publisher talks to the bus.
     assert [f["name"] for f in FUNCTIONS if f["events"]] == ["publish-events"]
     assert TABLE["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+
+
+def test_every_listed_action_exists_in_iam():
+    """Every action functions.json lists is one IAM knows (cfn-lint's copy of the Service
+    Authorization Reference). A transaction, for one, is no action of its own:
+    TransactWriteItems is authorized as the PutItem/UpdateItem/DeleteItem/ConditionCheckItem
+    of its parts, so listing it would grant nothing and only mislead."""
+    from importlib import resources
+
+    policies = json.loads((resources.files("cfnlint") / "data" / "AdditionalSpecs" / "Policies.json").read_text())
+    unknown = []
+    for f in FUNCTIONS:
+        extra = (f.get("whenExpiredActionDelete") or {}).get("dynamodb", [])
+        for key in ACTION_KEYS:
+            for action in f.get(key, []) + (extra if key == "dynamodb" else []):
+                service, name = action.split(":", 1)
+                if name.lower() not in {a.lower() for a in policies.get(service, {}).get("Actions", {})}:
+                    unknown.append(f"{f['name']}.{key}: {action}")
+    assert not unknown, f"not IAM actions: {unknown}"
 
 
 def _workspace_members() -> list[str]:
@@ -332,9 +401,12 @@ def test_environment(stack: Stack):
     secret = token_secret(stack)
     bus = stack.only("AWS::Events::EventBus")
     tenant_url = sym(stack.template["Outputs"]["TenantUrl"]["Value"])
+    token_endpoint = sym(stack.template["Outputs"]["TokenEndpoint"]["Value"])
+    signing = "{Ref:%s}" % signing_secret(stack)
     for name, fn in stack.functions().items():
         env = {k: sym(v) for k, v in fn.environment.items()}
-        wanted = set(BY_NAME[name].get("environment", COMMON_ENV))
+        common = COMMON_ENV | ({"SIGNING_SECRET_ARN"} if BY_NAME[name].get("signingSecret") else set())
+        wanted = set(BY_NAME[name].get("environment", common))
         wanted |= {"EXPIRED_ACTION"} if BY_NAME[name]["kind"] == "schedule" else set()
         if BY_NAME[name]["kind"] == "event":
             wanted |= {"ENTRA_CLEANUP_MODE", "ENTRA_CREDENTIALS_SECRET_ARN"}
@@ -347,6 +419,14 @@ def test_environment(stack: Stack):
         if "TENANT_URL" in env:
             # The SCIM base URL the settings page shows: exactly the TenantUrl output.
             assert env["TENANT_URL"] == tenant_url, f"{stack.label} {name}: TENANT_URL {env['TENANT_URL']}"
+        if "TOKEN_ENDPOINT" in env:
+            assert env["TOKEN_ENDPOINT"] == token_endpoint, f"{stack.label} {name}: TOKEN_ENDPOINT {env['TOKEN_ENDPOINT']}"
+        if "SIGNING_SECRET_ARN" in env:
+            assert env["SIGNING_SECRET_ARN"] == signing, f"{stack.label} {name}: SIGNING_SECRET_ARN"
+        if "ACCESS_TOKEN_LIFETIME" in env:
+            assert env["ACCESS_TOKEN_LIFETIME"] == expected(stack, "accessTokenLifetime", "AccessTokenLifetime")
+        if "ENTRA_LOGIN_URL" in env:
+            assert env["ENTRA_LOGIN_URL"] == expected(stack, "entraLoginUrl", "EntraLoginUrl")
         assert env["TENANT_ID"] == expected_tenant_id(stack)
         assert env["RUST_LOG"] == "info"
         if "EXPIRED_ACTION" in env:
@@ -476,7 +556,10 @@ def expected_statements(stack: Stack, name: str, log_group_id: str) -> set[State
     statements = {
         Statement(frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}), frozenset({"{Arn:%s}" % log_group_id}))
     }
-    if f["dynamodb"]:
+    if f["dynamodb"] and f.get("leadingKeys"):
+        condition = partition_condition(stack, f["leadingKeys"])
+        statements.add(Statement(frozenset(f["dynamodb"]), frozenset({table}), iam_condition=condition))
+    elif f["dynamodb"]:
         resources = frozenset({table} | {f"{table}/index/{i}" for i in f["indexes"]})
         statements.add(Statement(frozenset(f["dynamodb"]), resources))
     if f.get("settingsItem"):
@@ -485,6 +568,8 @@ def expected_statements(stack: Stack, name: str, log_group_id: str) -> set[State
         )
     if f["secretsmanager"]:
         statements.add(Statement(frozenset(f["secretsmanager"]), frozenset({secret})))
+    if f.get("signingSecret"):
+        statements.add(Statement(frozenset(f["signingSecret"]), frozenset({"{Ref:%s}" % signing_secret(stack)})))
     if f["events"]:
         statements.add(Statement(frozenset(f["events"]), frozenset({bus})))
     if f.get("stream"):
@@ -525,6 +610,8 @@ def test_each_function_gets_exactly_its_listed_actions(stack: Stack):
             if a.startswith("dynamodb:")
         }
         wanted = set(BY_NAME[name]["dynamodb"]) | (set(extra["dynamodb"]) if delete_active else set())
+        if BY_NAME[name].get("leadingKeys"):
+            wanted = set()  # all of them confined to the function's partitions (expected_statements)
         assert dynamodb == wanted, f"{stack.label} {name}: DynamoDB actions differ from infra/functions.json"
     if stack.is_sam:
         condition = stack.template["Conditions"]["DeleteExpiredContacts"]
@@ -543,7 +630,10 @@ def test_scim_functions_update_only_the_settings_item(stack: Stack):
         update = [s for s in got if "dynamodb:UpdateItem" in s.actions]
         leading = [s for s in got if s.iam_condition is not None and "LeadingKeys" in s.iam_condition]
         if name not in SCIM_FUNCTIONS:
-            assert not leading, f"{stack.label} {name}: settings-item grant on a non-SCIM function"
+            own = BY_NAME[name].get("leadingKeys")
+            assert all(s.iam_condition == partition_condition(stack, own) for s in leading) and (bool(leading) == bool(own)), (
+                f"{stack.label} {name}: a LeadingKeys grant on a non-SCIM function other than its own partitions"
+            )
             continue
         assert update, f"{stack.label} {name}: a SCIM function cannot update the settings item"
         if "dynamodb:UpdateItem" in BY_NAME[name]["dynamodb"]:
@@ -572,6 +662,7 @@ def test_app_functions_have_exactly_their_permissions(stack: Stack):
         assert set(f["dynamodb"]) == wanted["dynamodb"] and set(f["indexes"]) == wanted["indexes"], name
         assert set(f["secretsmanager"]) == wanted["secretsmanager"] and set(f["environment"]) == wanted["environment"], name
         assert not (f["events"] or f.get("stream") or f.get("sqs") or f.get("settingsItem")), name
+        assert not (f.get("signingSecret") or f.get("leadingKeys")), name
         fn = functions[name]
         statements = {
             Statement(frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}), frozenset({"{Arn:%s}" % fn.log_group_id})),
@@ -583,6 +674,197 @@ def test_app_functions_have_exactly_their_permissions(stack: Stack):
         assert set(fn.environment) == wanted["environment"], f"{stack.label} {name}"
     readers = sorted(n for n in APP_FUNCTIONS if any(secret in s.resources for s in stack.role_statements(functions[n].role_id)))
     assert readers == ["app-settings"], readers
+    assert all("SIGNING_SECRET_ARN" not in functions[n].environment for n in APP_FUNCTIONS)
+
+
+# --------------------------------------------------------------------------- OAuth token endpoint
+
+# The contract of oauth-token (issue 17), written out here rather than read from functions.json,
+# so that a change to the function list alone cannot widen it.
+TOKEN_ENVIRONMENT = {"TABLE_NAME", "TENANT_ID", "SIGNING_SECRET_ARN", "ACCESS_TOKEN_LIFETIME", "ENTRA_LOGIN_URL", "RUST_LOG"}
+TOKEN_TABLE_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem"}
+TOKEN_PARTITION = "{tenant}#O"  # OAuth client records and assertion-replay markers
+SIGNING_KEY_GENERATION = {"SecretStringTemplate": "{}", "GenerateStringKey": "key", "PasswordLength": 64, "ExcludePunctuation": True}
+TOKEN_PARAMETERS = {
+    "AccessTokenLifetime": {"Type": "Number", "Default": 3600, "MinValue": 3600, "MaxValue": 21600},
+    "EntraLoginUrl": {"Type": "String", "Default": "https://login.microsoftonline.com", "AllowedPattern": "^https://[^/]+$"},
+}
+
+
+def test_token_function_in_the_list():
+    """oauth-token in functions.json: one route, GetItem/PutItem confined to {tenant}#O, the
+    signing key only, and an explicit environment without the bearer token's secret."""
+    f = BY_NAME[TOKEN_FUNCTION]
+    assert f["kind"] == "http" and f["routes"] == [TOKEN_ROUTE]
+    assert set(f["dynamodb"]) == TOKEN_TABLE_ACTIONS and f["indexes"] == []
+    assert f.get("leadingKeys") == [TOKEN_PARTITION], "its table access must be confined to {tenant}#O"
+    assert f["secretsmanager"] == [], "the token endpoint never reads the bearer token"
+    assert f["signingSecret"] == ["secretsmanager:GetSecretValue"]
+    assert set(f["environment"]) == TOKEN_ENVIRONMENT
+    for key in ("settingsItem", "events", "stream", "sqs", "entraSecret", "failureQueue", "whenExpiredActionDelete"):
+        assert not f.get(key), f"{TOKEN_FUNCTION}: {key}"
+    assert TOKEN_FUNCTION not in SCIM_FUNCTIONS, "the token endpoint takes no bearer token"
+
+
+def test_token_function_has_least_privilege(stack: Stack):
+    """Its role: its log group, GetItem/PutItem on the table confined to {tenant}#O by
+    dynamodb:LeadingKeys, GetSecretValue on the signing key. Nothing on the bearer token's
+    secret, no TOKEN_SECRET_ARN; the lifetime and the login URL from the parameters (options)."""
+    fn = stack.functions()[TOKEN_FUNCTION]
+    table = "{Arn:%s}" % stack.only("AWS::DynamoDB::Table")
+    signing = "{Ref:%s}" % signing_secret(stack)
+    condition = iam_condition(
+        {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [TOKEN_PARTITION.replace("{tenant}", expected_tenant_id(stack))]}}
+    )
+    got = stack.role_statements(fn.role_id)
+    assert set(got) == {
+        Statement(frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}), frozenset({"{Arn:%s}" % fn.log_group_id})),
+        Statement(frozenset(TOKEN_TABLE_ACTIONS), frozenset({table}), iam_condition=condition),
+        Statement(frozenset({"secretsmanager:GetSecretValue"}), frozenset({signing})),
+    }, f"{stack.label}: {got}"
+    token = token_secret(stack)
+    assert not any(token in r for s in got for r in s.resources), f"{stack.label}: the token endpoint can reach the bearer token"
+    env = {k: sym(v) for k, v in fn.environment.items()}
+    assert "TOKEN_SECRET_ARN" not in env and not any(token in v for v in env.values()), f"{stack.label}: {env}"
+    assert set(env) == TOKEN_ENVIRONMENT, f"{stack.label}: {sorted(env)}"
+    assert env["SIGNING_SECRET_ARN"] == signing
+    assert env["ACCESS_TOKEN_LIFETIME"] == expected(stack, "accessTokenLifetime", "AccessTokenLifetime")
+    assert env["ENTRA_LOGIN_URL"] == expected(stack, "entraLoginUrl", "EntraLoginUrl")
+    http = {n: f for n, f in stack.functions().items() if BY_NAME[n]["kind"] == "http" and n != TOKEN_FUNCTION}
+    assert {f.props["Timeout"] for f in http.values()} == {fn.props["Timeout"]}, "timeout like the other HTTP functions"
+
+
+def test_token_route_is_on_the_scim_api_without_authorizer(stack: Stack):
+    """POST /oauth2/token: on the SCIM API (the host of TenantUrl), to oauth-token, with no
+    authorizer (IAM or otherwise): Entra calls it with client credentials or an assertion."""
+    views = stack.route_views()
+    assert TOKEN_ROUTE in views, f"{stack.label}: no {TOKEN_ROUTE} route"
+    route = views[TOKEN_ROUTE]
+    assert route.function == TOKEN_FUNCTION, f"{stack.label}: {route}"
+    assert route.api == api_ids(stack)["scim"], f"{stack.label}: {TOKEN_ROUTE} is not on the SCIM API"
+    assert route.authorization == "NONE", f"{stack.label}: {TOKEN_ROUTE} has an authorizer ({route.authorization})"
+    if stack.is_sam:
+        (event,) = stack.functions()[TOKEN_FUNCTION].props["Events"].values()
+        assert "Auth" not in event["Properties"]
+    else:
+        (p,) = [r["Properties"] for r in stack.of_type("AWS::ApiGatewayV2::Route").values() if r["Properties"]["RouteKey"] == TOKEN_ROUTE]
+        assert p.get("AuthorizationType", "NONE") == "NONE" and "AuthorizerId" not in p, p
+
+
+def test_signing_key_secret(stack: Stack):
+    """The signing key: generated at creation ({"key": 64 letters and digits}), not rotated
+    by the stack (scim-admin oauth rotate-key does it), kept like the bearer token's secret,
+    and read (GetSecretValue only) by exactly the SCIM functions and oauth-token."""
+    secret = signing_secret(stack)
+    resource = stack.resources[secret]
+    p = resource["Properties"]
+    assert sym(p["Name"]) == "scim/%s/signing-key" % expected_tenant_id(stack)
+    assert p["GenerateSecretString"] == SIGNING_KEY_GENERATION, p["GenerateSecretString"]
+    assert "SecretString" not in p
+    token = stack.resources[token_secret(stack)]
+    for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+        assert resource.get(policy, "Delete") == token.get(policy, "Delete"), policy
+    rotated = [ref_target(v["Properties"]["SecretId"]) for v in stack.of_type("AWS::SecretsManager::RotationSchedule").values()]
+    assert secret not in rotated, "the signing key has no rotation schedule"
+    functions = stack.functions()
+    wanted = sorted(SCIM_FUNCTIONS + [TOKEN_FUNCTION])
+    readers = {}
+    for name, fn in functions.items():
+        statements = [s for s in stack.role_statements(fn.role_id) if any(secret in r for r in s.resources)]
+        if statements:
+            readers[name] = statements
+    assert sorted(readers) == wanted, f"{stack.label}: signing key readers {sorted(readers)}"
+    for name, statements in readers.items():
+        assert statements == [Statement(frozenset({"secretsmanager:GetSecretValue"}), frozenset({"{Ref:%s}" % secret}))], name
+    holders = sorted(n for n, fn in functions.items() if "SIGNING_SECRET_ARN" in fn.environment)
+    assert holders == wanted, f"{stack.label}: SIGNING_SECRET_ARN in {holders}"
+    mentions = sorted(n for n, fn in functions.items() if secret in json.dumps(fn.props))
+    assert mentions == wanted, f"{stack.label}: functions naming the signing key {mentions}"
+
+
+def test_sam_token_parameters(sam_stack: Stack):
+    params = sam_stack.template["Parameters"]
+    for name, wanted in TOKEN_PARAMETERS.items():
+        assert name in params, f"template.yaml has no parameter {name}"
+        assert {k: params[name].get(k) for k in wanted} == wanted, name
+        assert params[name].get("Description"), name
+
+
+# loadTenants (infra/lib/definitions.ts) on one tenants file per case: null or its error.
+_LOAD_TENANTS = """
+const { loadTenants, DEFAULT_OPTIONS } = require('./lib/definitions');
+const files = JSON.parse(process.argv[1]);
+const results = files.map((file) => {
+  try { loadTenants(file); return null; } catch (e) { return String(e.message); }
+});
+process.stdout.write(JSON.stringify({ defaults: DEFAULT_OPTIONS, results }));
+"""
+
+
+def test_cdk_token_options_have_the_sam_bounds(sam_stack: Stack, tmp_path: Path):
+    """accessTokenLifetime and entraLoginUrl (tenants.json) accept exactly what template.yaml's
+    AccessTokenLifetime and EntraLoginUrl accept, around every bound, with the same defaults."""
+    node = shutil.which("node")
+    if not node or not (INFRA / "node_modules" / "ts-node").exists():
+        pytest.skip("node or infra/node_modules is missing; run infra/check.sh")
+    params = sam_stack.template["Parameters"]
+    lifetime, url = params["AccessTokenLifetime"], params["EntraLoginUrl"]
+    low, high = int(lifetime["MinValue"]), int(lifetime["MaxValue"])
+    lifetimes = [0, low - 1, low, int(lifetime["Default"]), 7200, high, high + 1, 86400]
+    urls = [
+        url["Default"],
+        "https://login.microsoftonline.us",
+        "https://127.0.0.1:8443",
+        "http://login.microsoftonline.com",
+        "https://login.microsoftonline.com/",
+        "https://login.microsoftonline.com/common",
+        "https://",
+        "login.microsoftonline.com",
+        "",
+    ]
+    cases = [{"accessTokenLifetime": v} for v in lifetimes] + [{"entraLoginUrl": u} for u in urls]
+    sam = [low <= v <= high for v in lifetimes] + [re.fullmatch(url["AllowedPattern"], u) is not None for u in urls]
+    files = []
+    for i, options in enumerate(cases):
+        file = tmp_path / f"tenants-{i}.json"
+        tenant = {"id": "contoso", "account": "111111111111", "region": "eu-west-1", "options": options}
+        file.write_text(json.dumps({"tenants": [tenant]}))
+        files.append(str(file))
+    proc = subprocess.run(
+        [node, "-r", "ts-node/register/transpile-only", "-e", _LOAD_TENANTS, json.dumps(files)],
+        cwd=INFRA,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout)
+    cdk = [error is None for error in out["results"]]
+    differ = [(case, s, error) for case, s, error in zip(cases, sam, out["results"]) if s != (error is None)]
+    assert cdk == sam, f"SAM and CDK disagree (case, SAM accepts, CDK error): {differ}"
+    assert all(error is None or "contoso:" in error for error in out["results"]), out["results"]
+    assert out["defaults"]["accessTokenLifetime"] == lifetime["Default"] == DEFAULT_OPTIONS["accessTokenLifetime"]
+    assert out["defaults"]["entraLoginUrl"] == url["Default"] == DEFAULT_OPTIONS["entraLoginUrl"]
+
+
+def test_invoke_policy_covers_every_app_route(stack: Stack):
+    """The product roles' invoke policy opens every /app/v1 route (the OAuth clients' routes
+    included) and no SCIM or token endpoint route."""
+    policy = invoke_policy(stack)
+    if policy is None:
+        pytest.skip(f"{stack.label}: no product roles")
+    (statement,) = as_statements(stack.resources[policy]["Properties"]["PolicyDocument"])
+    (resource,) = [sym(r) for r in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])]
+    prefix = "{Ref:%s}/" % api_ids(stack)["app"]
+    assert prefix in resource, resource
+    pattern = resource.split(prefix, 1)[1]  # <stage>/<method>/<path>, IAM wildcards
+    for route in stack.routes():
+        if route == "$default":
+            continue
+        method, path = route.split(" ", 1)
+        request = "$default/%s%s" % (method, re.sub(r"\{[^}]+\}", "x", path))
+        assert fnmatch.fnmatchcase(request, pattern) == (api_of(route) == "app"), f"{stack.label}: {route} vs {pattern}"
+    assert {"POST /app/v1/clients", "GET /app/v1/clients", "DELETE /app/v1/clients/{clientId}"} <= set(stack.routes())
 
 
 _NO_VALUE = object()  # what Ref AWS::NoValue evaluates to (dropped from lists)
@@ -937,6 +1219,11 @@ def test_outputs(stack: Stack):
     assert "secretsmanager get-secret-value" in outputs["FetchTokenCommand"] and secret in outputs["FetchTokenCommand"]
     assert "secretsmanager rotate-secret" in outputs["RotateTokenCommand"] and secret in outputs["RotateTokenCommand"]
     assert outputs["EntraCredentialsSecretArn"] == "{Ref:%s}" % entra_secret(stack)
+    # The token endpoint: on the SCIM API's host, beside /scim/v2 (built exactly as TenantUrl).
+    assert outputs["TenantUrl"].endswith("/scim/v2")
+    assert "TokenEndpoint" in outputs, f"{stack.label}: no TokenEndpoint output"
+    assert outputs["TokenEndpoint"] == outputs["TenantUrl"].removesuffix("/scim/v2") + "/oauth2/token"
+    assert outputs["SigningKeySecretArn"] == "{Ref:%s}" % signing_secret(stack)
 
 
 # --------------------------------------------------------------------------- SAM only
@@ -955,6 +1242,8 @@ def test_sam_parameters(sam_stack: Stack):
         "LogRetentionDays": "logRetentionDays",
         "ExpiredContactAction": "expiredContactAction",
         "EntraCleanupMode": "entraCleanupMode",
+        "AccessTokenLifetime": "accessTokenLifetime",
+        "EntraLoginUrl": "entraLoginUrl",
     }
     for param, option in defaults.items():
         assert str(params[param]["Default"]) == str(DEFAULT_OPTIONS[option]), param
