@@ -50,7 +50,8 @@ pub mod audit;
 pub mod cleanup;
 pub mod credentials;
 pub mod graph;
-pub mod http;
+/// The HTTPS client, shared with the token endpoint's key fetch (`scim_aws::https`).
+pub use scim_aws::https as http;
 pub mod settings;
 
 pub use audit::{AuditEntry, DynamoAudit, AUDIT_EXT_RECORD};

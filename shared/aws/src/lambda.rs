@@ -3,11 +3,13 @@
 
 use crate::config::{init_tracing, Config};
 use crate::dynamo::DynamoStore;
+use crate::oauth::FunctionKeys;
 use crate::tokens::{self, SecretsTokenSource};
 use bytes::Bytes;
 use lambda_http::{service_fn, Body, Request, Response};
 use scim_service::auth::{Authenticator, TokenSet};
 use scim_service::http::{handle_set, App, ScimRequest, ScimResponse};
+use scim_service::oauth::keys::OAuthAuthenticator;
 use scim_service::port::Store;
 use scim_service::settings::SettingsStore;
 use std::sync::Arc;
@@ -96,36 +98,78 @@ pub async fn serve<const OPS: u16>() -> Result<(), Error> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)
         .with_retention(config.retention);
     let http = config.http();
+    let keys = FunctionKeys::from_env(&sdk).await;
     match std::env::var("TOKEN_SECRET_ARN")
         .ok()
         .filter(|v| !v.trim().is_empty())
     {
         Some(secret) => {
-            let auth = SecretsTokenSource::new(tokens::client(&sdk), [secret.trim()])
+            let bearer = SecretsTokenSource::new(tokens::client(&sdk), [secret.trim()])
                 .with_fallback_tenant(&config.tenant_id);
-            if let Err(e) = auth.refresh().await {
+            if let Err(e) = bearer.refresh().await {
                 // Not fatal: requests retry the read and answer 503 until it succeeds.
                 tracing::error!(error = %e, "cold start: cannot read the bearer-token secret");
             }
             run_with::<_, _, OPS>(App {
                 gate: Default::default(),
                 store,
-                auth,
+                auth: OAuthAuthenticator { bearer, keys },
                 config: http,
             })
             .await
         }
         None => {
-            let auth = local_token_from_env(&config)?;
+            let bearer = local_token_from_env(&config)?;
             run_with::<_, _, OPS>(App {
                 gate: Default::default(),
                 store,
-                auth,
+                auth: OAuthAuthenticator { bearer, keys },
                 config: http,
             })
             .await
         }
     }
+}
+
+/// The wiring of the token endpoint (`functions/oauth-token`, `POST /oauth2/token`): the
+/// store (clients, replay markers), the signing keys (`SIGNING_SECRET_ARN`, required), the
+/// HTTPS client for Entra's keys (`ENTRA_LOGIN_URL`), the lifetime
+/// (`ACCESS_TOKEN_LIFETIME`). It never reads the bearer-token secret.
+#[cfg(feature = "oauth")]
+pub async fn serve_oauth() -> Result<(), Error> {
+    use scim_service::oauth::{federation::Jwks, OAuthConfig, TokenEndpoint};
+    init_tracing();
+    let config = Config::from_env()?;
+    let sdk = crate::sdk::load().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)
+        .with_retention(config.retention);
+    let mut oauth = OAuthConfig::new(&config.tenant_id, crate::oauth::lifetime_from_env()?)?;
+    oauth.base_url = config.base_url.clone();
+    oauth.realm = config.realm.clone();
+    let keys = match FunctionKeys::from_env(&sdk).await {
+        FunctionKeys::None => return Err("SIGNING_SECRET_ARN is not set".into()),
+        keys => keys,
+    };
+    let fetch = crate::https::JwksFetch {
+        client: crate::https::HttpClient::new()?,
+        timeout: std::time::Duration::from_secs(3),
+    };
+    let endpoint = Arc::new(TokenEndpoint {
+        store,
+        jwks: Jwks::new(fetch, &crate::oauth::login_url_from_env()?),
+        keys,
+        config: oauth,
+        lockout: Default::default(),
+    });
+    lambda_http::run(service_fn(move |req: Request| {
+        let endpoint = Arc::clone(&endpoint);
+        async move {
+            Ok::<_, Error>(to_lambda(
+                scim_service::oauth::handle(&endpoint, from_lambda(req)).await,
+            ))
+        }
+    }))
+    .await
 }
 
 /// Local only (`cargo lambda watch`): `SCIM_BEARER_TOKEN`, one token for the configured tenant.

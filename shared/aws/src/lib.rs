@@ -7,7 +7,10 @@ pub mod dynamo;
 #[cfg(feature = "events")]
 pub mod events;
 pub mod expiry;
+#[cfg(feature = "https")]
+pub mod https;
 pub mod lambda;
+pub mod oauth;
 pub mod retry;
 pub mod sdk;
 pub mod table;

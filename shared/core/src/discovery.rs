@@ -17,6 +17,8 @@ pub struct ProviderFacts {
     pub base_url: String,
     pub change_password: bool,
     pub documentation_uri: Option<String>,
+    /// The OAuth 2.0 token endpoint, when access tokens are accepted beside the bearer token.
+    pub token_endpoint: Option<String>,
 }
 
 pub fn service_provider_config(facts: &ProviderFacts) -> Value {
@@ -47,6 +49,19 @@ pub fn service_provider_config(facts: &ProviderFacts) -> Value {
             "location": format!("{base}/ServiceProviderConfig")
         }
     });
+    if let (Some(endpoint), Some(schemes)) = (
+        &facts.token_endpoint,
+        doc["authenticationSchemes"].as_array_mut(),
+    ) {
+        schemes.push(json!({
+            "type": "oauth2",
+            "name": "OAuth 2.0",
+            "description": format!("Access tokens from the token endpoint {endpoint}: client credentials (client_secret_basic or client_secret_post) or a client assertion signed by Microsoft Entra ID (workload identity federation)."),
+            "specUri": "https://www.rfc-editor.org/rfc/rfc6749",
+            "documentationUri": endpoint,
+            "primary": false
+        }));
+    }
     if let (Some(uri), Some(obj)) = (&facts.documentation_uri, doc.as_object_mut()) {
         obj.insert("documentationUri".into(), json!(uri));
     }
@@ -182,8 +197,22 @@ mod tests {
             base_url: "https://x/scim/v2".into(),
             change_password: false,
             documentation_uri: None,
+            token_endpoint: None,
         };
         let spc = service_provider_config(&facts);
+        assert_eq!(
+            spc["authenticationSchemes"].as_array().map(Vec::len),
+            Some(1)
+        );
+        let spc = service_provider_config(&ProviderFacts {
+            token_endpoint: Some("https://x/oauth2/token".into()),
+            ..facts
+        });
+        assert_eq!(spc["authenticationSchemes"][1]["type"], "oauth2");
+        assert_eq!(
+            spc["authenticationSchemes"][1]["documentationUri"],
+            "https://x/oauth2/token"
+        );
         assert_eq!(spc["filter"]["maxResults"], MAX_PAGE_SIZE);
         assert_eq!(spc["patch"]["supported"], true);
         assert_eq!(spc["bulk"]["maxPayloadSize"], MAX_BODY_BYTES);

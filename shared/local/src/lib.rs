@@ -107,7 +107,12 @@ pub async fn serve_with_app<S, A, T>(
     api: AppApi<S, T>,
 ) -> Result<(), String>
 where
-    S: Store + SettingsStore + DirectoryStore + scim_service::expiry::ExpiryIndex + 'static,
+    S: Store
+        + SettingsStore
+        + DirectoryStore
+        + scim_service::expiry::ExpiryIndex
+        + scim_service::oauth::clients::ClientStore
+        + 'static,
     A: Authenticator + 'static,
     T: TokenAdmin + 'static,
 {
@@ -131,6 +136,80 @@ where
     axum::serve(listener, router)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The token endpoint the local server runs (`POST /oauth2/token`): Entra's keys over
+/// HTTPS (or a loopback stand-in), the signing keys fixed at start.
+pub type LocalTokenEndpoint<S> = scim_service::oauth::TokenEndpoint<
+    S,
+    scim_aws::https::JwksFetch,
+    Arc<scim_service::oauth::keys::KeySet>,
+>;
+
+/// Everything `scim-local` serves on one listener: the SCIM operations, the OAuth token
+/// endpoint at `/oauth2/token`, the application API under `/app/v1` and its settings page
+/// at `/app/`.
+pub async fn serve_full<S, A, T>(
+    listener: TcpListener,
+    app: App<S, A>,
+    api: AppApi<S, T>,
+    oauth: LocalTokenEndpoint<S>,
+) -> Result<(), String>
+where
+    S: Store
+        + SettingsStore
+        + DirectoryStore
+        + scim_service::expiry::ExpiryIndex
+        + scim_service::oauth::clients::ClientStore
+        + 'static,
+    A: Authenticator + 'static,
+    T: TokenAdmin + 'static,
+{
+    let app = Arc::new(app);
+    let api = Arc::new(api);
+    let oauth = Arc::new(oauth);
+    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (app, api, oauth) = (Arc::clone(&app), Arc::clone(&api), Arc::clone(&oauth));
+        async move {
+            let path = req.uri().path().to_string();
+            if path == "/app" || path == "/app/" || path == "/app/index.html" {
+                return page();
+            }
+            let request = read(req).await;
+            if path.starts_with("/app/v1") {
+                reply(scim_service::app::handle(&api, request).await)
+            } else if path == scim_service::oauth::TOKEN_PATH {
+                reply(scim_service::oauth::handle(&oauth, request).await)
+            } else {
+                reply(handle(&app, request).await)
+            }
+        }
+    });
+    axum::serve(listener, router)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The local server's signing keys: `<dir>/oauth-keys` (made on first run), or in memory
+/// only when `dir` is `None`.
+pub fn local_signing_keys(
+    dir: Option<&Path>,
+) -> Result<Arc<scim_service::oauth::keys::KeySet>, String> {
+    use scim_service::oauth::keys::{KeySet, SigningKey};
+    let Some(dir) = dir else {
+        return Ok(Arc::new(KeySet::new(SigningKey::generate()?)));
+    };
+    let path = dir.join("oauth-keys");
+    if let Ok(v) = std::fs::read_to_string(&path) {
+        return KeySet::parse(&v)
+            .map(Arc::new)
+            .map_err(|e| format!("{}: {e}", path.display()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let keys = KeySet::new(SigningKey::generate()?);
+    std::fs::write(&path, keys.to_secret_string())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Arc::new(keys))
 }
 
 /// The settings page: plain HTML and a little JavaScript calling `/app/v1`.

@@ -8,7 +8,9 @@
 //! moto via `AWS_ENDPOINT_URL_SECRETS_MANAGER`),
 //! `TABLE_NAME` (scim), `TENANT_ID` (local); change events: `SCIM_EVENTS_FILE` (append them
 //! to this file instead of the log), `EVENT_BUS_NAME` + `AWS_ENDPOINT_URL_EVENTBRIDGE` (put
-//! them on this EventBridge bus, e.g. on moto).
+//! them on this EventBridge bus, e.g. on moto); OAuth: `SIGNING_SECRET_ARN` (the signing
+//! keys from this secret instead of `.local/oauth-keys`), `ACCESS_TOKEN_LIFETIME` (3600),
+//! `ENTRA_LOGIN_URL` (where Entra's signing keys are fetched).
 
 use scim_aws::config::{check_tenant_id, init_tracing};
 use scim_aws::table::ensure_table;
@@ -18,6 +20,7 @@ use scim_aws::DynamoStore;
 use scim_local::tokens::LocalTokens;
 use scim_service::app::{AppApi, AppConfig};
 use scim_service::http::{App, HttpConfig};
+use scim_service::oauth::keys::OAuthAuthenticator;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -115,12 +118,44 @@ async fn serve(
         None => stored_secret(dir, "app-key")?,
     };
     let gate = std::sync::Arc::new(scim_service::settings::Gate::default());
+    let token_endpoint = scim_service::oauth::token_endpoint_for(&base_url);
     let app_config = AppConfig {
         tenant: tenant.to_string(),
         tenant_url: base_url.clone(),
-        token_endpoint: None,
+        token_endpoint: Some(token_endpoint.clone()),
         key: Some(scim_service::auth::digest(&app_key)),
     };
+    let keys = match env("SIGNING_SECRET_ARN") {
+        Some(secret) => {
+            let sdk = scim_aws::sdk::load().await;
+            let keys = scim_aws::oauth::read_keys(&tokens::client(&sdk), secret.trim())
+                .await
+                .map_err(|e| format!("cannot read the signing secret {secret}: {e}"))?;
+            std::sync::Arc::new(keys)
+        }
+        None => {
+            let memory = env("SCIM_LOCAL_MEMORY").is_some_and(|v| v == "1" || v == "true");
+            scim_local::local_signing_keys((!memory).then_some(dir))?
+        }
+    };
+    let mut oauth_config =
+        scim_service::oauth::OAuthConfig::new(tenant, scim_aws::oauth::lifetime_from_env()?)?;
+    oauth_config.base_url = Some(base_url.clone());
+    oauth_config.realm = config.realm.clone();
+    let oauth = scim_local::LocalTokenEndpoint {
+        store: store.clone(),
+        jwks: scim_service::oauth::federation::Jwks::new(
+            scim_aws::https::JwksFetch {
+                client: scim_aws::https::HttpClient::new()?,
+                timeout: std::time::Duration::from_secs(3),
+            },
+            &scim_aws::oauth::login_url_from_env()?,
+        ),
+        keys: keys.clone(),
+        config: oauth_config,
+        lockout: Default::default(),
+    };
+    println!("  OAuth token endpoint:  {token_endpoint}   (clients: POST {origin}/app/v1/clients)");
     // With TOKEN_SECRET_ARN the tokens come from Secrets Manager (moto locally, via
     // AWS_ENDPOINT_URL_SECRETS_MANAGER), exactly as in a deployed function.
     if let Some(secret) = env("TOKEN_SECRET_ARN") {
@@ -142,10 +177,10 @@ async fn serve(
         let app = App {
             gate,
             store,
-            auth,
+            auth: OAuthAuthenticator { bearer: auth, keys },
             config,
         };
-        return scim_local::serve_with_app(listener, app, api).await;
+        return scim_local::serve_full(listener, app, api, oauth).await;
     }
     let token = match env("SCIM_TOKEN") {
         Some(t) => t,
@@ -166,10 +201,13 @@ async fn serve(
     let app = App {
         gate,
         store,
-        auth: local,
+        auth: OAuthAuthenticator {
+            bearer: local,
+            keys,
+        },
         config,
     };
-    scim_local::serve_with_app(listener, app, api).await
+    scim_local::serve_full(listener, app, api, oauth).await
 }
 
 fn print_app(origin: &str, key: &str) {

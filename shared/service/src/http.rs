@@ -469,6 +469,12 @@ fn base_url(config: &HttpConfig, req: &ScimRequest, prefix: &str) -> String {
     if let Some(b) = &config.base_url {
         return b.trim_end_matches('/').to_string();
     }
+    request_base(req, prefix)
+}
+
+/// `{proto}://{host}{prefix}` as the client addressed this service (API Gateway's
+/// forwarded host and protocol when present).
+pub(crate) fn request_base(req: &ScimRequest, prefix: &str) -> String {
     let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
     let host = header("x-forwarded-host")
         .or_else(|| header("host"))
@@ -670,6 +676,7 @@ fn discovery_response(ctx: &Context, target: &Target) -> ScimResult<ScimResponse
             base_url: base.clone(),
             change_password: true,
             documentation_uri: None,
+            token_endpoint: Some(crate::oauth::token_endpoint_for(base)),
         }),
         Target::ResourceTypes(None) => list(discovery::resource_types(base)),
         Target::ResourceTypes(Some(id)) => discovery::find_resource_type(id, base)

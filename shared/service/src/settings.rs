@@ -13,8 +13,9 @@
 
 use crate::port::StoreResult;
 use scim_core::error::ScimError;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -76,6 +77,9 @@ pub struct TenantSettings {
     pub last_call: Option<Usage>,
     /// Latest recorded use of each token, by token id.
     pub token_usage: BTreeMap<String, Usage>,
+    /// OAuth clients revoked (`crate::oauth::clients`): access tokens already issued to
+    /// them are refused by the gate from its next reading on.
+    pub revoked_clients: BTreeSet<String>,
 }
 
 impl Default for TenantSettings {
@@ -84,6 +88,7 @@ impl Default for TenantSettings {
             provisioning_enabled: true,
             last_call: None,
             token_usage: BTreeMap::new(),
+            revoked_clients: BTreeSet::new(),
         }
     }
 }
@@ -182,6 +187,7 @@ pub trait TokenAdmin: Send + Sync {
 
 struct Cached {
     enabled: bool,
+    revoked: Arc<BTreeSet<String>>,
     read_at: Instant,
     recorded: (String, ClientKind),
 }
@@ -211,10 +217,11 @@ impl Gate {
         self.ttl
     }
 
-    /// Lets a SCIM request through unless provisioning is disabled for its tenant (`403`).
-    /// Makes at most one store call per tenant per [`Gate::ttl`] (and one when a new token
-    /// or client kind appears). A store failure does not refuse the request: the last known
-    /// setting (or "enabled") stands, and the next request tries again.
+    /// Lets a SCIM request through unless provisioning is disabled for its tenant (`403`)
+    /// or the credential is a revoked OAuth client's access token (`401`). Makes at most
+    /// one store call per tenant per [`Gate::ttl`] (and one when a new token or client kind
+    /// appears). A store failure does not refuse the request: the last known setting (or
+    /// "enabled") stands, and the next request tries again.
     pub async fn admit<S: SettingsStore>(
         &self,
         store: &S,
@@ -224,19 +231,25 @@ impl Gate {
         now: &str,
     ) -> Result<(), ScimError> {
         let known = self.fresh(tenant, token_id, client);
-        let enabled = match known {
-            Some(enabled) => enabled,
+        let (enabled, revoked) = match known {
+            Some(known) => known,
             None => match store.record_usage(tenant, token_id, client, now).await {
                 Ok(settings) => {
-                    self.remember(tenant, settings.provisioning_enabled, token_id, client);
-                    settings.provisioning_enabled
+                    let revoked = settings.revoked_clients.contains(token_id);
+                    self.remember(tenant, &settings, token_id, client);
+                    (settings.provisioning_enabled, revoked)
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "provisioning settings could not be read");
-                    self.last_known(tenant).unwrap_or(true)
+                    self.last_known(tenant, token_id).unwrap_or((true, false))
                 }
             },
         };
+        if revoked {
+            return Err(ScimError::unauthorized(
+                "The access token's OAuth client has been revoked.",
+            ));
+        }
         if enabled {
             Ok(())
         } else {
@@ -250,41 +263,57 @@ impl Gate {
 
     /// What a writer in the same process just stored: takes effect at once.
     pub fn set(&self, tenant: &str, enabled: bool) {
+        self.update(tenant, |c| c.enabled = enabled);
+    }
+
+    /// A client revoked by a writer in the same process: its tokens stop at once.
+    pub fn revoke(&self, tenant: &str, client_id: &str) {
+        self.update(tenant, |c| {
+            let mut set = (*c.revoked).clone();
+            set.insert(client_id.to_string());
+            c.revoked = Arc::new(set);
+        });
+    }
+
+    fn update(&self, tenant: &str, f: impl FnOnce(&mut Cached)) {
         if let Ok(mut map) = self.tenants.lock() {
-            match map.get_mut(tenant) {
-                Some(c) => c.enabled = enabled,
-                None => {
-                    map.insert(
-                        tenant.to_string(),
-                        Cached {
-                            enabled,
-                            // Stale at once, so the next request also records its use.
-                            read_at: Instant::now() - self.ttl - Duration::from_secs(1),
-                            recorded: (String::new(), ClientKind::Other),
-                        },
-                    );
-                }
-            }
+            let c = map.entry(tenant.to_string()).or_insert_with(|| Cached {
+                enabled: true,
+                revoked: Arc::default(),
+                // Stale at once, so the next request reads the store and records its use.
+                read_at: Instant::now() - self.ttl - Duration::from_secs(1),
+                recorded: (String::new(), ClientKind::Other),
+            });
+            f(c);
         }
     }
 
-    fn fresh(&self, tenant: &str, token_id: &str, client: ClientKind) -> Option<bool> {
+    fn fresh(&self, tenant: &str, token_id: &str, client: ClientKind) -> Option<(bool, bool)> {
         let map = self.tenants.lock().ok()?;
         let c = map.get(tenant)?;
         let same = c.recorded.0 == token_id && c.recorded.1 == client;
-        (same && c.read_at.elapsed() < self.ttl).then_some(c.enabled)
+        (same && c.read_at.elapsed() < self.ttl).then(|| (c.enabled, c.revoked.contains(token_id)))
     }
 
-    fn last_known(&self, tenant: &str) -> Option<bool> {
-        self.tenants.lock().ok()?.get(tenant).map(|c| c.enabled)
+    fn last_known(&self, tenant: &str, token_id: &str) -> Option<(bool, bool)> {
+        let map = self.tenants.lock().ok()?;
+        map.get(tenant)
+            .map(|c| (c.enabled, c.revoked.contains(token_id)))
     }
 
-    fn remember(&self, tenant: &str, enabled: bool, token_id: &str, client: ClientKind) {
+    fn remember(
+        &self,
+        tenant: &str,
+        settings: &TenantSettings,
+        token_id: &str,
+        client: ClientKind,
+    ) {
         if let Ok(mut map) = self.tenants.lock() {
             map.insert(
                 tenant.to_string(),
                 Cached {
-                    enabled,
+                    enabled: settings.provisioning_enabled,
+                    revoked: Arc::new(settings.revoked_clients.clone()),
                     read_at: Instant::now(),
                     recorded: (token_id.to_string(), client),
                 },

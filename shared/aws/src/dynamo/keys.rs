@@ -152,6 +152,22 @@ pub fn settings_key(t: &str) -> HashMap<String, AttributeValue> {
     item_key(format!("{t}#S"), "settings".to_string())
 }
 
+/// The tenant's OAuth partition: clients (`c#{id}`) and assertion-replay markers (`j#{key}`).
+pub fn oauth_pk(t: &str) -> String {
+    format!("{t}#O")
+}
+
+pub const OAUTH_CLIENT_PREFIX: &str = "c#";
+pub const OAUTH_REPLAY_PREFIX: &str = "j#";
+
+/// The settings item's attribute recording a revoked OAuth client (client ids are hex).
+pub fn revoked_client_attr(client_id: &str) -> Option<String> {
+    (!client_id.is_empty()
+        && client_id.len() <= 64
+        && client_id.bytes().all(|b| b.is_ascii_alphanumeric()))
+    .then(|| format!("r_{client_id}"))
+}
+
 /// An audit record's partition in the sparse `activity` index: the whole tenant's.
 pub fn activity_pk(t: &str) -> String {
     format!("{t}#A")

@@ -15,6 +15,7 @@
 //! | `writes`      | create and update                                                    |
 //! | `expiry`      | the `expiring-contacts` index read (`due_contacts`)                  |
 //! | `settings`    | the tenant's settings item: provisioning switch, token usage ([`scim_service::settings::SettingsStore`]) |
+//! | `oauth`       | OAuth clients and assertion-replay markers ([`scim_service::oauth::clients::ClientStore`]) |
 //! | `directory`   | the application API's reads: user with groups, member pages, activity, counts ([`scim_service::port::DirectoryStore`]) |
 //!
 //! The port's operations are free functions named after them in their module; the
@@ -29,6 +30,7 @@ mod items;
 pub mod keys;
 mod lifecycle;
 mod lists;
+mod oauth;
 mod reads;
 mod settings;
 mod transact;

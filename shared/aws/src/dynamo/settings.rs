@@ -3,7 +3,7 @@
 //!
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
-//! | settings | `{t}#S` | `settings` | `enabled` (absent = on), `lastAt`, `lastClient`, `u_{token id}` = `{at, client}` |
+//! | settings | `{t}#S` | `settings` | `enabled` (absent = on), `lastAt`, `lastClient`, `u_{token id}` = `{at, client}`, `r_{client id}` = when an OAuth client was revoked |
 
 use super::errors::internal;
 use super::items::{s, Item};
@@ -51,8 +51,13 @@ fn settings_of(item: Option<&Item>) -> TenantSettings {
             _ => None,
         },
         token_usage: Default::default(),
+        revoked_clients: Default::default(),
     };
     for (name, v) in item {
+        if let Some(id) = name.strip_prefix("r_") {
+            out.revoked_clients.insert(id.to_string());
+            continue;
+        }
         if let (Some(id), Ok(m)) = (name.strip_prefix("u_"), v.as_m()) {
             if let Some(u) = usage_of(m) {
                 out.token_usage.insert(id.to_string(), u);

@@ -2,6 +2,7 @@
 
 use super::{json, views, AppApi, Problem, APP_ACTOR};
 use crate::http::ScimRequest;
+use crate::oauth::clients::{self, ClientAuth, ClientStore, OAuthClient};
 use crate::ops::{self, Context};
 use crate::port::{DirectoryStore, Store, StoreError};
 use crate::settings::{SettingsStore, TokenAdmin, TokenAdminError};
@@ -50,7 +51,7 @@ fn token_problem(e: TokenAdminError) -> Problem {
 
 impl<S, T> Call<'_, S, T>
 where
-    S: Store + SettingsStore + DirectoryStore + crate::expiry::ExpiryIndex,
+    S: Store + SettingsStore + DirectoryStore + crate::expiry::ExpiryIndex + ClientStore,
     T: TokenAdmin,
 {
     fn tenant(&self) -> &str {
@@ -60,6 +61,15 @@ where
     /// The Tenant URL the admin pastes into Entra ID or Okta.
     fn tenant_url(&self) -> String {
         self.api.config.tenant_url.trim_end_matches('/').to_string()
+    }
+
+    /// The OAuth token endpoint the admin pastes into Entra beside the Tenant URL.
+    fn token_endpoint(&self) -> String {
+        self.api
+            .config
+            .token_endpoint
+            .clone()
+            .unwrap_or_else(|| crate::oauth::token_endpoint_for(&self.tenant_url()))
     }
 
     fn now_string(&self) -> String {
@@ -146,7 +156,7 @@ where
         );
         Ok(views::settings(
             &self.tenant_url(),
-            self.api.config.token_endpoint.as_deref(),
+            Some(&self.token_endpoint()),
             &settings.map_err(store_problem)?,
             &tokens.map_err(token_problem)?,
             counts.map_err(store_problem)?,
@@ -211,6 +221,178 @@ where
             Some(_) => Ok(super::response(204, super::JSON, bytes::Bytes::new())),
             None => Err(Problem::not_found("There is no previous token to retire.")),
         }
+    }
+
+    // ------------------------------------------------------------------ OAuth clients
+
+    fn client_view(&self, c: &OAuthClient, last_used: Option<&str>) -> Value {
+        let time = |t: OffsetDateTime| ops::now_string(t);
+        let mut v = json!({
+            "clientId": c.id,
+            "type": c.kind(),
+            "name": c.name,
+            "created": time(c.created),
+            "expires": c.expires.map(time),
+            "expired": c.expired(self.now),
+            "lastUsed": last_used,
+        });
+        if let ClientAuth::Federated(t) = &c.auth {
+            v["entraTenantId"] = json!(t.entra_tenant);
+            v["subject"] = json!(t.subject);
+            v["audience"] = json!(t.audience);
+            v["issuer"] = json!(format!(
+                "{}/{}/v2.0",
+                crate::oauth::federation::ENTRA_ISSUER_HOST,
+                t.entra_tenant
+            ));
+        }
+        v
+    }
+
+    pub async fn clients(&self) -> Result<crate::http::ScimResponse, Problem> {
+        let (list, settings) = futures::join!(
+            self.api.store.clients(self.tenant()),
+            self.api.store.settings(self.tenant())
+        );
+        let (list, settings) = (
+            list.map_err(store_problem)?,
+            settings.map_err(store_problem)?,
+        );
+        let items: Vec<Value> = list
+            .iter()
+            .map(|c| {
+                let used = settings.token_usage.get(&c.id).map(|u| u.at.as_str());
+                self.client_view(c, used)
+            })
+            .collect();
+        Ok(json(
+            200,
+            &json!({"tokenEndpoint": self.token_endpoint(), "clients": items}),
+        ))
+    }
+
+    pub async fn create_client(&self) -> Result<crate::http::ScimResponse, Problem> {
+        const KEYS: [&str; 6] = [
+            "type",
+            "name",
+            "expiresInDays",
+            "entraTenantId",
+            "subject",
+            "audience",
+        ];
+        let body = self.body()?;
+        if let Some(k) = body.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(Problem::bad_request(format!(
+                "'{}' is not a client property; send {}.",
+                scim_core::path::truncate(k, 64),
+                KEYS.join(", ")
+            )));
+        }
+        let text = |k: &str| -> Result<Option<&str>, Problem> {
+            match body.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(Problem::unprocessable(format!("'{k}' must be a string."))),
+            }
+        };
+        let kind = text("type")?.unwrap_or("secret");
+        let name = text("name")?;
+        let existing = self
+            .api
+            .store
+            .clients(self.tenant())
+            .await
+            .map_err(store_problem)?;
+        if existing.len() >= clients::MAX_CLIENTS {
+            return Err(Problem::new(
+                409,
+                format!(
+                    "This tenant already has {} OAuth clients; revoke one first.",
+                    clients::MAX_CLIENTS
+                ),
+            ));
+        }
+        let invalid = |e: clients::ClientError| Problem::unprocessable(e.0);
+        let (client, secret) = match kind {
+            "secret" => {
+                for k in ["entraTenantId", "subject", "audience"] {
+                    if body.contains_key(k) {
+                        return Err(Problem::unprocessable(format!(
+                            "'{k}' is for federated clients only."
+                        )));
+                    }
+                }
+                let days = match body.get("expiresInDays") {
+                    None | Some(Value::Null) => clients::DEFAULT_SECRET_DAYS,
+                    Some(v) => v
+                        .as_u64()
+                        .and_then(|d| u32::try_from(d).ok())
+                        .ok_or_else(|| {
+                            Problem::unprocessable(format!(
+                                "'expiresInDays' must be a whole number from 1 to {}.",
+                                clients::MAX_SECRET_DAYS
+                            ))
+                        })?,
+                };
+                let made = clients::new_secret_client(name, days, self.now).map_err(invalid)?;
+                (made.client, Some(made.secret))
+            }
+            "federated" => {
+                if body.contains_key("expiresInDays") {
+                    return Err(Problem::unprocessable(
+                        "'expiresInDays' is for secret clients only; a federation trust does not expire.",
+                    ));
+                }
+                let need = |k: &str| -> Result<&str, Problem> {
+                    text(k)?.ok_or_else(|| {
+                        Problem::unprocessable(format!("A federated client needs '{k}'."))
+                    })
+                };
+                let client = clients::new_federated_client(
+                    name,
+                    need("entraTenantId")?,
+                    need("subject")?,
+                    need("audience")?,
+                    self.now,
+                )
+                .map_err(invalid)?;
+                (client, None)
+            }
+            _ => {
+                return Err(Problem::unprocessable(
+                    "'type' must be \"secret\" (client credentials) or \"federated\" (workload identity federation).",
+                ))
+            }
+        };
+        self.api
+            .store
+            .put_client(self.tenant(), &client)
+            .await
+            .map_err(store_problem)?;
+        let mut view = self.client_view(&client, None);
+        view["tokenEndpoint"] = json!(self.token_endpoint());
+        if let Some(secret) = secret {
+            view["clientSecret"] = json!(secret);
+        }
+        Ok(json(201, &view))
+    }
+
+    pub async fn revoke_client(&self, id: &str) -> Result<crate::http::ScimResponse, Problem> {
+        let gone = || Problem::not_found("There is no such OAuth client.");
+        if !clients::valid_client_id(id) {
+            return Err(gone());
+        }
+        let revoked = self
+            .api
+            .store
+            .revoke_client(self.tenant(), id, self.now)
+            .await
+            .map_err(store_problem)?;
+        if !revoked {
+            return Err(gone());
+        }
+        self.api.gate.revoke(self.tenant(), id);
+        Ok(super::response(204, super::JSON, bytes::Bytes::new()))
     }
 
     // ------------------------------------------------------------------ people and groups
@@ -418,7 +600,7 @@ where
 
 impl<S, T> Call<'_, S, T>
 where
-    S: Store + SettingsStore + DirectoryStore + crate::expiry::ExpiryIndex,
+    S: Store + SettingsStore + DirectoryStore + crate::expiry::ExpiryIndex + ClientStore,
     T: TokenAdmin,
 {
     /// Active contacts whose end date falls within `days` (default 30, at most 366) from

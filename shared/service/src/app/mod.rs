@@ -20,6 +20,7 @@ mod views;
 
 use crate::expiry::ExpiryIndex;
 use crate::http::{ScimRequest, ScimResponse};
+use crate::oauth::clients::ClientStore;
 use crate::port::{DirectoryStore, Store};
 use crate::settings::{Gate, SettingsStore, TokenAdmin};
 use bytes::Bytes;
@@ -182,6 +183,8 @@ pub(crate) enum Route {
     Members(String),
     Activity,
     Expiring,
+    Clients,
+    Client(String),
     OpenApi,
 }
 
@@ -193,6 +196,8 @@ impl Route {
             Route::Tokens => &[Method::POST],
             Route::PreviousToken => &[Method::DELETE],
             Route::EndDate(_) => &[Method::PUT, Method::DELETE],
+            Route::Clients => &[Method::GET, Method::POST],
+            Route::Client(_) => &[Method::DELETE],
             _ => &[Method::GET],
         }
     }
@@ -218,6 +223,8 @@ pub(crate) fn route(path: &str) -> Option<Route> {
         ["groups", id, "members"] => Route::Members(id.to_string()),
         ["activity"] => Route::Activity,
         ["contacts", "expiring"] => Route::Expiring,
+        ["clients"] => Route::Clients,
+        ["clients", id] => Route::Client(id.to_string()),
         ["openapi.json"] => Route::OpenApi,
         _ => return None,
     })
@@ -247,7 +254,7 @@ fn admitted(config: &AppConfig, headers: &HeaderMap) -> Result<(), Problem> {
 /// errors; a panic is answered as a generic `500` problem and the process keeps serving.
 pub async fn handle<S, T>(api: &AppApi<S, T>, req: ScimRequest) -> ScimResponse
 where
-    S: Store + SettingsStore + DirectoryStore + ExpiryIndex,
+    S: Store + SettingsStore + DirectoryStore + ExpiryIndex + ClientStore,
     T: TokenAdmin,
 {
     use futures::FutureExt;
@@ -292,7 +299,7 @@ async fn dispatch<S, T>(
     now: OffsetDateTime,
 ) -> Result<ScimResponse, Problem>
 where
-    S: Store + SettingsStore + DirectoryStore + ExpiryIndex,
+    S: Store + SettingsStore + DirectoryStore + ExpiryIndex + ClientStore,
     T: TokenAdmin,
 {
     admitted(&api.config, &req.headers)?;
@@ -323,6 +330,9 @@ where
         Route::Members(id) => call.members(&id).await,
         Route::Activity => call.activity().await,
         Route::Expiring => call.expiring().await,
+        Route::Clients if req.method == Method::GET => call.clients().await,
+        Route::Clients => call.create_client().await,
+        Route::Client(id) => call.revoke_client(&id).await,
         Route::OpenApi => Ok(response(200, JSON, Bytes::from_static(OPENAPI.as_bytes()))),
     }
 }
@@ -374,6 +384,6 @@ mod tests {
         let doc: Value = serde_json::from_str(OPENAPI).unwrap_or(Value::Null);
         assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().map(|p| p.len()).unwrap_or(0);
-        assert_eq!(paths, 11, "one path item per route");
+        assert_eq!(paths, 13, "one path item per route");
     }
 }

@@ -1,4 +1,6 @@
-//! The HTTPS client for the token endpoint and Microsoft Graph.
+//! The HTTPS client for calls to Microsoft: Graph and its token endpoint
+//! (`entra-guest-cleanup`), and Entra's published signing keys (the OAuth token endpoint,
+//! [`JwksFetch`]). Only with the `https` feature, so no request-path function links it.
 //!
 //! hyper-util's pooled client over hyper-rustls, with rustls' ring provider and the
 //! system's root certificates: the same crates and provider as the AWS SDK's HTTPS client
@@ -44,7 +46,7 @@ impl HttpClient {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(provider)
             .map_err(|e| format!("TLS set-up (system root certificates): {e}"))?
-            // http:// only reaches loopback stand-ins: `settings::base_url` refuses others.
+            // http:// only reaches loopback stand-ins: the callers' URL checks refuse others.
             .https_or_http()
             .enable_http1()
             .build();
@@ -89,6 +91,27 @@ impl HttpClient {
             Ok(result) => result,
             Err(_) => Err(format!("no response within {} ms", timeout.as_millis())),
         }
+    }
+}
+
+/// Fetches Entra's JWKS for the token endpoint's federation check
+/// ([`scim_service::oauth::federation::Fetch`]).
+pub struct JwksFetch {
+    pub client: HttpClient,
+    pub timeout: Duration,
+}
+
+impl scim_service::oauth::federation::Fetch for JwksFetch {
+    async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
+        let req = Request::get(url)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("bad URL: {e}"))?;
+        let reply = self.client.send(req, self.timeout).await?;
+        if reply.status != StatusCode::OK {
+            return Err(format!("{url} answered {}", reply.status));
+        }
+        Ok(reply.body.to_vec())
     }
 }
 
