@@ -1,4 +1,6 @@
-//! `scim-admin`: the operator's command for a tenant's bearer tokens.
+//! `scim-admin`: the operator's command for a tenant's bearer tokens, contact end dates and
+//! audit trail. The command line is parsed by argh ([`Cli`]; `scim-admin help`, and
+//! `scim-admin <command> --help`).
 //!
 //! ```text
 //! scim-admin generate        --tenant <id> [--secret-id <name|arn>]
@@ -56,73 +58,131 @@ impl From<TokenError> for AdminError {
     }
 }
 
-pub const USAGE: &str = "\
-usage: scim-admin <command> [--tenant <id>] [--secret-id <name|arn>]
-
-commands:
-  generate         new token for the tenant: creates the secret, or rotates it (the new
-                   token becomes AWSCURRENT, the replaced one AWSPREVIOUS and keeps working
-                   until revoked); prints the token once, alone on stdout
-  list             version id, token id, stages and creation date of each token (never a token)
-  revoke-previous  retire the AWSPREVIOUS token (refused everywhere within 60 s)
-  end-date         set (--date 2026-12-31T17:00:00Z) or remove (--clear) a user's contact
-                   end date (--id); the expiry job deactivates the user once it has passed
-  audit            the audit records of a user or group (--id), oldest first, one JSON per line
-
-end-date and audit use the tenant's table: --table, else TABLE_NAME, else scim
-(AWS_ENDPOINT_URL_DYNAMODB for a local engine).
-
-The secret defaults to scim/<tenant>/bearer-token. AWS region, credentials and
-AWS_ENDPOINT_URL_SECRETS_MANAGER (e.g. moto locally) come from the usual environment.
-";
-
-struct Args {
-    command: String,
-    tenant: Option<String>,
-    secret_id: Option<String>,
-    id: Option<String>,
-    date: Option<String>,
-    table: Option<String>,
-    clear: bool,
+/// The operator's command for a tenant's bearer tokens, its contacts' end dates and its
+/// audit trail.
+#[derive(argh::FromArgs, Debug)]
+#[argh(
+    help_triggers("-h", "--help", "help"),
+    note = "end-date and audit use the tenant's table: --table, else TABLE_NAME, else scim \
+            (AWS_ENDPOINT_URL_DYNAMODB for a local engine).",
+    note = "The secret defaults to scim/<tenant>/bearer-token. AWS region, credentials and \
+            AWS_ENDPOINT_URL_SECRETS_MANAGER (e.g. moto locally) come from the usual environment."
+)]
+pub struct Cli {
+    #[argh(subcommand)]
+    pub command: Command,
 }
 
-fn parse_args(args: &[String]) -> Result<Args, String> {
-    let mut it = args.iter();
-    let command = it.next().cloned().ok_or("no command given")?;
-    let (mut tenant, mut secret_id) = (None, None);
-    let (mut id, mut date, mut table, mut clear) = (None, None, None, false);
-    while let Some(a) = it.next() {
-        if a == "--clear" {
-            clear = true;
-            continue;
-        }
-        let (name, inline) = match a.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (a.as_str(), None),
-        };
-        let slot = match name {
-            "--tenant" => &mut tenant,
-            "--secret-id" => &mut secret_id,
-            "--id" => &mut id,
-            "--date" => &mut date,
-            "--table" => &mut table,
-            _ => return Err(format!("unknown argument '{a}'")),
-        };
-        let value = match inline {
-            Some(v) => v,
-            None => it.next().cloned().ok_or(format!("{name} needs a value"))?,
-        };
-        *slot = Some(value);
+#[derive(argh::FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Generate(Generate),
+    List(List),
+    RevokePrevious(RevokePrevious),
+    EndDate(EndDate),
+    Audit(Audit),
+}
+
+/// new token for the tenant: creates the secret, or rotates it (the new token becomes
+/// AWSCURRENT, the replaced one AWSPREVIOUS and keeps working until revoked); prints the
+/// token once, alone on stdout
+#[derive(argh::FromArgs, Debug)]
+#[argh(subcommand, name = "generate")]
+pub struct Generate {
+    /// the tenant id
+    #[argh(option)]
+    pub tenant: Option<String>,
+    /// the secret's name or ARN (default scim/<tenant>/bearer-token)
+    #[argh(option)]
+    pub secret_id: Option<String>,
+}
+
+/// version id, token id, stages and creation date of each token (never a token)
+#[derive(argh::FromArgs, Debug)]
+#[argh(subcommand, name = "list")]
+pub struct List {
+    /// the tenant id
+    #[argh(option)]
+    pub tenant: Option<String>,
+    /// the secret's name or ARN (default scim/<tenant>/bearer-token)
+    #[argh(option)]
+    pub secret_id: Option<String>,
+}
+
+/// retire the AWSPREVIOUS token (refused everywhere within 60 s)
+#[derive(argh::FromArgs, Debug)]
+#[argh(subcommand, name = "revoke-previous")]
+pub struct RevokePrevious {
+    /// the tenant id
+    #[argh(option)]
+    pub tenant: Option<String>,
+    /// the secret's name or ARN (default scim/<tenant>/bearer-token)
+    #[argh(option)]
+    pub secret_id: Option<String>,
+}
+
+/// set (--date 2026-12-31T17:00:00Z) or remove (--clear) a user's contact end date; the
+/// expiry job deactivates the user once it has passed
+#[derive(argh::FromArgs, Debug)]
+#[argh(subcommand, name = "end-date")]
+pub struct EndDate {
+    /// the tenant id
+    #[argh(option)]
+    pub tenant: String,
+    /// the user's id
+    #[argh(option)]
+    pub id: String,
+    /// the end date (RFC 3339)
+    #[argh(option)]
+    pub date: Option<String>,
+    /// remove the end date
+    #[argh(switch)]
+    pub clear: bool,
+    /// the tenant's table (default TABLE_NAME, else scim)
+    #[argh(option)]
+    pub table: Option<String>,
+}
+
+/// the audit records of a user or group, oldest first, one JSON per line
+#[derive(argh::FromArgs, Debug)]
+#[argh(subcommand, name = "audit")]
+pub struct Audit {
+    /// the tenant id
+    #[argh(option)]
+    pub tenant: String,
+    /// the user's or group's id
+    #[argh(option)]
+    pub id: String,
+    /// the tenant's table (default TABLE_NAME, else scim)
+    #[argh(option)]
+    pub table: Option<String>,
+}
+
+/// What a command line asks for: a command, or its help text (`help`, `--help`, `-h`).
+#[derive(Debug)]
+pub enum Parsed {
+    Run(Command),
+    Help(String),
+}
+
+/// Parses the command line (`args` without the program name). `--name=value` is taken as
+/// `--name value`, which is all argh accepts.
+pub fn parse(args: &[String]) -> Result<Parsed, AdminError> {
+    let args: Vec<&str> = args
+        .iter()
+        .flat_map(|a| match a.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => vec![name, value],
+            _ => vec![a.as_str()],
+        })
+        .collect();
+    match <Cli as argh::FromArgs>::from_args(&["scim-admin"], &args) {
+        Ok(cli) => Ok(Parsed::Run(cli.command)),
+        Err(argh::EarlyExit {
+            output,
+            status: Ok(()),
+        }) => Ok(Parsed::Help(output)),
+        Err(argh::EarlyExit { output, .. }) => Err(AdminError::Usage(output.trim().to_string())),
     }
-    Ok(Args {
-        command,
-        tenant,
-        secret_id,
-        id,
-        date,
-        table,
-        clear,
-    })
 }
 
 /// The command line (`args` without the program name). Returns the exit code: 0 done,
@@ -140,17 +200,36 @@ pub async fn run_with(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let result = match parse_args(args) {
-        Err(m) => Err(AdminError::Usage(m)),
-        Ok(a) if matches!(a.command.as_str(), "end-date" | "audit") => {
-            user_command(dynamodb, &a, out).await
+    let result = match parse(args) {
+        Err(e) => Err(e),
+        Ok(Parsed::Help(text)) => {
+            let _ = write!(out, "{text}");
+            Ok(())
         }
-        Ok(a) => token_command(client, &a, out, err).await,
+        Ok(Parsed::Run(command)) => match command {
+            Command::Generate(a) => {
+                let (tenant, secret) = (a.tenant.as_deref(), a.secret_id.as_deref());
+                token_command(client, TokenOp::Generate, tenant, secret, out, err).await
+            }
+            Command::List(a) => {
+                let (tenant, secret) = (a.tenant.as_deref(), a.secret_id.as_deref());
+                token_command(client, TokenOp::List, tenant, secret, out, err).await
+            }
+            Command::RevokePrevious(a) => {
+                let (tenant, secret) = (a.tenant.as_deref(), a.secret_id.as_deref());
+                token_command(client, TokenOp::RevokePrevious, tenant, secret, out, err).await
+            }
+            Command::EndDate(a) => end_date(dynamodb, &a, out).await,
+            Command::Audit(a) => audit(dynamodb, &a, out).await,
+        },
     };
     match result {
         Ok(()) => 0,
         Err(AdminError::Usage(m)) => {
-            let _ = writeln!(err, "scim-admin: {m}\n\n{USAGE}");
+            let _ = writeln!(
+                err,
+                "scim-admin: {m}\nRun `scim-admin help` for the commands and their options."
+            );
             2
         }
         Err(e) => {
@@ -160,72 +239,80 @@ pub async fn run_with(
     }
 }
 
-async fn user_command(
+/// The tenant's store for `end-date` and `audit`.
+fn store(
     dynamodb: Option<&aws_sdk_dynamodb::Client>,
-    args: &Args,
-    out: &mut dyn Write,
-) -> Result<(), AdminError> {
-    let usage = |m: &str| AdminError::Usage(m.to_string());
-    let tenant = args
-        .tenant
-        .as_deref()
-        .ok_or_else(|| usage("pass --tenant"))?;
+    tenant: &str,
+    table: Option<&str>,
+) -> Result<scim_aws::DynamoStore, AdminError> {
     check_tenant_id(tenant).map_err(AdminError::Usage)?;
-    let id = args.id.as_deref().ok_or_else(|| usage("pass --id"))?;
     let client = dynamodb.ok_or_else(|| AdminError::Failed("no DynamoDB client".into()))?;
-    let table = args
-        .table
-        .clone()
+    let table = table
+        .map(str::to_string)
         .or_else(|| {
             std::env::var("TABLE_NAME")
                 .ok()
                 .filter(|t| !t.trim().is_empty())
         })
         .unwrap_or_else(|| "scim".to_string());
-    let store = scim_aws::DynamoStore::new(client.clone(), table);
-    let io = |e: std::io::Error| AdminError::Failed(format!("cannot write the output: {e}"));
-    if args.command == "audit" {
-        for record in contacts::audit(&store, tenant, id).await? {
-            writeln!(out, "{record}").map_err(io)?;
-        }
-        return Ok(());
+    Ok(scim_aws::DynamoStore::new(client.clone(), table))
+}
+
+fn output_error(e: std::io::Error) -> AdminError {
+    AdminError::Failed(format!("cannot write the output: {e}"))
+}
+
+async fn audit(
+    dynamodb: Option<&aws_sdk_dynamodb::Client>,
+    args: &Audit,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    let store = store(dynamodb, &args.tenant, args.table.as_deref())?;
+    for record in contacts::audit(&store, &args.tenant, &args.id).await? {
+        writeln!(out, "{record}").map_err(output_error)?;
     }
+    Ok(())
+}
+
+async fn end_date(
+    dynamodb: Option<&aws_sdk_dynamodb::Client>,
+    args: &EndDate,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
     let end = match (&args.date, args.clear) {
         (Some(d), false) => Some(d.as_str()),
         (None, true) => None,
         _ => {
-            return Err(usage(
-                "end-date takes exactly one of --date <RFC 3339> and --clear",
+            return Err(AdminError::Usage(
+                "end-date takes exactly one of --date <RFC 3339> and --clear".into(),
             ))
         }
     };
-    let user = contacts::set_end_date(&store, tenant, id, end).await?;
-    writeln!(out, "{user}").map_err(io)?;
+    let store = store(dynamodb, &args.tenant, args.table.as_deref())?;
+    let user = contacts::set_end_date(&store, &args.tenant, &args.id, end).await?;
+    writeln!(out, "{user}").map_err(output_error)?;
     Ok(())
 }
 
+/// The commands on the token secret.
+#[derive(Debug, Clone, Copy)]
+enum TokenOp {
+    Generate,
+    List,
+    RevokePrevious,
+}
+
+/// A token command on the secret named by `--secret-id`, else the tenant's.
 async fn token_command(
     client: &Client,
-    args: &Args,
+    op: TokenOp,
+    tenant: Option<&str>,
+    secret_id: Option<&str>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), AdminError> {
-    if matches!(args.command.as_str(), "help" | "--help" | "-h") {
-        let _ = write!(out, "{USAGE}");
-        return Ok(());
-    }
-    if !matches!(
-        args.command.as_str(),
-        "generate" | "list" | "revoke-previous"
-    ) {
-        return Err(AdminError::Usage(format!(
-            "unknown command '{}'",
-            args.command
-        )));
-    }
-    let tenant = args.tenant.as_deref();
-    let secret_id = match (&args.secret_id, tenant) {
-        (Some(s), _) => s.clone(),
+    let secret_id = match (secret_id, tenant) {
+        (Some(s), _) => s.to_string(),
         (None, Some(t)) => {
             check_tenant_id(t).map_err(AdminError::Usage)?;
             default_secret_id(t)
@@ -236,9 +323,9 @@ async fn token_command(
             ))
         }
     };
-    let io = |e: std::io::Error| AdminError::Usage(format!("cannot write the output: {e}"));
-    match args.command.as_str() {
-        "generate" => {
+    let io = output_error;
+    match op {
+        TokenOp::Generate => {
             let new = generate(client, &secret_id, tenant).await?;
             writeln!(out, "{}", new.token.expose()).map_err(io)?;
             let what = if new.created_secret {
@@ -260,7 +347,7 @@ async fn token_command(
                 );
             }
         }
-        "list" => {
+        TokenOp::List => {
             let versions = list(client, &secret_id, tenant).await?;
             writeln!(
                 out,
@@ -281,7 +368,7 @@ async fn token_command(
                 .map_err(io)?;
             }
         }
-        "revoke-previous" => match revoke_previous(client, &secret_id, tenant).await? {
+        TokenOp::RevokePrevious => match revoke_previous(client, &secret_id, tenant).await? {
             Some(v) => {
                 writeln!(
                     out,
@@ -296,7 +383,58 @@ async fn token_command(
                 writeln!(out, "no {AWSPREVIOUS} token to revoke").map_err(io)?;
             }
         },
-        other => return Err(AdminError::Usage(format!("unknown command '{other}'"))),
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn an_unknown_option_is_a_usage_error_that_names_it() {
+        match parse(&args(&["list", "--tenant", "acme", "--tenent", "acme"])) {
+            Err(AdminError::Usage(m)) => assert!(m.contains("--tenent"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&args(&["end-date", "--tenant", "acme"])),
+            Err(AdminError::Usage(m)) if m.contains("--id")
+        ));
+    }
+
+    #[test]
+    fn name_equals_value_is_the_same_as_name_space_value() {
+        let Parsed::Run(Command::EndDate(a)) = parse(&args(&[
+            "end-date",
+            "--tenant=acme",
+            "--id",
+            "u1",
+            "--date=2026-12-31T17:00:00+01:00",
+        ]))
+        .unwrap() else {
+            panic!("not end-date")
+        };
+        assert_eq!(
+            (a.tenant.as_str(), a.date.as_deref()),
+            ("acme", Some("2026-12-31T17:00:00+01:00"))
+        );
+    }
+
+    #[test]
+    fn help_lists_every_command() {
+        for h in ["help", "--help", "-h"] {
+            let Parsed::Help(text) = parse(&args(&[h])).unwrap() else {
+                panic!("{h}: no help")
+            };
+            for c in ["generate", "list", "revoke-previous", "end-date", "audit"] {
+                assert!(text.contains(c), "{h}: {text}");
+            }
+        }
+    }
 }
