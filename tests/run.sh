@@ -35,6 +35,8 @@ cargo build --workspace --bins --quiet
 cargo nextest run --workspace --no-run --cargo-quiet
 
 step "Tests on the embedded engine (unit, core, end-to-end)"
+# Not the #[ignore]d tests: the scale test takes minutes (README, "Tests", runs it by name),
+# and failures::log_capture_child runs as the child process of the test that starts it.
 cargo nextest run --workspace --no-fail-fast --cargo-quiet
 
 step "End-to-end suite on Amazon DynamoDB Local"

@@ -7,6 +7,7 @@ use crate::harness::{Resp, Server, TENANT};
 use reqwest::Method;
 use scim_aws::expiry::{self, ExpiryConfig, ScheduledEvent};
 use scim_core::schema::CONTACT_USER_URN as CONTACT;
+use scim_test_support::fixtures::scheduled_event;
 use serde_json::{json, Value};
 
 const ENTRA_UA: &str = "Azure AD SCIM client";
@@ -221,12 +222,8 @@ async fn the_workzone_story_sign_in_by_object_id_close_the_contact_and_come_back
     assert_eq!(signin.body["status"], "expired");
 
     // The expiry job then writes the user.expired event's audit record.
-    let event: ScheduledEvent = serde_json::from_value(json!({
-        "version": "0", "id": "run-1", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": "2026-12-03T08:00:00Z", "region": "eu-west-1",
-        "resources": [], "detail": {}
-    }))
-    .unwrap();
+    let event: ScheduledEvent =
+        serde_json::from_value(scheduled_event("2026-12-03T08:00:00Z", "run-1")).unwrap();
     let report = expiry::handle(
         &s.store,
         &ExpiryConfig::new(TENANT, Some("deactivate")).unwrap(),
@@ -594,8 +591,17 @@ async fn the_openapi_document_matches_the_implementation() {
                     &user
                 },
             );
+            // Revoking needs a client: make one first.
+            let concrete = if path == "/clients/{clientId}" {
+                let made = s.app(Method::POST, "/clients", Some(&json!({}))).await;
+                made.expect(201);
+                path.replace("{clientId}", made.body["clientId"].as_str().unwrap())
+            } else {
+                concrete
+            };
             let (concrete, body) = match (method.as_str(), path.as_str()) {
                 ("get", "/signin") => (format!("{concrete}?upn=doc%40contoso.com"), None),
+                ("post", "/clients") => (concrete, Some(json!({"name": "Entra"}))),
                 ("put", _) => (concrete, Some(json!({"endDate": "2099-01-01T00:00:00Z"}))),
                 ("patch", _) => (concrete, Some(json!({"provisioningEnabled": true}))),
                 _ => (concrete, None),
@@ -623,7 +629,7 @@ async fn the_openapi_document_matches_the_implementation() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 13, "every operation of the document was called");
+    assert_eq!(checked, 16, "every operation of the document was called");
 }
 
 fn resolve<'a>(schema: &'a Value, schemas: &'a Value) -> &'a Value {

@@ -16,14 +16,12 @@
 //! capitalised path-less mix, are exercised below.
 
 use crate::harness::{ids, q, Server};
+use scim_core::schema::{
+    ENTERPRISE_USER_URN as ENTERPRISE, GROUP_SCHEMA_URN as GROUP, LIST_RESPONSE_URN as LIST,
+    PATCH_OP_URN as PATCH_OP, USER_SCHEMA_URN as USER,
+};
+use scim_test_support::fixtures::{patch_op, AD_GROUP_URN as AD_GROUP};
 use serde_json::{json, Value};
-
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const AD_GROUP: &str = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
 /// The tutorial's "Create User" request body, plus enterprise attributes (its `schemas`
 /// already names the enterprise extension).
@@ -47,10 +45,6 @@ fn create_user_body(user_name: &str, external_id: &str, email: &str) -> Value {
         "roles": [],
         ENTERPRISE: {"department": "Engineering", "employeeNumber": "100009"}
     })
-}
-
-fn patch_op(operations: Value) -> Value {
-    json!({"schemas": [PATCH_OP], "Operations": operations})
 }
 
 async fn create_test_user(s: &Server) -> String {

@@ -1,27 +1,27 @@
-//! `entra-guest-cleanup` (issue 8) against a stand-in for Entra's token endpoint and
-//! Microsoft Graph on loopback: a small axum server that records every request and answers
+//! `entra-guest-cleanup` against the stand-in for Entra's token endpoint and Microsoft
+//! Graph on loopback (`scim_test_support::graph`), which records every request and answers
 //! per scenario. The function's real code runs end to end — settings from a variable map,
 //! the hyper/rustls client (plain http to loopback), the token cache, the retries, the audit
 //! write into a real table (embedded engine, or DynamoDB Local under `with-dynamodb-local`)
 //! and, in the first tests, the Secrets Manager read against moto.
 
 use crate::moto;
-
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_secretsmanager::config::retry::RetryConfig;
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use entra_guest_cleanup::{
     Cleanup, CleanupError, CredentialsSource, DynamoAudit, EntraCredentials, Outcome,
     SecretsManagerCredentials, Settings, StaticCredentials, AUDIT_EXT_RECORD,
 };
 use scim_aws::tokens::ManualClock;
+use scim_test_support::aws::secrets_manager as sm_client;
+use scim_test_support::engine::Table;
+use scim_test_support::graph::{
+    graph_error, no_content, reply, with_retry_after, Reply, Seen, StandIn,
+};
+use scim_test_support::logs::{capture, fresh_interest};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const TENANT: &str = "acme";
@@ -33,75 +33,7 @@ const OID: &str = "7d2a1c3e-5b4f-4e6a-9c8d-0123456789ab";
 const SCOPE: &str = "https://graph.microsoft.com/.default";
 const SECRET_NAME: &str = "scim/acme/entra-credentials";
 
-// ------------------------------------------------------------------ the stand-in
-
-/// One request as the stand-in received it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    query: Option<String>,
-    headers: HeaderMap,
-    body: String,
-    at: Instant,
-}
-
-impl Seen {
-    fn kind(&self) -> &'static str {
-        if self.path.ends_with("/oauth2/v2.0/token") {
-            return "token";
-        }
-        match self.method.as_str() {
-            "GET" => "get",
-            "PATCH" => "patch",
-            "DELETE" => "delete",
-            _ => "other",
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn header_names(&self) -> BTreeSet<String> {
-        self.headers
-            .keys()
-            .map(|k| k.as_str().to_string())
-            .collect()
-    }
-
-    fn form(&self) -> BTreeMap<String, String> {
-        form_urlencoded::parse(self.body.as_bytes())
-            .into_owned()
-            .collect()
-    }
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: String,
-}
-
-fn reply(status: u16, body: Value) -> Reply {
-    Reply {
-        status,
-        headers: vec![
-            ("content-type", "application/json".into()),
-            ("request-id", "5f2b7c1e-0000-4000-8000-00000000beef".into()),
-        ],
-        body: if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        },
-    }
-}
-
-fn with_retry_after(mut r: Reply, secs: u64) -> Reply {
-    r.headers.push(("retry-after", secs.to_string()));
-    r
-}
+// ------------------------------------------------------------------ the stand-in's answers
 
 fn token_ok(expires_in: u64) -> Reply {
     reply(
@@ -119,18 +51,6 @@ fn entra_user(user_type: Option<&str>) -> Reply {
     )
 }
 
-fn no_content() -> Reply {
-    reply(204, Value::Null)
-}
-
-fn graph_error(status: u16, code: &str) -> Reply {
-    reply(
-        status,
-        json!({"error": {"code": code, "message": "stand-in",
-               "innerError": {"request-id": "5f2b7c1e-0000-4000-8000-00000000beef"}}}),
-    )
-}
-
 /// A guest's directory: tokens, the user as a Guest, 204 to PATCH and DELETE.
 fn guest_directory(seen: &Seen, _nth: usize) -> Reply {
     directory_with(Some("Guest"))(seen, 0)
@@ -145,123 +65,29 @@ fn directory_with(user_type: Option<&'static str>) -> impl Fn(&Seen, usize) -> R
     }
 }
 
-type Script = dyn Fn(&Seen, usize) -> Reply + Send + Sync;
-
-struct Shared {
-    seen: Mutex<Vec<Seen>>,
-    script: Box<Script>,
-}
-
-struct StandIn {
-    base: String,
-    shared: Arc<Shared>,
-    _server: tokio::task::JoinHandle<()>,
-}
-
-impl StandIn {
-    /// `script(request, n)`: the answer to a request that is the n-th (0-based) of its
-    /// kind (`token`, `get`, `patch`, `delete`).
-    async fn start(script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> StandIn {
-        let shared = Arc::new(Shared {
-            seen: Mutex::new(Vec::new()),
-            script: Box::new(script),
-        });
-        let app = axum::Router::new()
-            .fallback(answer)
-            .with_state(Arc::clone(&shared));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        StandIn {
-            base,
-            shared,
-            _server: server,
-        }
-    }
-
-    fn requests(&self) -> Vec<Seen> {
-        self.shared.seen.lock().unwrap().clone()
-    }
-
-    fn of(&self, kind: &str) -> Vec<Seen> {
-        self.requests()
-            .into_iter()
-            .filter(|s| s.kind() == kind)
-            .collect()
-    }
-
-    fn kinds(&self) -> Vec<&'static str> {
-        self.requests().iter().map(Seen::kind).collect()
-    }
-}
-
-async fn answer(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, HeaderMap, String) {
-    let seen = Seen {
-        method: method.to_string(),
-        path: uri.path().to_string(),
-        query: uri.query().map(str::to_string),
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-        at: Instant::now(),
-    };
-    let nth = {
-        let mut all = shared.seen.lock().unwrap();
-        let nth = all.iter().filter(|s| s.kind() == seen.kind()).count();
-        all.push(seen.clone());
-        nth
-    };
-    let r = (shared.script)(&seen, nth);
-    let mut out = HeaderMap::new();
-    for (k, v) in r.headers {
-        out.insert(k, v.parse().unwrap());
-    }
-    (StatusCode::from_u16(r.status).unwrap(), out, r.body)
-}
-
 // ------------------------------------------------------------------ the function under test
 
 /// A table for the audit records (embedded engine, or DynamoDB Local when the suite runs
 /// under `with-dynamodb-local`).
-struct Table {
-    client: aws_sdk_dynamodb::Client,
-    name: String,
-    _embedded: Option<scim_local::Embedded>,
+async fn table() -> Table {
+    Table::new("entra-cleanup").await
 }
 
-static SEQ: AtomicU32 = AtomicU32::new(0);
+/// What the function wrote for a user.
+trait Audits {
+    /// The audit partition of a user, oldest first.
+    async fn audit(&self, user: &str) -> Vec<HashMap<String, AttributeValue>>;
 
-async fn table() -> Table {
-    let (endpoint, embedded) = match std::env::var("SCIM_TEST_DYNAMODB_ENDPOINT") {
-        Ok(e) => (e, None),
-        Err(_) => {
-            let e = scim_local::start_embedded(None).await.unwrap();
-            (e.endpoint.clone(), Some(e))
-        }
-    };
-    let client = scim_local::local_client(&endpoint).await;
-    let name = format!(
-        "entra-cleanup-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    );
-    scim_aws::table::ensure_table(&client, &name).await.unwrap();
-    Table {
-        client,
-        name,
-        _embedded: embedded,
+    async fn outcomes(&self, user: &str) -> Vec<String> {
+        self.audit(user)
+            .await
+            .iter()
+            .map(|i| s(i, "event"))
+            .collect()
     }
 }
 
-impl Table {
-    /// The audit partition of a user, oldest first.
+impl Audits for Table {
     async fn audit(&self, user: &str) -> Vec<HashMap<String, AttributeValue>> {
         self.client
             .query()
@@ -273,14 +99,6 @@ impl Table {
             .unwrap()
             .items
             .unwrap_or_default()
-    }
-
-    async fn outcomes(&self, user: &str) -> Vec<String> {
-        self.audit(user)
-            .await
-            .iter()
-            .map(|i| s(i, "event"))
-            .collect()
     }
 }
 
@@ -401,75 +219,7 @@ fn outcome(r: Result<Value, CleanupError>) -> String {
     r.unwrap()["outcome"].as_str().unwrap().to_string()
 }
 
-// ------------------------------------------------------------------ moto and log capture
-
-fn start_moto() -> moto::MotoServer {
-    moto::MotoServer::start().unwrap_or_else(|e| {
-        panic!(
-            "the Secrets Manager emulator (moto) could not start: {e}\n\
-             Install the test tools with tests/tools/install.sh (tests/run.sh runs it)."
-        )
-    })
-}
-
-fn sm_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
-    let conf = aws_sdk_secretsmanager::Config::builder()
-        .http_client(scim_aws::sdk::http_client())
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .endpoint_url(endpoint)
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(conf)
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
-
-/// Everything logged at DEBUG and above on this thread until the guard drops.
-fn capture_logs() -> (Capture, tracing::subscriber::DefaultGuard) {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(capture.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    fresh_interest();
-    (capture, guard)
-}
-
-/// Recomputes every call site's cached interest. Under `cargo test` other tests' threads
-/// register call sites concurrently; one registered while this thread's subscriber was
-/// being installed can stay cached as "never" and go missing from the capture (nextest,
-/// one process per test, has no such race).
-fn fresh_interest() {
-    tracing::callsite::rebuild_interest_cache();
-}
+// ------------------------------------------------------------------ no secret in the logs
 
 fn assert_no_secret_in(logs: &str) {
     for secret in [
@@ -587,7 +337,7 @@ fn assert_audit(item: &HashMap<String, AttributeValue>, user: &str, event: &Valu
 #[tokio::test]
 async fn disable_reads_the_guest_then_patches_account_enabled_false_with_credentials_from_secrets_manager(
 ) {
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     sm.create_secret()
         .name(SECRET_NAME)
@@ -900,7 +650,7 @@ async fn refused(
 ) -> (Vec<String>, String, StandIn) {
     let table = table().await;
     let graph = StandIn::start(script).await;
-    let (capture, guard) = capture_logs();
+    let (capture, guard) = capture(tracing::Level::DEBUG);
     let c = cleanup(mode, &graph, &table).await;
     let mut errors = Vec::new();
     for i in 0..events {
@@ -1206,7 +956,7 @@ async fn nothing_secret_reaches_the_logs_at_debug_level() {
         _ => reply(400, Value::Null),
     })
     .await;
-    let (capture, guard) = capture_logs();
+    let (capture, guard) = capture(tracing::Level::DEBUG);
     let c = cleanup("disable", &graph, &table).await;
     let mut outcomes = Vec::new();
     for n in 70..74 {

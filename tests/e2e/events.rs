@@ -7,9 +7,8 @@
 //! without it the moto tests fail and say so. moto answers `PutEvents` with 500 when a rule
 //! on the bus has a Lambda target, so the test bus has only an SQS target.
 
-use crate::moto;
-
 use crate::harness::{Server, TENANT};
+use crate::moto;
 use reqwest::Method;
 use scim_aws::events::{
     handle_stream_batch, EventBridgeClient, EventBridgeSink, EventSink, LocalSink, Retry,
@@ -17,47 +16,12 @@ use scim_aws::events::{
 };
 use scim_service::auth::token_id;
 use scim_service::events::{ChangeEvent, EVENT_NAMES, EVENT_SOURCE};
+use scim_test_support::aws::{eventbridge, sqs};
 use serde_json::{json, Value};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "Tr0ub4dor&3-never-published";
-
-fn start_moto() -> moto::MotoServer {
-    moto::MotoServer::start().unwrap_or_else(|e| {
-        panic!(
-            "the EventBridge emulator (moto) could not start: {e}\n\
-             Install the test tools with tests/tools/install.sh (tests/run.sh runs it)."
-        )
-    })
-}
-
-fn eventbridge(endpoint: &str) -> EventBridgeClient {
-    use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
-    let conf = aws_sdk_eventbridge::Config::builder()
-        .http_client(scim_aws::sdk::http_client())
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .endpoint_url(endpoint)
-        .retry_config(
-            aws_sdk_eventbridge::config::retry::RetryConfig::standard().with_max_attempts(1),
-        )
-        .build();
-    EventBridgeClient::from_conf(conf)
-}
-
-fn sqs(endpoint: &str) -> aws_sdk_sqs::Client {
-    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
-    let conf = aws_sdk_sqs::Config::builder()
-        .http_client(scim_aws::sdk::http_client())
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_sqs::Client::from_conf(conf)
-}
 
 /// A bus whose every `scim.provisioning` event lands in an SQS queue; returns the queue URL.
 async fn bus_into_queue(eb: &EventBridgeClient, sq: &aws_sdk_sqs::Client, bus: &str) -> String {
@@ -169,7 +133,7 @@ async fn send(
 
 #[tokio::test]
 async fn a_provisioning_scenario_publishes_its_events_to_eventbridge() {
-    let moto = start_moto();
+    let moto = moto::start();
     let eb = eventbridge(&moto.endpoint);
     let sq = sqs(&moto.endpoint);
     let bus = format!("scim-{TENANT}");
@@ -629,7 +593,7 @@ async fn an_unreachable_event_bus_reports_every_record_after_the_retries() {
 
 #[tokio::test]
 async fn the_eventbridge_sink_puts_more_than_ten_events_in_batches() {
-    let moto = start_moto();
+    let moto = moto::start();
     let eb = eventbridge(&moto.endpoint);
     let sq = sqs(&moto.endpoint);
     let queue = bus_into_queue(&eb, &sq, "scim-batches").await;

@@ -11,11 +11,12 @@ use scim_aws::expiry::{self, ExpiryConfig, ExpiryError, ScheduledEvent};
 use scim_aws::{Calls, DynamoStore};
 use scim_core::patch::{Member, MemberChanges};
 use scim_core::resource::{self, Meta};
-use scim_core::schema::ResourceKind;
+use scim_core::schema::{ResourceKind, CONTACT_USER_URN as CONTACT};
 use scim_service::expiry::{DuePage, ExpiryIndex, ExpiryReport};
 use scim_service::port::{
     Audit, Guard, ListPage, ListRequest, Store, StoreError, StoreResult, Stored, Tombstone,
 };
+use scim_test_support::fixtures::scheduled_event;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,27 +24,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 use time::OffsetDateTime;
 
-const CONTACT: &str = "urn:ietf:params:scim:schemas:extension:contact:2.0:User";
-
-/// A scheduled event exactly as an EventBridge schedule rule delivers it to the function.
-const SCHEDULED_EVENT: &str = r#"{
-  "version": "0",
-  "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
-  "detail-type": "Scheduled Event",
-  "source": "aws.events",
-  "account": "123456789012",
-  "time": "2099-11-22T08:00:00Z",
-  "region": "eu-west-1",
-  "resources": ["arn:aws:events:eu-west-1:123456789012:rule/Scim-contoso-ExpireContactsSchedule"],
-  "detail": {}
-}"#;
-
-/// The fixture with its `time` (and `id`) replaced: the injected now.
+/// The scheduled event fired at `time` (the injected now), with this id.
 fn event_at(time: &str, id: &str) -> ScheduledEvent {
-    let mut v: Value = serde_json::from_str(SCHEDULED_EVENT).unwrap();
-    v["time"] = json!(time);
-    v["id"] = json!(id);
-    serde_json::from_value(v).unwrap()
+    serde_json::from_value(scheduled_event(time, id)).unwrap()
 }
 
 fn config(action: &str) -> ExpiryConfig {

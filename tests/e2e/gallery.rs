@@ -32,10 +32,9 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use scim_core::schema::{
-    ENTERPRISE_USER_URN as ENTERPRISE, GROUP_SCHEMA_URN as GROUP, PATCH_OP_URN as PATCH_OP,
-    USER_SCHEMA_URN as USER,
+    ENTERPRISE_USER_URN as ENTERPRISE, GROUP_SCHEMA_URN as GROUP, USER_SCHEMA_URN as USER,
 };
-const AD_GROUP: &str = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
+use scim_test_support::fixtures::{patch_op, AD_GROUP_URN as AD_GROUP};
 const EMPLOYEE_NUMBER: &str =
     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber";
 const DEPARTMENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
@@ -145,10 +144,6 @@ async fn patch(s: &Server, path: &str, body: &Value) -> Resp {
 async fn delete(s: &Server, path: &str) -> Resp {
     s.send(Method::DELETE, path, None, &[("Accept", SCIM_JSON)])
         .await
-}
-
-fn patch_op(operations: Value) -> Value {
-    json!({"schemas": [PATCH_OP], "Operations": operations})
 }
 
 /// `filter=<attr>%20eq%20%22<value>%22`: the workflows concatenate the value in unescaped.

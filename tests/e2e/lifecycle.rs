@@ -4,10 +4,9 @@
 
 use crate::harness::{q, Server, TENANT};
 use aws_sdk_dynamodb::types::AttributeValue;
+use scim_core::schema::CONTACT_USER_URN as CONTACT;
 use scim_service::port::Store;
 use serde_json::json;
-
-const CONTACT: &str = "urn:ietf:params:scim:schemas:extension:contact:2.0:User";
 
 async fn find(s: &Server, filter: &str) -> serde_json::Value {
     let r = s.get(&format!("/Users?filter={}", q(filter))).await;

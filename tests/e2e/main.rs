@@ -4,11 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-/// moto's server (Secrets Manager, EventBridge, SQS), shared by the modules that use it.
-#[path = "../tools/moto.rs"]
-#[allow(dead_code)]
-mod moto;
+// The harness and moto's launcher come from the support crate shared with the scale test,
+// the benchmarks and the tools; modules name them `crate::harness` and `crate::moto`.
+use scim_test_support::{harness, moto};
 
 mod app_api;
 mod budgets;

@@ -14,13 +14,12 @@
 
 use crate::harness::{ids, q20, Server};
 use futures::stream::{self, StreamExt};
+use scim_core::schema::{
+    GROUP_SCHEMA_URN as GROUP, LIST_RESPONSE_URN as LIST, PATCH_OP_URN as PATCH_OP,
+    USER_SCHEMA_URN as USER,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
 /// The reference's "Create the User" body. `externalId` is the Okta user id, one per user.
 fn create_body(user_name: &str) -> Value {

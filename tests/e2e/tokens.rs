@@ -5,12 +5,10 @@
 //! Each test starts its own moto server (~0.5 s). moto comes from `tests/tools/.venv`
 //! (`tests/tools/install.sh`, run by `tests/run.sh`); without it these tests fail and say so.
 
+use crate::harness::{read, Resp};
 use crate::moto;
-
-use aws_sdk_secretsmanager::config::retry::RetryConfig;
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::Client as SmClient;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use scim_aws::tokens::rotation::{self, RotationEvent, RotationStep};
 use scim_aws::tokens::{
     read_stage, read_version, ManualClock, SecretsTokenSource, AWSCURRENT, AWSPENDING, AWSPREVIOUS,
@@ -19,37 +17,18 @@ use scim_aws::tokens::{
 use scim_aws::DynamoStore;
 use scim_service::auth::{token_id, AuthError, Authenticator};
 use scim_service::http::{App, HttpConfig};
+use scim_test_support::aws::secrets_manager as sm_client;
+use scim_test_support::engine::Table;
+use scim_test_support::fixtures::{group, user};
+use scim_test_support::logs::{self, Capture};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const ACME: &str = "acme";
 const GLOBEX: &str = "globex";
 const ACME_SECRET: &str = "scim/acme/bearer-token";
 const GLOBEX_SECRET: &str = "scim/globex/bearer-token";
-
-fn start_moto() -> moto::MotoServer {
-    moto::MotoServer::start().unwrap_or_else(|e| {
-        panic!(
-            "the Secrets Manager emulator (moto) could not start: {e}\n\
-             Install the test tools with tests/tools/install.sh (tests/run.sh runs it)."
-        )
-    })
-}
-
-fn sm_client(endpoint: &str) -> SmClient {
-    let conf = aws_sdk_secretsmanager::Config::builder()
-        .http_client(scim_aws::sdk::http_client())
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .endpoint_url(endpoint)
-        // An unreachable endpoint fails at once instead of after retries.
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .build();
-    SmClient::from_conf(conf)
-}
 
 /// Labels of every version that has any.
 async fn labels(sm: &SmClient, secret: &str) -> Vec<(String, Vec<String>)> {
@@ -121,38 +100,17 @@ async fn new_secret(sm: &SmClient, secret: &str, tenant: &str) -> String {
 
 // ------------------------------------------------------------------ a server over HTTP
 
-static TABLE_SEQ: AtomicU32 = AtomicU32::new(0);
-
 struct Scim {
     base: String,
     http: reqwest::Client,
     _embedded: Option<Arc<scim_local::Embedded>>,
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-    text: String,
-}
-
-/// A table on the embedded engine (or DynamoDB Local when the suite runs on it).
+/// A table on the embedded engine (or DynamoDB Local when the suite runs on it), and what
+/// keeps the engine running.
 async fn table() -> (DynamoStore, Option<Arc<scim_local::Embedded>>) {
-    let (endpoint, embedded) = match std::env::var("SCIM_TEST_DYNAMODB_ENDPOINT") {
-        Ok(e) => (e, None),
-        Err(_) => {
-            let e = scim_local::start_embedded(None).await.unwrap();
-            (e.endpoint.clone(), Some(Arc::new(e)))
-        }
-    };
-    let client = scim_local::local_client(&endpoint).await;
-    let name = format!(
-        "scim-tokens-{}-{}",
-        std::process::id(),
-        TABLE_SEQ.fetch_add(1, Ordering::SeqCst)
-    );
-    scim_aws::table::ensure_table(&client, &name).await.unwrap();
-    (DynamoStore::new(client, name), embedded)
+    let t = Table::new("scim-tokens").await;
+    (t.store(), t.engine)
 }
 
 /// The real request path on a loopback port with this authenticator; `tenant` is the
@@ -204,16 +162,7 @@ impl Scim {
                 .header("Content-Type", "application/scim+json")
                 .body(serde_json::to_vec(b).unwrap());
         }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap_or_default();
-        Resp {
-            status,
-            headers,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            text,
-        }
+        read(req.send().await.unwrap()).await
     }
 
     async fn with(&self, token: &str, method: Method, path: &str, body: Option<&Value>) -> Resp {
@@ -227,23 +176,6 @@ impl Scim {
             .status
             .as_u16()
     }
-}
-
-fn user(user_name: &str) -> Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": user_name,
-        "active": true,
-    })
-}
-
-fn group(display_name: &str, members: &[&str]) -> Value {
-    let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-        "displayName": display_name,
-        "members": members,
-    })
 }
 
 #[track_caller]
@@ -274,7 +206,7 @@ fn assert_401(r: &Resp, secrets: &[&str]) {
 
 #[tokio::test]
 async fn the_four_rotation_steps_stage_a_new_token_then_promote_it() {
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     let first = scim_admin::generate(&sm, ACME_SECRET, Some(ACME))
         .await
@@ -335,7 +267,7 @@ async fn the_four_rotation_steps_stage_a_new_token_then_promote_it() {
 
 #[tokio::test]
 async fn rotation_steps_refuse_an_unknown_version_and_a_pending_token_of_another_tenant() {
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     let first = new_secret(&sm, ACME_SECRET, ACME).await;
     let unknown = "a1b2c3d4-0000-4000-8000-0000000000ff";
@@ -376,7 +308,7 @@ async fn rotation_steps_refuse_an_unknown_version_and_a_pending_token_of_another
 
 #[tokio::test]
 async fn a_bare_generated_secret_value_is_bound_to_the_configured_tenant_and_rotated_to_json() {
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     // What the stack's GenerateSecretString creates: 64 letters and digits, no JSON.
     let bare = "Ab3dEf6hIj9lMn2pQr5tUv8xYz1bCd4fGh7jKl0nOp3rSt6vWx9zAb2dEf5hIj8l";
@@ -425,7 +357,7 @@ async fn a_bare_generated_secret_value_is_bound_to_the_configured_tenant_and_rot
 
 #[tokio::test]
 async fn mid_rotation_both_tokens_work_and_finish_secret_retires_the_token_before_them() {
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     let t1 = new_secret(&sm, ACME_SECRET, ACME).await;
     let clock = ManualClock::new();
@@ -479,7 +411,7 @@ async fn mid_rotation_both_tokens_work_and_finish_secret_retires_the_token_befor
 
 #[tokio::test]
 async fn revoking_the_previous_token_refuses_it_within_the_cache_ttl() {
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     let t1 = new_secret(&sm, ACME_SECRET, ACME).await;
     let clock = ManualClock::new();
@@ -508,7 +440,7 @@ async fn revoking_the_previous_token_refuses_it_within_the_cache_ttl() {
 
 #[tokio::test]
 async fn the_cache_is_read_once_per_ttl_and_concurrent_misses_share_one_read() {
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     let t1 = new_secret(&sm, ACME_SECRET, ACME).await;
     let clock = ManualClock::new();
@@ -544,7 +476,7 @@ async fn the_cache_is_read_once_per_ttl_and_concurrent_misses_share_one_read() {
 #[tokio::test]
 async fn a_newly_generated_token_works_within_seconds_and_unknown_tokens_read_at_most_once_per_interval(
 ) {
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     let t1 = new_secret(&sm, ACME_SECRET, ACME).await;
     let clock = ManualClock::new();
@@ -584,7 +516,7 @@ async fn a_newly_generated_token_works_within_seconds_and_unknown_tokens_read_at
 
 #[tokio::test]
 async fn when_secrets_manager_is_unreachable_the_cache_serves_for_at_most_five_minutes_then_503() {
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     let t1 = new_secret(&sm, ACME_SECRET, ACME).await;
     let clock = ManualClock::new();
@@ -633,7 +565,7 @@ async fn admin(sm: &SmClient, args: &[&str]) -> (u8, String, String) {
 
 #[tokio::test]
 async fn scim_admin_generates_lists_and_revokes_and_prints_each_token_once() {
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     let mut tokens: Vec<String> = Vec::new();
     let mut outputs = String::new();
@@ -723,7 +655,7 @@ async fn scim_admin_generates_lists_and_revokes_and_prints_each_token_once() {
 
 #[tokio::test]
 async fn in_a_pooled_table_a_token_of_tenant_a_neither_reads_nor_writes_tenant_b() {
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     let a = new_secret(&sm, ACME_SECRET, ACME).await;
     let b = new_secret(&sm, GLOBEX_SECRET, GLOBEX).await;
@@ -832,7 +764,7 @@ async fn in_a_pooled_table_a_token_of_tenant_a_neither_reads_nor_writes_tenant_b
 
 #[tokio::test]
 async fn every_refused_token_gets_a_scim_401_with_www_authenticate_and_changes_nothing() {
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     let t1 = new_secret(&sm, ACME_SECRET, ACME).await;
     let other_tenant = new_secret(&sm, GLOBEX_SECRET, GLOBEX).await;
@@ -955,49 +887,16 @@ async fn every_refused_token_gets_a_scim_401_with_www_authenticate_and_changes_n
 
 // ------------------------------------------------------------------ log capture
 
-/// Everything a test's tracing subscriber writes.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
-
 // current_thread runtime: the server and the SDK run on this thread, under its subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn a_whole_scenario_at_trace_level_logs_neither_tokens_nor_passwords() {
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     // The admin command runs in another process in real life (and logs nothing).
     let token = new_secret(&sm, ACME_SECRET, ACME).await;
     let (store, embedded) = table().await;
 
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(capture.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
+    let (capture, guard) = logs::capture(tracing::Level::TRACE);
 
     // The function's cold start: the secret is read under capture.
     let source = SecretsTokenSource::new(sm.clone(), [ACME_SECRET]);
@@ -1072,7 +971,7 @@ async fn a_whole_scenario_at_trace_level_logs_neither_tokens_nor_passwords() {
 async fn the_rotation_log_setup_keeps_new_tokens_out_of_trace_output() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::Layer;
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
 
     // What config::init_tracing installs, at TRACE, writing to the capture.
@@ -1108,7 +1007,7 @@ async fn the_rotation_log_setup_keeps_new_tokens_out_of_trace_output() {
 #[tokio::test]
 async fn the_application_api_generates_and_retires_tokens_in_secrets_manager() {
     use scim_aws::tokens::admin::SecretsTokenAdmin;
-    let moto = start_moto();
+    let moto = moto::start();
     let sm = sm_client(&moto.endpoint);
     let t1 = new_secret(&sm, ACME_SECRET, ACME).await;
     let clock = ManualClock::new();

@@ -1,10 +1,9 @@
 //! Scale budgets: one group with 100,000 members, and a full forward import of
 //! 100,000 users, with the DynamoDB calls of each request asserted from the store's
-//! counters. Heavy (minutes), so a separate test binary, and gated: without
-//! `SCIM_SCALE_TESTS=1` every test prints "skipped: set SCIM_SCALE_TESTS=1" and passes.
+//! counters. Heavy (minutes), so a separate test binary, and `#[ignore]`d: run it by name.
 //!
 //! ```text
-//! SCIM_SCALE_TESTS=1 cargo test --release -p scim-tests --test scale -- --nocapture
+//! cargo test --release -p scim-tests --test scale -- --ignored --nocapture
 //! ```
 //!
 //! `SCIM_SCALE_USERS` (100000) and `SCIM_SCALE_CONCURRENCY` (16) size the run. Runs on the
@@ -18,22 +17,13 @@
 
 use futures::stream::{self, StreamExt};
 use reqwest::Method;
-use scim_aws::{Calls, DynamoStore};
-use scim_service::auth::TokenSet;
-use scim_service::http::{App, HttpConfig};
+use scim_aws::Calls;
+use scim_test_support::engine::{unique_name, Engine, Stream, ENDPOINT_VAR};
+use scim_test_support::fixtures::member_add;
+use scim_test_support::harness::{q, Server};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Instant;
-
-const TENANT: &str = "scale";
-
-fn enabled() -> bool {
-    if std::env::var("SCIM_SCALE_TESTS").is_ok_and(|v| v == "1") {
-        return true;
-    }
-    println!("skipped: set SCIM_SCALE_TESTS=1");
-    false
-}
 
 fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -65,120 +55,44 @@ fn log(step: &str, started: Instant) {
     );
 }
 
-struct Server {
-    base: String,
-    token: String,
-    store: DynamoStore,
-    client: reqwest::Client,
-    _embedded: Option<scim_local::Embedded>,
+/// The server over a table without a stream: this measures request budgets, not change
+/// events. `SCIM_SCALE_DB_FILE` (e.g. on /dev/shm) keeps the embedded engine's data out of
+/// this process's heap, so the RSS printed is the service's own.
+async fn start() -> Server {
+    let file = std::env::var_os("SCIM_SCALE_DB_FILE").map(std::path::PathBuf::from);
+    let engine = Engine::at(std::env::var(ENDPOINT_VAR).ok().as_deref(), file.as_deref())
+        .await
+        .expect("engine");
+    let table = engine
+        .table(&unique_name("scim-scale"), Stream::Off)
+        .await
+        .expect("table");
+    Server::start_on(table, |_| {}).await
 }
 
-impl Server {
-    async fn start() -> Server {
-        let (endpoint, embedded) = match std::env::var("SCIM_TEST_DYNAMODB_ENDPOINT") {
-            Ok(e) => (e, None),
-            Err(_) => {
-                // `SCIM_SCALE_DB_FILE` (e.g. on /dev/shm) keeps the engine's data out of
-                // this process's heap, so the RSS printed is the service's own.
-                let file = std::env::var_os("SCIM_SCALE_DB_FILE").map(std::path::PathBuf::from);
-                let e = scim_local::start_embedded(file.as_deref())
-                    .await
-                    .expect("engine");
-                (e.endpoint.clone(), Some(e))
-            }
-        };
-        let client = scim_local::local_client(&endpoint).await;
-        let table = format!("scim-scale-{}", std::process::id());
-        scim_aws::table::ensure_table(&client, &table)
-            .await
-            .expect("table");
-        // No stream: this measures request budgets, not change events, and both engines
-        // slow down under hundreds of thousands of stream records (dynoxide numbers each
-        // one with an unindexed scan; DynamoDB Local degrades after ~40,000).
-        scim_local::stream::disable(&client, &table)
-            .await
-            .expect("stream off");
-        let store = DynamoStore::new(client, table);
-        let token = scim_local::generate_token().expect("token");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}/scim/v2", listener.local_addr().expect("addr"));
-        let app = App {
-            gate: Default::default(),
-            store: store.clone(),
-            auth: TokenSet::new().with(&token, TENANT),
-            config: HttpConfig {
-                base_url: None,
-                realm: "scim-scale".into(),
-                tenant: Some(TENANT.into()),
-            },
-        };
-        tokio::spawn(async move {
-            let _ = scim_local::serve(listener, app).await;
-        });
-        Server {
-            base,
-            token,
-            store,
-            client: reqwest::Client::new(),
-            _embedded: embedded,
-        }
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {}", self.token));
-        if let Some(b) = body {
-            req = req
-                .header("Content-Type", "application/scim+json")
-                .body(serde_json::to_vec(b).unwrap());
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    /// Sends one request alone and returns its status, body and DynamoDB calls.
-    async fn cost(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, Value, Calls) {
-        let before = self.store.calls();
-        let (status, v) = self.send(method, path, body).await;
-        (status, v, self.store.calls().since(&before))
-    }
-
-    /// Creates `n` users with `c` requests in flight; returns their ids in creation order.
-    async fn users(&self, prefix: &str, n: usize, c: usize) -> Vec<String> {
-        stream::iter(0..n)
-            .map(|i| async move {
-                let (status, body) = self
-                    .send(
-                        Method::POST,
-                        "/Users",
-                        Some(&json!({"userName": format!("{prefix}{i}@contoso.com"), "active": true})),
-                    )
-                    .await;
-                assert_eq!(status, 201, "{body}");
-                body["id"].as_str().unwrap().to_string()
-            })
-            .buffered(c)
-            .collect()
-            .await
-    }
+/// Sends one request alone and returns its status, body and DynamoDB calls.
+async fn cost(s: &Server, method: Method, path: &str, body: Option<&Value>) -> (u16, Value, Calls) {
+    let before = s.calls();
+    let r = s.send(method, path, body, &[]).await;
+    (r.status.as_u16(), r.body, s.calls().since(&before))
 }
 
-fn add_members(ids: &[String]) -> Value {
-    let value: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
-    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-           "Operations": [{"op": "Add", "path": "members", "value": value}]})
-}
-
-/// `filter=` percent-encoded as Entra ID sends it.
-fn q(filter: &str) -> String {
-    // Spaces as `+`, the rest form-encoded (form_urlencoded).
-    form_urlencoded::byte_serialize(filter.as_bytes()).collect()
+/// Creates `n` users with `c` requests in flight; returns their ids in creation order.
+async fn users(s: &Server, prefix: &str, n: usize, c: usize) -> Vec<String> {
+    stream::iter(0..n)
+        .map(|i| async move {
+            let r = s
+                .post(
+                    "/Users",
+                    &json!({"userName": format!("{prefix}{i}@contoso.com"), "active": true}),
+                )
+                .await;
+            r.expect(201);
+            r.id()
+        })
+        .buffered(c)
+        .collect()
+        .await
 }
 
 /// 100,000 users: a full forward import at `count=100` costs the same calls on every page
@@ -188,18 +102,16 @@ fn q(filter: &str) -> String {
 /// members, looking it up by name, listing a member's groups all cost what they cost on a
 /// small group; reading it with members answers 400 tooMany after a bounded number of calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: minutes for 100,000 users; README, \"Tests\", says how to run it"]
 async fn one_hundred_thousand_users_and_a_group_of_all_of_them() {
-    if !enabled() {
-        return;
-    }
     let n = env_num("SCIM_SCALE_USERS", 100_000);
     let c = env_num("SCIM_SCALE_CONCURRENCY", 16);
     assert!(n >= 10_100, "SCIM_SCALE_USERS must exceed 10,100");
-    let s = Server::start().await;
+    let s = start().await;
     let started = Instant::now();
 
     // Users.
-    let ids = s.users("scale", n, c).await;
+    let ids = users(&s, "scale", n, c).await;
     log(&format!("created {n} users"), started);
 
     // Full forward import at count=100.
@@ -208,13 +120,13 @@ async fn one_hundred_thousand_users_and_a_group_of_all_of_them() {
     let mut page_calls = Vec::new();
     let mut start = 1;
     loop {
-        let (status, body, calls) = s
-            .cost(
-                Method::GET,
-                &format!("/Users?startIndex={start}&count=100"),
-                None,
-            )
-            .await;
+        let (status, body, calls) = cost(
+            &s,
+            Method::GET,
+            &format!("/Users?startIndex={start}&count=100"),
+            None,
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["totalResults"], n);
         let items = body["Resources"].as_array().unwrap();
@@ -253,21 +165,11 @@ async fn one_hundred_thousand_users_and_a_group_of_all_of_them() {
 
     // One group, every user a member, 100 per PATCH.
     let t = Instant::now();
-    let (status, g) = s
-        .send(
-            Method::POST,
-            "/Groups",
-            Some(&json!({"displayName": "Everyone"})),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let gid = g["id"].as_str().unwrap().to_string();
+    let gid = s.group("Everyone").await;
     let gpath = format!("/Groups/{gid}");
     let batches: Vec<&[String]> = ids.chunks(100).collect();
     // The first batch alone, its cost measured on an empty group.
-    let (status, _, first) = s
-        .cost(Method::PATCH, &gpath, Some(&add_members(batches[0])))
-        .await;
+    let (status, _, first) = cost(&s, Method::PATCH, &gpath, Some(&member_add(batches[0]))).await;
     assert_eq!(status, 204);
     // 100 members = 200 actions + the group's update and audit record: more than one
     // transaction holds, so existence is checked up front (one BatchGetItem), then three
@@ -289,30 +191,26 @@ async fn one_hundred_thousand_users_and_a_group_of_all_of_them() {
             let s = &s;
             let gpath = &gpath;
             async move {
-                let (status, body) = s
-                    .send(Method::PATCH, gpath, Some(&add_members(batch)))
-                    .await;
-                assert_eq!(status, 204, "{body}");
+                s.patch(gpath, &member_add(batch)).await.expect(204);
             }
         })
         .await;
     // The last batch alone, on a group of ~100,000: the same cost.
-    let (status, _, at_full) = s
-        .cost(Method::PATCH, &gpath, Some(&add_members(batches[last])))
-        .await;
+    let (status, _, at_full) =
+        cost(&s, Method::PATCH, &gpath, Some(&member_add(batches[last]))).await;
     assert_eq!(status, 204);
     assert_eq!(at_full, first, "a batch costs the same at any group size");
     log(&format!("group of {n} members"), t);
 
     // Remove one member: one read and one transaction.
-    let (status, _, c1) = s
-        .cost(
-            Method::PATCH,
-            &gpath,
-            Some(&json!({"Operations": [{"op": "Remove",
+    let (status, _, c1) = cost(
+        &s,
+        Method::PATCH,
+        &gpath,
+        Some(&json!({"Operations": [{"op": "Remove",
                 "path": format!("members[value eq \"{}\"]", ids[0])}]})),
-        )
-        .await;
+    )
+    .await;
     assert_eq!(status, 204);
     assert_eq!(
         (c1.get_item, c1.transact_write_items, c1.total()),
@@ -321,33 +219,33 @@ async fn one_hundred_thousand_users_and_a_group_of_all_of_them() {
     );
     // Read without members: one GetItem.
     let before = memory();
-    let (status, body, c2) = s
-        .cost(
-            Method::GET,
-            &format!("{gpath}?excludedAttributes=members"),
-            None,
-        )
-        .await;
+    let (status, body, c2) = cost(
+        &s,
+        Method::GET,
+        &format!("{gpath}?excludedAttributes=members"),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.get("members").is_none());
     assert_eq!(c2.total(), 1, "{c2:?}");
     // Entra's lookup by name: one Query and one GetItem.
-    let (status, body, c3) = s
-        .cost(
-            Method::GET,
-            &format!(
-                "/Groups?filter={}&excludedAttributes=members",
-                q("displayName eq \"Everyone\"")
-            ),
-            None,
-        )
-        .await;
+    let (status, body, c3) = cost(
+        &s,
+        Method::GET,
+        &format!(
+            "/Groups?filter={}&excludedAttributes=members",
+            q("displayName eq \"Everyone\"")
+        ),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["totalResults"], 1);
     assert_eq!(c3.total(), 2, "{c3:?}");
     // Read with members: more than 10,000, so 400 tooMany after reading at most 10,001
     // membership keys (one GetItem, then Query pages of at most 1,000).
-    let (status, body, c4) = s.cost(Method::GET, &gpath, None).await;
+    let (status, body, c4) = cost(&s, Method::GET, &gpath, None).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["scimType"], "tooMany");
     assert_eq!(c4.get_item, 1, "{c4:?}");
@@ -355,22 +253,20 @@ async fn one_hundred_thousand_users_and_a_group_of_all_of_them() {
     assert_eq!(c4.scan, 0);
     // A member's groups: from the user (GetItem + one Query on the reverse index) and by
     // filter (one Query on the reverse index, then each group and its membership item).
-    let (status, body, c5) = s
-        .cost(Method::GET, &format!("/Users/{}", ids[1]), None)
-        .await;
+    let (status, body, c5) = cost(&s, Method::GET, &format!("/Users/{}", ids[1]), None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["groups"][0]["value"], gid.as_str());
     assert_eq!((c5.get_item, c5.query, c5.total()), (1, 1, 2), "{c5:?}");
-    let (status, body, c6) = s
-        .cost(
-            Method::GET,
-            &format!(
-                "/Groups?filter={}&excludedAttributes=members",
-                q(&format!("members.value eq \"{}\"", ids[1]))
-            ),
-            None,
-        )
-        .await;
+    let (status, body, c6) = cost(
+        &s,
+        Method::GET,
+        &format!(
+            "/Groups?filter={}&excludedAttributes=members",
+            q(&format!("members.value eq \"{}\"", ids[1]))
+        ),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["totalResults"], 1);
     // The reverse index is eventually consistent, so each group it names is confirmed by

@@ -3,9 +3,7 @@
 //! `SCIM_TEST_DYNAMODB_ENDPOINT` set to it, stops DynamoDB Local, and exits with the
 //! command's status. This is how the end-to-end suite runs against DynamoDB Local.
 
-#[path = "../tools/ddb_local.rs"]
-mod ddb_local;
-
+use scim_test_support::ddb_local;
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {

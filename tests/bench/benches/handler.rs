@@ -14,11 +14,10 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::Method;
-use scim_bench::{
-    encode, entra_patch, entra_user, member_add, request, runtime, CannedStore, Embedded, TABLE,
-    TENANT,
-};
+use scim_bench::{entra_patch, entra_user, request, runtime, CannedStore, Embedded, TABLE, TENANT};
 use scim_service::http::handle;
+use scim_test_support::fixtures::member_add;
+use scim_test_support::query::q;
 use std::cell::Cell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -98,7 +97,7 @@ fn print_calls(s: &Setup) {
             Method::GET,
             &format!(
                 "/scim/v2/Users?filter={}",
-                encode(&format!("userName eq \"{}\"", s.user_name))
+                q(&format!("userName eq \"{}\"", s.user_name))
             ),
             None,
         ),
@@ -147,7 +146,7 @@ fn bench_embedded(c: &mut Criterion) {
     });
     let filter = format!(
         "/scim/v2/Users?filter={}",
-        encode(&format!("userName eq \"{}\"", s.user_name))
+        q(&format!("userName eq \"{}\"", s.user_name))
     );
     group.bench_function("filter_username_eq", |b| {
         b.iter(|| e.run(black_box(request(Method::GET, &filter, None))))
@@ -290,7 +289,7 @@ fn bench_canned(c: &mut Criterion) {
     });
     let filter = format!(
         "/scim/v2/Users?filter={}",
-        encode("userName eq \"bjensen@example.com\"")
+        q("userName eq \"bjensen@example.com\"")
     );
     group.bench_function("filter_username_eq", |b| {
         b.iter(|| run(black_box(request(Method::GET, &filter, None))))

@@ -5,8 +5,7 @@
 //! The canned store is a benchmark instrument only: it keeps nothing, checks nothing and
 //! must never be used to test behaviour (the one store is `scim_aws::DynamoStore`).
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method};
+use http::Method;
 use scim_aws::DynamoStore;
 use scim_core::patch::{Member, MemberChanges};
 use scim_core::resource::{normalize_resource, Meta};
@@ -17,46 +16,18 @@ use scim_service::port::{
     Audit, Guard, ListPage, ListRequest, Store, StoreResult, Stored, Tombstone,
 };
 use scim_service::settings::{ClientKind, SettingsStore, TenantSettings};
+use scim_test_support::engine::{Engine, Stream};
+use scim_test_support::request::scim_request;
 use serde_json::{json, Value};
 
 pub const TENANT: &str = "bench";
 pub const TOKEN: &str = "bench-token-0123456789abcdef0123456789abcdef";
 pub const TABLE: &str = "scim-bench";
 
-/// A request as API Gateway or the local server hands it to `handle`.
+/// A request as API Gateway or the local server hands it to `handle`, with the bench's
+/// token.
 pub fn request(method: Method, path_and_query: &str, body: Option<&Value>) -> ScimRequest {
-    let (path, query) = match path_and_query.split_once('?') {
-        Some((p, q)) => (p.to_string(), Some(q.to_string())),
-        None => (path_and_query.to_string(), None),
-    };
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {TOKEN}")) {
-        headers.insert(http::header::AUTHORIZATION, v);
-    }
-    headers.insert(http::header::HOST, HeaderValue::from_static("127.0.0.1"));
-    let body = match body {
-        Some(b) => {
-            headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/scim+json"),
-            );
-            Bytes::from(serde_json::to_vec(b).unwrap_or_default())
-        }
-        None => Bytes::new(),
-    };
-    ScimRequest {
-        method,
-        path,
-        query,
-        headers,
-        body,
-    }
-}
-
-/// `filter=` percent-encoded the way Entra ID sends it.
-pub fn encode(filter: &str) -> String {
-    // Spaces as `+`, the rest form-encoded (form_urlencoded).
-    form_urlencoded::byte_serialize(filter.as_bytes()).collect()
+    scim_request(method, path_and_query, TOKEN, body)
 }
 
 /// The user Entra ID creates with its default attribute mappings (plus the enterprise
@@ -101,15 +72,6 @@ pub fn entra_patch(i: u64) -> Value {
     })
 }
 
-/// One PATCH adding these members, as Entra ID and Okta send it.
-pub fn member_add(ids: &[String]) -> Value {
-    let value: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
-    json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "Add", "path": "members", "value": value}]
-    })
-}
-
 fn http_config() -> HttpConfig {
     HttpConfig {
         base_url: Some("http://127.0.0.1:8080/scim/v2".into()),
@@ -123,7 +85,7 @@ pub struct Embedded {
     pub rt: tokio::runtime::Runtime,
     pub app: App<DynamoStore, TokenSet>,
     pub client: aws_sdk_dynamodb::Client,
-    _engine: scim_local::Embedded,
+    _engine: Engine,
 }
 
 /// Which Tokio runtime the benchmark drives: `BENCH_RT=current` runs the handler, the SDK's
@@ -151,14 +113,12 @@ impl Embedded {
     pub fn start() -> Result<Embedded, String> {
         let rt = runtime();
         let (engine, client) = rt.block_on(async {
-            let engine = scim_local::start_embedded(None).await?;
-            let client = scim_local::local_client(&engine.endpoint).await;
-            scim_aws::table::ensure_table(&client, TABLE).await?;
+            let engine = Engine::at(None, None).await?;
             // No stream: dynoxide 3.2 numbers each stream record with a scan of every
             // record so far, which would make each write slower than the last (the
             // benches write thousands of items); deployed tables stream via DynamoDB.
-            scim_local::stream::disable(&client, TABLE).await?;
-            Ok::<_, String>((engine, client))
+            let table = engine.table(TABLE, Stream::Off).await?;
+            Ok::<_, String>((engine, table.client))
         })?;
         let app = App {
             gate: Default::default(),

@@ -1,8 +1,9 @@
 //! Shared pieces of the performance tools: latency histograms, the report format that
-//! `scim-load` writes and `scim-cost` reads, command-line parsing, and the price list the
-//! cost model assumes.
+//! `scim-load` writes and `scim-cost` reads, command-line parsing (argh), and the price
+//! list the cost model assumes. Engines, tables and in-process requests come from
+//! `scim-test-support`.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -75,57 +76,41 @@ pub fn summary(name: &str, h: &Histogram, phase_secs: f64) -> Value {
     })
 }
 
-/// `--name value` and `--flag` arguments.
-#[derive(Debug, Default)]
-pub struct Args {
-    values: Map<String, Value>,
+/// The tool's command line (argh), or its exit: help on stdout with 0, a usage error on
+/// stderr with 2. `--name=value` is taken as `--name value`, which is all argh accepts.
+pub fn parse_args<T: argh::FromArgs>() -> Result<T, std::process::ExitCode> {
+    let args: Vec<String> = std::env::args().collect();
+    let (program, rest) = args.split_first().map_or(("scim-load", &[][..]), |(p, r)| {
+        (p.rsplit('/').next().unwrap_or(p), r)
+    });
+    let rest: Vec<&str> = rest
+        .iter()
+        .flat_map(|a| match a.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => vec![name, value],
+            _ => vec![a.as_str()],
+        })
+        .collect();
+    T::from_args(&[program], &rest).map_err(|exit| match exit.status {
+        Ok(()) => {
+            println!("{}", exit.output);
+            std::process::ExitCode::SUCCESS
+        }
+        Err(()) => {
+            eprintln!(
+                "{program}: {}\nRun {program} --help for the options.",
+                exit.output.trim()
+            );
+            std::process::ExitCode::from(2)
+        }
+    })
 }
 
-impl Args {
-    pub fn parse(known: &[&str]) -> Result<Args, String> {
-        let mut values = Map::new();
-        let mut it = std::env::args().skip(1);
-        while let Some(a) = it.next() {
-            let Some(name) = a.strip_prefix("--") else {
-                return Err(format!("unexpected argument '{a}'"));
-            };
-            let (name, value) = match name.split_once('=') {
-                Some((n, v)) => (n.to_string(), v.to_string()),
-                None => {
-                    if !known.contains(&name) {
-                        return Err(format!("unknown option --{name}"));
-                    }
-                    let v = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
-                    (name.to_string(), v)
-                }
-            };
-            if !known.contains(&name.as_str()) {
-                return Err(format!("unknown option --{name}"));
-            }
-            values.insert(name, Value::String(value));
-        }
-        Ok(Args { values })
-    }
-
-    pub fn str(&self, name: &str) -> Option<&str> {
-        self.values.get(name).and_then(Value::as_str)
-    }
-
-    pub fn num<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, String> {
-        match self.str(name) {
-            None => Ok(default),
-            Some(v) => v
-                .replace('_', "")
-                .parse()
-                .map_err(|_| format!("--{name} '{v}' is not a number")),
-        }
-    }
-}
-
-/// `filter=` percent-encoded the way Entra ID sends it (spaces as `+`).
-pub fn encode(filter: &str) -> String {
-    // Spaces as `+`, the rest form-encoded (form_urlencoded).
-    form_urlencoded::byte_serialize(filter.as_bytes()).collect()
+/// A count or number as an option's value; `_` may group digits (`--users 100_000`).
+pub fn number<T: std::str::FromStr>(value: &str) -> Result<T, String> {
+    value
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("'{value}' is not a number"))
 }
 
 /// A user as Entra ID creates it (default mappings, a department).

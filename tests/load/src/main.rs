@@ -26,30 +26,72 @@
 //! (`--max-secs`, 3600): a bounded run either way.
 
 use futures::stream::{self, StreamExt};
-use scim_load::{encode, entra_update, entra_user, ms, summary, Args, Histogram, Stats};
+use scim_load::{entra_update, entra_user, ms, number, parse_args, summary, Histogram, Stats};
+use scim_test_support::query::q;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const KNOWN: &[&str] = &[
-    "base-url",
-    "token",
-    "users",
-    "groups",
-    "memberships",
-    "concurrency",
-    "batch",
-    "updates",
-    "deactivations",
-    "prefix",
-    "json",
-    "timeout-secs",
-    "max-secs",
-    "import",
-    "member-stride",
-];
+/// Plays an identity provider's provisioning cycle against a SCIM base URL and reports
+/// requests/s and latency per operation; exits 1 if any request failed.
+#[derive(argh::FromArgs)]
+struct Args {
+    /// the SCIM base URL (e.g. http://127.0.0.1:8080/scim/v2)
+    #[argh(option)]
+    base_url: String,
+    /// the bearer token (default: SCIM_TOKEN)
+    #[argh(option)]
+    token: Option<String>,
+    /// users to create (1000)
+    #[argh(option, default = "1000", from_str_fn(number))]
+    users: usize,
+    /// groups to create (100)
+    #[argh(option, default = "100", from_str_fn(number))]
+    groups: usize,
+    /// user-group pairs to add (default: 10 per user)
+    #[argh(option, from_str_fn(number))]
+    memberships: Option<usize>,
+    /// requests in flight (8)
+    #[argh(option, default = "8", from_str_fn(number))]
+    concurrency: usize,
+    /// members per PATCH (100)
+    #[argh(option, default = "100", from_str_fn(number))]
+    batch: usize,
+    /// users updated (default: a tenth of them)
+    #[argh(option, from_str_fn(number))]
+    updates: Option<usize>,
+    /// other users deactivated (default: a twentieth of them)
+    #[argh(option, from_str_fn(number))]
+    deactivations: Option<usize>,
+    /// prefix of every name (default: load<unix time>)
+    #[argh(option)]
+    prefix: Option<String>,
+    /// write the report as JSON to this file
+    #[argh(option)]
+    json: Option<String>,
+    /// each request's timeout in seconds (60)
+    #[argh(option, default = "60", from_str_fn(number))]
+    timeout_secs: u64,
+    /// the whole run's deadline in seconds (3600)
+    #[argh(option, default = "3600", from_str_fn(number))]
+    max_secs: u64,
+    /// page through all users and groups at the end (true; false or 0 skips it)
+    #[argh(option, default = "true", from_str_fn(yes_no))]
+    import: bool,
+    /// the first member of group g is user g times this (default: memberships / groups)
+    #[argh(option, from_str_fn(number))]
+    member_stride: Option<usize>,
+}
+
+fn yes_no(value: &str) -> Result<bool, String> {
+    match value {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("'{value}' is not true or false")),
+    }
+}
 
 struct Ctx {
     client: reqwest::Client,
@@ -173,7 +215,11 @@ struct Phase {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match main_inner().await {
+    let args = match parse_args::<Args>() {
+        Ok(a) => a,
+        Err(exit) => return exit,
+    };
+    match main_inner(args).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -183,29 +229,24 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn main_inner() -> Result<bool, String> {
-    let args = Args::parse(KNOWN)?;
-    let base = args
-        .str("base-url")
-        .ok_or("--base-url is required (e.g. http://127.0.0.1:8080/scim/v2)")?
-        .trim_end_matches('/')
-        .to_string();
+async fn main_inner(args: Args) -> Result<bool, String> {
+    let base = args.base_url.trim_end_matches('/').to_string();
     let token = args
-        .str("token")
-        .map(str::to_string)
+        .token
+        .clone()
         .or_else(|| std::env::var("SCIM_TOKEN").ok())
         .ok_or("--token (or SCIM_TOKEN) is required")?;
-    let n: usize = args.num("users", 1000)?;
-    let m: usize = args.num("groups", 100)?;
-    let k: usize = args.num("memberships", n * 10)?;
-    let c: usize = args.num("concurrency", 8)?;
-    let batch: usize = args.num("batch", 100)?;
-    let updates: usize = args.num("updates", n / 10)?;
-    let deactivations: usize = args.num("deactivations", n / 20)?;
-    let import: bool = args.str("import").is_none_or(|v| v != "0" && v != "false");
-    let timeout: u64 = args.num("timeout-secs", 60)?;
-    let max_secs: u64 = args.num("max-secs", 3600)?;
-    let prefix = args.str("prefix").map(str::to_string).unwrap_or_else(|| {
+    let n = args.users;
+    let m = args.groups;
+    let k = args.memberships.unwrap_or(n * 10);
+    let c = args.concurrency;
+    let batch = args.batch;
+    let updates = args.updates.unwrap_or(n / 10);
+    let deactivations = args.deactivations.unwrap_or(n / 20);
+    let import = args.import;
+    let timeout = args.timeout_secs;
+    let max_secs = args.max_secs;
+    let prefix = args.prefix.clone().unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -250,7 +291,7 @@ async fn main_inner() -> Result<bool, String> {
             let ctx = Arc::clone(&ctx);
             let name = format!("{prefix}.user{i}@contoso.com");
             move || async move {
-                let filter = encode(&format!("userName eq \"{name}\""));
+                let filter = q(&format!("userName eq \"{name}\""));
                 let look = ctx
                     .call(
                         "users.lookup",
@@ -299,7 +340,7 @@ async fn main_inner() -> Result<bool, String> {
             let name = format!("{prefix} group {g}");
             let external_id = format!("{prefix}-g{g}");
             move || async move {
-                let filter = encode(&format!("displayName eq \"{name}\""));
+                let filter = q(&format!("displayName eq \"{name}\""));
                 let look = ctx
                     .call(
                         "groups.lookup",
@@ -346,10 +387,7 @@ async fn main_inner() -> Result<bool, String> {
     let t = Instant::now();
     let mut jobs = Vec::new();
     if m > 0 && k > 0 {
-        let stride = match args.str("member-stride") {
-            Some(_) => args.num("member-stride", 1usize)?,
-            None => k.div_ceil(m),
-        };
+        let stride = args.member_stride.unwrap_or(k.div_ceil(m));
         for g in 0..m {
             let per_group = k / m + usize::from(g < k % m);
             let members: Vec<String> = (0..per_group)
@@ -532,7 +570,7 @@ async fn main_inner() -> Result<bool, String> {
     for f in &failures {
         eprintln!("failure: {f}");
     }
-    if let Some(path) = args.str("json") {
+    if let Some(path) = &args.json {
         let report = json!({
             "base_url": base,
             "users": n, "groups": m, "memberships": k, "batch": batch,

@@ -20,9 +20,10 @@
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use scim_aws::DynamoStore;
-use scim_load::{ms, Args, Histogram};
+use scim_load::{ms, number, parse_args, Histogram};
 use scim_service::auth::TokenSet;
 use scim_service::http::{handle, App, HttpConfig, ScimRequest};
+use scim_test_support::engine::{Engine, Stream};
 use serde_json::{json, Value};
 use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
@@ -33,7 +34,22 @@ const TENANT: &str = "coldstart";
 const TOKEN: &str = "coldstart-token-0123456789abcdef0123456789abcdef";
 const TABLE: &str = "scim-coldstart";
 
-const KNOWN: &[&str] = &["bin", "runs", "secrets-endpoint", "timeout-secs"];
+/// Times a function binary's cold start against a local Lambda Runtime API.
+#[derive(argh::FromArgs)]
+struct Args {
+    /// the function binary (e.g. target/release/users-get)
+    #[argh(option)]
+    bin: String,
+    /// cold starts to time (20)
+    #[argh(option, default = "20", from_str_fn(number))]
+    runs: usize,
+    /// a moto server: the tokens come from a Secrets Manager secret there, as in a stack
+    #[argh(option)]
+    secrets_endpoint: Option<String>,
+    /// how long to wait for each run's response, in seconds (10)
+    #[argh(option, default = "10", from_str_fn(number))]
+    timeout_secs: u64,
+}
 
 /// What the emulator saw in the current run.
 #[derive(Default)]
@@ -168,7 +184,11 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match main_inner().await {
+    let args = match parse_args::<Args>() {
+        Ok(a) => a,
+        Err(exit) => return exit,
+    };
+    match main_inner(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lambda-coldstart: {e}");
@@ -177,19 +197,18 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn main_inner() -> Result<(), String> {
-    let args = Args::parse(KNOWN)?;
-    let bin = args
-        .str("bin")
-        .ok_or("--bin <function binary> is required (e.g. target/release/users-get)")?
-        .to_string();
-    let runs: usize = args.num("runs", 20)?;
-    let timeout = Duration::from_secs(args.num("timeout-secs", 10)?);
+async fn main_inner(args: Args) -> Result<(), String> {
+    let Args {
+        bin,
+        runs,
+        secrets_endpoint,
+        timeout_secs,
+    } = args;
+    let timeout = Duration::from_secs(timeout_secs);
 
     // The DynamoDB engine, with a table and one user to read.
-    let engine = scim_local::start_embedded(None).await?;
-    let client = scim_local::local_client(&engine.endpoint).await;
-    scim_aws::table::ensure_table(&client, TABLE).await?;
+    let engine = Engine::at(None, None).await?;
+    let client = engine.table(TABLE, Stream::On).await?.client;
     let app = App {
         gate: Default::default(),
         store: DynamoStore::new(client, TABLE),
@@ -227,17 +246,8 @@ async fn main_inner() -> Result<(), String> {
 
     // Tokens: from a Secrets Manager secret on moto, or the local variable.
     let mut token_env: Vec<(&str, String)> = Vec::new();
-    if let Some(sm) = args.str("secrets-endpoint") {
-        let conf = aws_sdk_secretsmanager::Config::builder()
-            .http_client(scim_aws::sdk::http_client())
-            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-                "x", "x", None, None, "static",
-            ))
-            .endpoint_url(sm)
-            .build();
-        let sm_client = aws_sdk_secretsmanager::Client::from_conf(conf);
+    if let Some(sm) = secrets_endpoint.as_deref() {
+        let sm_client = scim_test_support::aws::secrets_manager(sm);
         let value = json!({"tenant": TENANT, "token": TOKEN}).to_string();
         let name = format!("scim/coldstart/{}", std::process::id());
         let out = sm_client

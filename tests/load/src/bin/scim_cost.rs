@@ -17,9 +17,12 @@
 use http::Method;
 use scim_aws::dynamo::{Capacity, CapacityUnits};
 use scim_aws::{Calls, DynamoStore};
-use scim_load::{encode, entra_update, entra_user, prices, Args};
+use scim_load::{entra_update, entra_user, number, parse_args, prices};
 use scim_service::auth::TokenSet;
 use scim_service::http::{handle, App, HttpConfig, ScimRequest};
+use scim_test_support::engine::{Engine, Stream};
+use scim_test_support::query::q;
+use scim_test_support::request::scim_request;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -29,18 +32,42 @@ use std::time::{Duration, Instant};
 const TENANT: &str = "cost";
 const TOKEN: &str = "cost-token-0123456789abcdef0123456789abcdef";
 
-const KNOWN: &[&str] = &[
-    "endpoint",
-    "users",
-    "groups",
-    "mix",
-    "read-ms",
-    "write-ms",
-    "tx-ms",
-    "cpu-ms",
-    "memory-mb",
-    "json",
-];
+/// The DynamoDB request units, calls and modelled Lambda duration of each request type of
+/// a provisioning cycle, and the cost per million requests and per initial sync.
+#[derive(argh::FromArgs)]
+struct Args {
+    /// a DynamoDB endpoint that reports consumed capacity (DynamoDB Local); default: the
+    /// embedded engine
+    #[argh(option)]
+    endpoint: Option<String>,
+    /// users to create (300)
+    #[argh(option, default = "300", from_str_fn(number))]
+    users: usize,
+    /// groups to create (20)
+    #[argh(option, default = "20", from_str_fn(number))]
+    groups: usize,
+    /// the JSON report of `scim-load --json`: its per-operation counts are the mix
+    #[argh(option)]
+    mix: Option<String>,
+    /// assumed latency of one DynamoDB read in ms (4)
+    #[argh(option, default = "4.0", from_str_fn(number))]
+    read_ms: f64,
+    /// assumed latency of one DynamoDB write in ms (6)
+    #[argh(option, default = "6.0", from_str_fn(number))]
+    write_ms: f64,
+    /// assumed latency of one DynamoDB transaction in ms (12)
+    #[argh(option, default = "12.0", from_str_fn(number))]
+    tx_ms: f64,
+    /// assumed CPU time of one request in ms (2)
+    #[argh(option, default = "2.0", from_str_fn(number))]
+    cpu_ms: f64,
+    /// the function's memory in MB (128)
+    #[argh(option, default = "128.0", from_str_fn(number))]
+    memory_mb: f64,
+    /// write the result as JSON to this file
+    #[argh(option)]
+    json: Option<String>,
+}
 
 /// Totals of one request type.
 #[derive(Debug, Default, Clone)]
@@ -85,32 +112,9 @@ fn add_calls(a: &Calls, b: &Calls) -> Calls {
     }
 }
 
+/// A request under `/scim/v2` with the tool's token.
 fn request(method: Method, path_and_query: &str, body: Option<&Value>) -> ScimRequest {
-    let (path, query) = match path_and_query.split_once('?') {
-        Some((p, q)) => (p.to_string(), Some(q.to_string())),
-        None => (path_and_query.to_string(), None),
-    };
-    let mut headers = http::HeaderMap::new();
-    if let Ok(v) = http::HeaderValue::from_str(&format!("Bearer {TOKEN}")) {
-        headers.insert(http::header::AUTHORIZATION, v);
-    }
-    let body = match body {
-        Some(b) => {
-            headers.insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/scim+json"),
-            );
-            bytes::Bytes::from(serde_json::to_vec(b).unwrap_or_default())
-        }
-        None => bytes::Bytes::new(),
-    };
-    ScimRequest {
-        method,
-        path: format!("/scim/v2{path}"),
-        query,
-        headers,
-        body,
-    }
+    scim_request(method, &format!("/scim/v2{path_and_query}"), TOKEN, body)
 }
 
 impl Bench {
@@ -175,7 +179,11 @@ impl Model {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match main_inner().await {
+    let args = match parse_args::<Args>() {
+        Ok(a) => a,
+        Err(exit) => return exit,
+    };
+    match main_inner(args).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -185,30 +193,22 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn main_inner() -> Result<bool, String> {
-    let args = Args::parse(KNOWN)?;
-    let users: usize = args.num("users", 300)?;
-    let groups: usize = args.num("groups", 20)?;
+async fn main_inner(args: Args) -> Result<bool, String> {
+    let (users, groups) = (args.users, args.groups);
     let model = Model {
-        read_ms: args.num("read-ms", 4.0)?,
-        write_ms: args.num("write-ms", 6.0)?,
-        tx_ms: args.num("tx-ms", 12.0)?,
-        cpu_ms: args.num("cpu-ms", 2.0)?,
-        memory_gb: args.num("memory-mb", 128.0)? / 1024.0,
+        read_ms: args.read_ms,
+        write_ms: args.write_ms,
+        tx_ms: args.tx_ms,
+        cpu_ms: args.cpu_ms,
+        memory_gb: args.memory_mb / 1024.0,
     };
-    let mut _embedded = None;
-    let (endpoint, engine) = match args.str("endpoint") {
-        Some(e) => (e.to_string(), format!("DynamoDB at {e}")),
-        None => {
-            let e = scim_local::start_embedded(None).await?;
-            let endpoint = e.endpoint.clone();
-            _embedded = Some(e);
-            (endpoint, "embedded engine".to_string())
-        }
+    let db = Engine::at(args.endpoint.as_deref(), None).await?;
+    let engine = match &args.endpoint {
+        Some(e) => format!("DynamoDB at {e}"),
+        None => "embedded engine".to_string(),
     };
-    let client = scim_local::local_client(&endpoint).await;
     let table = format!("scim-cost-{}", std::process::id());
-    scim_aws::table::ensure_table(&client, &table).await?;
+    let client = db.table(&table, Stream::On).await?.client;
     let capacity = Arc::new(Capacity::default());
     let store = DynamoStore::new(client, &table).with_capacity_accounting(Arc::clone(&capacity));
     let mut b = Bench {
@@ -231,7 +231,7 @@ async fn main_inner() -> Result<bool, String> {
     let mut user_ids = Vec::new();
     for i in 0..users {
         let name = format!("cost.user{i}@contoso.com");
-        let filter = encode(&format!("userName eq \"{name}\""));
+        let filter = q(&format!("userName eq \"{name}\""));
         b.run(
             "users.lookup",
             request(Method::GET, &format!("/Users?filter={filter}"), None),
@@ -249,7 +249,7 @@ async fn main_inner() -> Result<bool, String> {
     }
     // A steady-state Entra cycle: the lookup finds the user.
     for (i, id) in user_ids.iter().enumerate().take(100) {
-        let filter = encode(&format!("userName eq \"cost.user{i}@contoso.com\""));
+        let filter = q(&format!("userName eq \"cost.user{i}@contoso.com\""));
         b.run(
             "users.lookup_hit",
             request(Method::GET, &format!("/Users?filter={filter}"), None),
@@ -267,7 +267,7 @@ async fn main_inner() -> Result<bool, String> {
     let mut group_ids = Vec::new();
     for g in 0..groups {
         let name = format!("cost group {g}");
-        let filter = encode(&format!("displayName eq \"{name}\""));
+        let filter = q(&format!("displayName eq \"{name}\""));
         b.run(
             "groups.lookup",
             request(
@@ -440,7 +440,7 @@ async fn main_inner() -> Result<bool, String> {
     );
 
     let mut mixes = Vec::new();
-    if let Some(path) = args.str("mix") {
+    if let Some(path) = &args.mix {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
         let report: Value = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
         let counts: Vec<(String, f64)> = report["ops"]
@@ -504,7 +504,7 @@ async fn main_inner() -> Result<bool, String> {
             "lambda_usd": lambda, "apigw_usd": apigw, "usd_per_million": per_million}),
         );
     }
-    if let Some(path) = args.str("json") {
+    if let Some(path) = &args.json {
         let out = json!({"engine": engine, "ops": per_op, "mixes": mixes_json});
         std::fs::write(
             path,

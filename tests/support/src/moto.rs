@@ -11,23 +11,35 @@
 //! drop(moto);                               // kills and reaps the server
 //! ```
 //!
-//! Known moto faults (see the architecture notes): after
+//! Known moto faults (`tests/tools/README.md`): after
 //! `UpdateSecretVersionStage`, `GetSecretValue` without `VersionStage` can
 //! return a stale value, so always pass `VersionStage`; `PutEvents` answers
 //! 500 when a rule on the bus has a Lambda target; schedules never fire.
 //!
 //! Environment override: `SCIM_TEST_TOOLS_DIR` (the `tests/tools` folder).
-//! Only `std` is used, so this file can be `#[path]`-included anywhere.
+//! [`start`] is what a test calls: it fails the test with the install hint. The SDK clients
+//! for it are in [`crate::aws`].
 
+use crate::launch::{free_port, log_tail, make_temp_dir, tools_dir};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const PORT_ATTEMPTS: u32 = 3;
+
+/// A moto server for one test; panics (failing the test) with how to install moto when it
+/// cannot start.
+pub fn start() -> MotoServer {
+    MotoServer::start().unwrap_or_else(|e| {
+        panic!(
+            "moto (the Secrets Manager, EventBridge and SQS emulator) could not start: {e}\n\
+             Install the test tools with tests/tools/install.sh (tests/run.sh runs it)."
+        )
+    })
+}
 
 /// A running `moto_server`, killed when dropped.
 pub struct MotoServer {
@@ -167,37 +179,6 @@ impl Drop for MotoServer {
     }
 }
 
-/// `<CARGO_MANIFEST_DIR>/tools`, unless `SCIM_TEST_TOOLS_DIR` is set.
-fn tools_dir() -> PathBuf {
-    match std::env::var_os("SCIM_TEST_TOOLS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tools"),
-    }
-}
-
-fn free_port() -> Result<u16, String> {
-    let l =
-        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot bind 127.0.0.1:0: {e}"))?;
-    let port = l.local_addr().map_err(|e| e.to_string())?.port();
-    drop(l);
-    Ok(port)
-}
-
-fn make_temp_dir(prefix: &str) -> Result<PathBuf, String> {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    Ok(dir)
-}
-
 fn http(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -209,11 +190,4 @@ fn http(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<String> {
     let mut out = Vec::new();
     s.read_to_end(&mut out)?;
     Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let from = lines.len().saturating_sub(30);
-    lines[from..].join("\n")
 }
