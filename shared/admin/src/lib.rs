@@ -8,7 +8,15 @@
 //! scim-admin revoke-previous (--tenant <id> | --secret-id <name|arn>)
 //! scim-admin end-date        --tenant <id> --id <user id> (--date <RFC 3339> | --clear)
 //! scim-admin audit           --tenant <id> --id <user or group id>
+//! scim-admin oauth create-client --tenant <id> [--name <label>] [--days <n>]
+//!                                [--entra-tenant <guid> --subject <sub> --audience <aud>]
+//! scim-admin oauth list-clients  --tenant <id>
+//! scim-admin oauth revoke-client --tenant <id> --client-id <id>
+//! scim-admin oauth rotate-key    (--tenant <id> | --secret-id <name|arn>)
 //! ```
+//!
+//! `oauth` manages the OAuth clients in the tenant's table (see [`oauth`]) and rotates the
+//! access-token signing key in `scim/<tenant>/signing-key`.
 //!
 //! `end-date` and `audit` work on the tenant's table (`--table`, else `TABLE_NAME`, else
 //! `scim`; `AWS_ENDPOINT_URL_DYNAMODB` points it at a local engine): see [`contacts`].
@@ -32,6 +40,7 @@ use scim_aws::tokens::{TokenError, AWSCURRENT, AWSPREVIOUS, CACHE_TTL};
 use std::io::Write;
 
 pub mod contacts;
+pub mod oauth;
 
 /// The secret a stack creates for a tenant.
 pub fn default_secret_id(tenant: &str) -> String {
@@ -81,6 +90,7 @@ pub enum Command {
     RevokePrevious(RevokePrevious),
     EndDate(EndDate),
     Audit(Audit),
+    OAuth(oauth::OAuth),
 }
 
 /// new token for the tenant: creates the secret, or rotates it (the new token becomes
@@ -221,6 +231,7 @@ pub async fn run_with(
             }
             Command::EndDate(a) => end_date(dynamodb, &a, out).await,
             Command::Audit(a) => audit(dynamodb, &a, out).await,
+            Command::OAuth(a) => oauth::run(client, dynamodb, &a.command, out, err).await,
         },
     };
     match result {
@@ -240,7 +251,7 @@ pub async fn run_with(
 }
 
 /// The tenant's store for `end-date` and `audit`.
-fn store(
+pub(crate) fn store(
     dynamodb: Option<&aws_sdk_dynamodb::Client>,
     tenant: &str,
     table: Option<&str>,
@@ -258,7 +269,7 @@ fn store(
     Ok(scim_aws::DynamoStore::new(client.clone(), table))
 }
 
-fn output_error(e: std::io::Error) -> AdminError {
+pub(crate) fn output_error(e: std::io::Error) -> AdminError {
     AdminError::Failed(format!("cannot write the output: {e}"))
 }
 
@@ -432,7 +443,14 @@ mod tests {
             let Parsed::Help(text) = parse(&args(&[h])).unwrap() else {
                 panic!("{h}: no help")
             };
-            for c in ["generate", "list", "revoke-previous", "end-date", "audit"] {
+            for c in [
+                "generate",
+                "list",
+                "revoke-previous",
+                "end-date",
+                "audit",
+                "oauth",
+            ] {
                 assert!(text.contains(c), "{h}: {text}");
             }
         }
