@@ -19,8 +19,8 @@
 //!   `members[value eq "…"]`, on-demand provisioning of a group with five members, and a
 //!   group deleted and provisioned again.
 //!
-//! Not yet covered: `Validate_Credentials_Test` and `Federated_Identity_Test` (both need the
-//! OAuth 2.0 client-credentials token endpoint, which this service does not have yet).
+//! `Validate_Credentials_Test` and `Federated_Identity_Test` (the OAuth 2.0 token endpoint)
+//! are in `oauth.rs` (`gallery_validate_credentials_test_passes`, `gallery_federated_identity_test_passes`).
 
 use crate::harness::{ids, Resp, Server};
 use futures::stream::{self, StreamExt};

@@ -20,6 +20,7 @@ mod gallery;
 mod http_behaviour;
 mod lambda_events;
 mod lifecycle;
+mod oauth;
 mod okta;
 mod smoke;
 mod tokens;

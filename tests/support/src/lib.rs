@@ -12,6 +12,7 @@
 //! | [`ddb_local`], [`moto`] | launchers for Amazon's DynamoDB Local and moto (installed by `tests/tools/install.sh`) |
 //! | [`aws`] | SDK clients for an emulator on loopback |
 //! | [`logs`] | log capture |
+//! | [`entra_issuer`] | the loopback stand-in for Entra as the issuer of federation assertions (JWKS, RS256 signer) |
 //! | [`graph`] | the loopback stand-in for Entra's token endpoint and Microsoft Graph |
 
 // Set-up that fails is a failed test: panicking with the reason is the point.
@@ -20,6 +21,7 @@
 pub mod aws;
 pub mod ddb_local;
 pub mod engine;
+pub mod entra_issuer;
 pub mod fixtures;
 pub mod graph;
 pub mod harness;
