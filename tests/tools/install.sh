@@ -114,6 +114,13 @@ fi
 # --- 5. Chromium and playwright-core (the settings page's browser test) --------------
 # Debian's own Chromium: `npx playwright install` fetches browser builds from outside the
 # package registries, which this machine cannot reach. About 35 s with apt-get update.
+# openssl makes the RSA test keys of the Entra issuer stand-in (tests/support/src/entra_issuer.rs).
+if ! command -v openssl >/dev/null; then
+    log "installing openssl (apt)"
+    apt_install openssl
+fi
+command -v openssl >/dev/null || die "openssl missing"
+
 if [[ ! -x /usr/bin/chromium ]]; then
     log "installing chromium (apt, ~35 s)"
     apt_install chromium
