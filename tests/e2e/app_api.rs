@@ -5,7 +5,7 @@
 
 use crate::harness::{Resp, Server, TENANT};
 use reqwest::Method;
-use scim_aws::expiry::{self, ExpiryConfig, ScheduledEvent};
+use scim_aws::expiry::{self, ExpiryConfig};
 use scim_core::schema::CONTACT_USER_URN as CONTACT;
 use scim_test_support::fixtures::scheduled_event;
 use serde_json::{json, Value};
@@ -222,8 +222,7 @@ async fn the_workzone_story_sign_in_by_object_id_close_the_contact_and_come_back
     assert_eq!(signin.body["status"], "expired");
 
     // The expiry job then writes the user.expired event's audit record.
-    let event: ScheduledEvent =
-        serde_json::from_value(scheduled_event("2026-12-03T08:00:00Z", "run-1")).unwrap();
+    let event = expiry::scheduled_event(scheduled_event("2026-12-03T08:00:00Z", "run-1")).unwrap();
     let report = expiry::handle(
         &s.store,
         &ExpiryConfig::new(TENANT, Some("deactivate")).unwrap(),

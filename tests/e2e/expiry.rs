@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 
 /// The scheduled event fired at `time` (the injected now), with this id.
 fn event_at(time: &str, id: &str) -> ScheduledEvent {
-    serde_json::from_value(scheduled_event(time, id)).unwrap()
+    expiry::scheduled_event(scheduled_event(time, id)).unwrap()
 }
 
 fn config(action: &str) -> ExpiryConfig {
@@ -716,12 +716,10 @@ async fn a_run_fails_only_when_nothing_could_be_processed() {
             other => panic!("{other:?}"),
         }
     }
-    // A bad event is an error, and touches nothing.
-    let mut bad = event_at("2099-02-01T00:00:00Z", "bad");
-    bad.time = "next tuesday".into();
-    let e = expiry::handle(&s.store, &config("deactivate"), &bad, None)
-        .await
-        .unwrap_err();
+    // A bad event is the invocation's error, before anything is touched.
+    let mut bad = scheduled_event("2099-02-01T00:00:00Z", "bad");
+    bad["time"] = json!("next tuesday");
+    let e = expiry::scheduled_event(bad).unwrap_err();
     assert!(matches!(e, ExpiryError::BadEvent(_)), "{e:?}");
     // Recovered: the retry (or the next run) expires them all.
     faulty.fail_everything.store(false, Ordering::SeqCst);

@@ -3,7 +3,7 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use scim_aws::config::{init_tracing, Config};
-use scim_aws::expiry::{self, ExpiryConfig, ScheduledEvent};
+use scim_aws::expiry::{self, ExpiryConfig};
 use scim_aws::DynamoStore;
 
 #[tokio::main]
@@ -13,18 +13,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = ExpiryConfig::from_env()?;
     let sdk = scim_aws::sdk::load().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<ScheduledEvent>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (store, config) = (store.clone(), config.clone());
         async move {
-            let LambdaEvent {
-                mut payload,
-                context,
-            } = event;
-            if payload.id.is_empty() {
-                payload.id = context.request_id.clone();
+            let LambdaEvent { payload, context } = event;
+            let mut event = expiry::scheduled_event(payload)?;
+            if event.id.as_deref().is_none_or(str::is_empty) {
+                event.id = Some(context.request_id.clone());
             }
             let deadline = expiry::stop_before(context.deadline);
-            let report = expiry::handle(&store, &config, &payload, deadline).await?;
+            let report = expiry::handle(&store, &config, &event, deadline).await?;
             Ok::<_, lambda_runtime::Error>(expiry::report_json(&report))
         }
     }))

@@ -8,32 +8,33 @@
 //! `expiring-contacts` with `DynamoStore::due_contacts` (`dynamo::expiry`).
 //!
 //! **The function.** An EventBridge schedule rule invokes `expire-contacts` with a
-//! scheduled event ([`ScheduledEvent`]); `now` is the event's `time`, so a test (or a
-//! replayed event) decides what "now" is. [`handle`] runs the sweep
-//! ([`scim_service::expiry`]) and applies its failure rule.
+//! scheduled event ([`ScheduledEvent`], read by [`scheduled_event`]); `now` is the event's
+//! `time`, so a test (or a replayed event) decides what "now" is. [`handle`] runs the
+//! sweep ([`scim_service::expiry`]) and applies its failure rule.
 
 use crate::config::check_tenant_id;
-use scim_core::resource;
+use aws_lambda_events::cloudwatch_events::CloudWatchEvent;
 use scim_service::expiry::{expire_contacts_until, ExpiredAction, ExpiryIndex, ExpiryReport};
 use scim_service::port::Store;
-use serde::Deserialize;
 use std::time::{Duration, Instant};
+use time::OffsetDateTime;
 
 /// An EventBridge scheduled event, as a schedule rule delivers it:
 /// `{"version":"0","id":"…","detail-type":"Scheduled Event","source":"aws.events",
 /// "account":"…","time":"2026-11-22T08:00:00Z","region":"…","resources":["arn:…"],"detail":{}}`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ScheduledEvent {
-    #[serde(default)]
-    pub id: String,
-    #[serde(rename = "detail-type", default)]
-    pub detail_type: String,
-    #[serde(default)]
-    pub source: String,
-    /// When the schedule fired (RFC 3339): the sweep's `now`.
-    pub time: String,
-    #[serde(default)]
-    pub resources: Vec<String>,
+///
+/// `aws_lambda_events`' CloudWatch Events envelope, which is EventBridge's: its `time` is
+/// required (the sweep's `now`), `id`, `detail-type` and `source` optional. (Its
+/// `EventBridgeEvent` is the same envelope, but its feature links `serde_with` into every
+/// function for nothing this one needs.)
+pub type ScheduledEvent = CloudWatchEvent<serde_json::Value>;
+
+/// The invocation's payload as a scheduled event. `time` is parsed here, eagerly, so a
+/// payload without one, or with one that is not an RFC 3339 date-time, is
+/// [`ExpiryError::BadEvent`] (the invocation's error), like anything else that is not a
+/// scheduled event.
+pub fn scheduled_event(payload: serde_json::Value) -> Result<ScheduledEvent, ExpiryError> {
+    serde_json::from_value(payload).map_err(|e| ExpiryError::BadEvent(e.to_string()))
 }
 
 /// The function's settings, read once per cold start.
@@ -67,7 +68,7 @@ impl ExpiryConfig {
 /// Why an invocation failed (so the scheduler's retry runs it again).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExpiryError {
-    /// The event has no usable `time`.
+    /// The payload is not a scheduled event, or has no usable `time`.
     #[error("bad scheduled event: {0}")]
     BadEvent(String),
     /// Nothing could be processed: see [`ExpiryReport::nothing_processed`].
@@ -103,17 +104,16 @@ pub async fn handle<S>(
 where
     S: Store + ExpiryIndex,
 {
-    let now = resource::parse_datetime(&event.time).ok_or_else(|| {
-        ExpiryError::BadEvent(format!(
-            "'time' is not an RFC 3339 date-time: {:?}",
-            event.time.chars().take(64).collect::<String>()
-        ))
-    })?;
+    let now = event
+        .time
+        .timestamp_nanos_opt()
+        .and_then(|ns| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).ok())
+        .ok_or_else(|| ExpiryError::BadEvent(format!("'time' out of range: {}", event.time)))?;
     let report = expire_contacts_until(
         store,
         &config.tenant,
         now,
-        &event.id,
+        event.id.as_deref().unwrap_or_default(),
         config.action,
         deadline,
     )
@@ -172,17 +172,38 @@ mod tests {
         assert!(ExpiryConfig::new("Bad Tenant", None).is_err());
     }
 
-    #[test]
-    fn a_scheduled_event_parses() {
-        let e: ScheduledEvent = serde_json::from_value(json!({
+    fn event(time: serde_json::Value) -> serde_json::Value {
+        json!({
             "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
             "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": "123456789012", "time": "2026-11-22T08:00:00Z", "region": "eu-west-1",
+            "account": "123456789012", "time": time, "region": "eu-west-1",
             "resources": ["arn:aws:events:eu-west-1:123456789012:rule/expire"], "detail": {}
-        }))
-        .unwrap();
-        assert_eq!(e.time, "2026-11-22T08:00:00Z");
-        assert_eq!(e.detail_type, "Scheduled Event");
+        })
+    }
+
+    #[test]
+    fn a_scheduled_event_parses() {
+        let e = scheduled_event(event(json!("2026-11-22T08:00:00+01:00"))).unwrap();
+        assert_eq!(e.time.to_rfc3339(), "2026-11-22T07:00:00+00:00");
+        assert_eq!(e.detail_type.as_deref(), Some("Scheduled Event"));
         assert_eq!(stop_before(0), None);
+    }
+
+    #[test]
+    fn a_payload_that_is_not_a_scheduled_event_is_a_bad_event() {
+        for payload in [
+            event(json!("next tuesday")),
+            event(json!(null)),
+            json!({"detail-type": "Scheduled Event", "resources": []}),
+            json!("2026-11-22T08:00:00Z"),
+        ] {
+            assert!(
+                matches!(
+                    scheduled_event(payload.clone()),
+                    Err(ExpiryError::BadEvent(_))
+                ),
+                "{payload}"
+            );
+        }
     }
 }
