@@ -13,7 +13,8 @@ pub struct Config {
     pub retention: crate::dynamo::Retention,
 }
 
-fn var(name: &str) -> Option<String> {
+/// An environment variable, `None` when unset or blank.
+pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 

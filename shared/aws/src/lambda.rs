@@ -98,15 +98,14 @@ pub async fn serve<const OPS: u16>() -> Result<(), Error> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)
         .with_retention(config.retention);
     let http = config.http();
-    let keys = FunctionKeys::from_env(&sdk).await;
-    match std::env::var("TOKEN_SECRET_ARN")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
+    let keys = FunctionKeys::from_env(&sdk);
+    match crate::config::var("TOKEN_SECRET_ARN") {
         Some(secret) => {
             let bearer = SecretsTokenSource::new(tokens::client(&sdk), [secret.trim()])
                 .with_fallback_tenant(&config.tenant_id);
-            if let Err(e) = bearer.refresh().await {
+            // The two cold-start reads run side by side.
+            let ((), read) = tokio::join!(keys.warm(), bearer.refresh());
+            if let Err(e) = read {
                 // Not fatal: requests retry the read and answer 503 until it succeeds.
                 tracing::error!(error = %e, "cold start: cannot read the bearer-token secret");
             }
@@ -119,6 +118,7 @@ pub async fn serve<const OPS: u16>() -> Result<(), Error> {
             .await
         }
         None => {
+            keys.warm().await;
             let bearer = local_token_from_env(&config)?;
             run_with::<_, _, OPS>(App {
                 gate: Default::default(),
@@ -146,10 +146,11 @@ pub async fn serve_oauth() -> Result<(), Error> {
     let mut oauth = OAuthConfig::new(&config.tenant_id, crate::oauth::lifetime_from_env()?)?;
     oauth.base_url = config.base_url.clone();
     oauth.realm = config.realm.clone();
-    let keys = match FunctionKeys::from_env(&sdk).await {
+    let keys = match FunctionKeys::from_env(&sdk) {
         FunctionKeys::None => return Err("SIGNING_SECRET_ARN is not set".into()),
         keys => keys,
     };
+    keys.warm().await;
     let fetch = crate::https::JwksFetch {
         client: crate::https::HttpClient::new()?,
         timeout: std::time::Duration::from_secs(3),

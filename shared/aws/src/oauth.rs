@@ -139,21 +139,24 @@ impl KeySource for FunctionKeys {
 }
 
 impl FunctionKeys {
-    /// From `SIGNING_SECRET_ARN`, read once now (a failure is logged, not fatal: requests
-    /// with access tokens retry the read and get `503` until it succeeds).
-    pub async fn from_env(sdk: &aws_config::SdkConfig) -> FunctionKeys {
-        match std::env::var("SIGNING_SECRET_ARN")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-        {
-            Some(arn) => {
-                let source = SecretsKeySource::new(crate::tokens::client(sdk), arn.trim());
-                if let Err(e) = source.refresh().await {
-                    tracing::error!(error = %e, "cold start: cannot read the OAuth signing keys");
-                }
-                FunctionKeys::Secrets(source)
-            }
+    /// From `SIGNING_SECRET_ARN` (not read yet: see [`FunctionKeys::warm`]).
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> FunctionKeys {
+        match crate::config::var("SIGNING_SECRET_ARN") {
+            Some(arn) => FunctionKeys::Secrets(SecretsKeySource::new(
+                crate::tokens::client(sdk),
+                arn.trim(),
+            )),
             None => FunctionKeys::None,
+        }
+    }
+
+    /// The cold-start read. A failure is logged, not fatal: requests with access tokens
+    /// retry the read and get `503` until it succeeds.
+    pub async fn warm(&self) {
+        if let FunctionKeys::Secrets(source) = self {
+            if let Err(e) = source.refresh().await {
+                tracing::error!(error = %e, "cold start: cannot read the OAuth signing keys");
+            }
         }
     }
 }
@@ -161,10 +164,7 @@ impl FunctionKeys {
 /// `ACCESS_TOKEN_LIFETIME` (seconds; default 3600, bounded 3600–21600 like the stack
 /// parameter).
 pub fn lifetime_from_env() -> Result<u32, String> {
-    match std::env::var("ACCESS_TOKEN_LIFETIME")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
+    match crate::config::var("ACCESS_TOKEN_LIFETIME") {
         None => Ok(3600),
         Some(v) => v
             .trim()
@@ -176,9 +176,7 @@ pub fn lifetime_from_env() -> Result<u32, String> {
 /// `ENTRA_LOGIN_URL`: where Entra's signing keys are fetched (default Microsoft's login
 /// host). HTTPS, or http:// to a loopback stand-in only.
 pub fn login_url_from_env() -> Result<String, String> {
-    let url = std::env::var("ENTRA_LOGIN_URL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
+    let url = crate::config::var("ENTRA_LOGIN_URL")
         .unwrap_or_else(|| scim_service::oauth::federation::DEFAULT_LOGIN_URL.to_string());
     check_login_url(&url)?;
     Ok(url.trim_end_matches('/').to_string())

@@ -99,43 +99,25 @@ where
         .map_err(|e| e.to_string())
 }
 
-/// Serves the SCIM operations, the application API under `/app/v1` and its settings page
-/// at `/app/` on one listener: what `scim-local` runs.
-pub async fn serve_with_app<S, A, T>(
-    listener: TcpListener,
-    app: App<S, A>,
-    api: AppApi<S, T>,
-) -> Result<(), String>
-where
+/// The bounds every store the local server runs on meets.
+pub trait LocalStore:
+    Store
+    + SettingsStore
+    + DirectoryStore
+    + scim_service::expiry::ExpiryIndex
+    + scim_service::oauth::clients::ClientStore
+    + 'static
+{
+}
+
+impl<S> LocalStore for S where
     S: Store
         + SettingsStore
         + DirectoryStore
         + scim_service::expiry::ExpiryIndex
         + scim_service::oauth::clients::ClientStore
-        + 'static,
-    A: Authenticator + 'static,
-    T: TokenAdmin + 'static,
+        + 'static
 {
-    let app = Arc::new(app);
-    let api = Arc::new(api);
-    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let (app, api) = (Arc::clone(&app), Arc::clone(&api));
-        async move {
-            let path = req.uri().path().to_string();
-            if path == "/app" || path == "/app/" || path == "/app/index.html" {
-                return page();
-            }
-            let request = read(req).await;
-            if path.starts_with("/app/v1") {
-                reply(scim_service::app::handle(&api, request).await)
-            } else {
-                reply(handle(&app, request).await)
-            }
-        }
-    });
-    axum::serve(listener, router)
-        .await
-        .map_err(|e| e.to_string())
 }
 
 /// The token endpoint the local server runs (`POST /oauth2/token`): Entra's keys over
@@ -146,42 +128,55 @@ pub type LocalTokenEndpoint<S> = scim_service::oauth::TokenEndpoint<
     Arc<scim_service::oauth::keys::KeySet>,
 >;
 
+/// Serves the SCIM operations, the application API under `/app/v1` and its settings page
+/// at `/app/` on one listener, without a token endpoint (`/oauth2/token` is then an
+/// unknown SCIM route).
+pub async fn serve_with_app<S: LocalStore, A: Authenticator + 'static, T: TokenAdmin + 'static>(
+    listener: TcpListener,
+    app: App<S, A>,
+    api: AppApi<S, T>,
+) -> Result<(), String> {
+    serve_routes(listener, app, api, None).await
+}
+
 /// Everything `scim-local` serves on one listener: the SCIM operations, the OAuth token
 /// endpoint at `/oauth2/token`, the application API under `/app/v1` and its settings page
 /// at `/app/`.
-pub async fn serve_full<S, A, T>(
+pub async fn serve_full<S: LocalStore, A: Authenticator + 'static, T: TokenAdmin + 'static>(
     listener: TcpListener,
     app: App<S, A>,
     api: AppApi<S, T>,
     oauth: LocalTokenEndpoint<S>,
-) -> Result<(), String>
-where
-    S: Store
-        + SettingsStore
-        + DirectoryStore
-        + scim_service::expiry::ExpiryIndex
-        + scim_service::oauth::clients::ClientStore
-        + 'static,
-    A: Authenticator + 'static,
-    T: TokenAdmin + 'static,
-{
+) -> Result<(), String> {
+    serve_routes(listener, app, api, Some(oauth)).await
+}
+
+/// The one router of [`serve_with_app`] and [`serve_full`].
+async fn serve_routes<S: LocalStore, A: Authenticator + 'static, T: TokenAdmin + 'static>(
+    listener: TcpListener,
+    app: App<S, A>,
+    api: AppApi<S, T>,
+    oauth: Option<LocalTokenEndpoint<S>>,
+) -> Result<(), String> {
     let app = Arc::new(app);
     let api = Arc::new(api);
-    let oauth = Arc::new(oauth);
+    let oauth = oauth.map(Arc::new);
     let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let (app, api, oauth) = (Arc::clone(&app), Arc::clone(&api), Arc::clone(&oauth));
+        let (app, api, oauth) = (Arc::clone(&app), Arc::clone(&api), oauth.clone());
         async move {
             let path = req.uri().path().to_string();
             if path == "/app" || path == "/app/" || path == "/app/index.html" {
                 return page();
             }
             let request = read(req).await;
-            if path.starts_with("/app/v1") {
-                reply(scim_service::app::handle(&api, request).await)
-            } else if path == scim_service::oauth::TOKEN_PATH {
-                reply(scim_service::oauth::handle(&oauth, request).await)
-            } else {
-                reply(handle(&app, request).await)
+            match oauth {
+                _ if path.starts_with("/app/v1") => {
+                    reply(scim_service::app::handle(&api, request).await)
+                }
+                Some(oauth) if path == scim_service::oauth::TOKEN_PATH => {
+                    reply(scim_service::oauth::handle(&oauth, request).await)
+                }
+                _ => reply(handle(&app, request).await),
             }
         }
     });

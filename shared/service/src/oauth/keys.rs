@@ -216,6 +216,11 @@ pub enum TokenRefusal {
 /// Checks an access token against `keys` at `now` (unix seconds).
 pub fn verify(keys: &KeySet, token: &str, now: i64) -> Result<Grant, TokenRefusal> {
     let jws = Jws::parse(token).map_err(|_| TokenRefusal::Malformed)?;
+    verify_parsed(keys, &jws, now)
+}
+
+/// [`verify`] of a token already parsed.
+fn verify_parsed(keys: &KeySet, jws: &Jws<'_>, now: i64) -> Result<Grant, TokenRefusal> {
     if jws.header.get("typ").and_then(Value::as_str) != Some(ACCESS_TOKEN_TYP) {
         return Err(TokenRefusal::Malformed);
     }
@@ -264,16 +269,6 @@ impl KeySource for Arc<KeySet> {
     }
 }
 
-/// No signing keys configured: every access token is refused.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoKeys;
-
-impl KeySource for NoKeys {
-    async fn keys(&self, _kid: Option<&str>) -> Result<Arc<KeySet>, AuthError> {
-        Err(AuthError::Invalid)
-    }
-}
-
 /// The SCIM path's authenticator: access tokens from the token endpoint, and the static
 /// bearer token beside them (Okta and non-gallery Entra apps keep using it, unchanged).
 /// A JWT-shaped credential is checked only as an access token, so access tokens never
@@ -289,12 +284,13 @@ impl<A: Authenticator, K: KeySource> Authenticator for OAuthAuthenticator<A, K> 
         if !looks_like_jwt(token) {
             return self.bearer.authenticate(authorization).await;
         }
-        let kid = Jws::parse(token)
-            .ok()
-            .and_then(|j| j.kid().map(str::to_string));
-        let keys = self.keys.keys(kid.as_deref()).await?;
+        let Ok(jws) = Jws::parse(token) else {
+            tracing::info!(reason = ?TokenRefusal::Malformed, "access token refused");
+            return Err(AuthError::Invalid);
+        };
+        let keys = self.keys.keys(jws.kid()).await?;
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        match verify(&keys, token, now) {
+        match verify_parsed(&keys, &jws, now) {
             Ok(grant) => Ok(Principal {
                 tenant: grant.tenant,
                 token_id: grant.client_id,
@@ -426,9 +422,10 @@ mod tests {
             auth.authenticate(Some(&format!("Bearer {expired}"))).await,
             Err(AuthError::Invalid)
         );
+        // Other keys than the token's: refused.
         let no_keys = OAuthAuthenticator {
             bearer: TokenSet::new(),
-            keys: NoKeys,
+            keys: Arc::new(KeySet::new(SigningKey::new(&"o".repeat(40)).unwrap())),
         };
         assert_eq!(
             no_keys
