@@ -9,12 +9,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, StreamSpecification};
 use futures::stream::{self, StreamExt};
 use scim_aws::expiry::{self, ExpiryConfig, ExpiryError, ScheduledEvent};
 use scim_aws::{Calls, DynamoStore};
-use scim_core::patch::{Member, MemberChanges};
+use scim_core::patch::Member;
 use scim_core::resource::{self, Meta};
 use scim_core::schema::{ResourceKind, CONTACT_USER_URN as CONTACT};
 use scim_service::expiry::{DuePage, ExpiryIndex, ExpiryReport};
 use scim_service::port::{
-    Audit, Guard, ListPage, ListRequest, Store, StoreError, StoreResult, Stored, Tombstone,
+    Audit, ListPage, ListRequest, Store, StoreError, StoreResult, Stored, Tombstone, Update,
 };
 use scim_test_support::fixtures::scheduled_event;
 use serde_json::{json, Value};
@@ -555,15 +555,7 @@ impl Store for Faulty {
                 at: time::macros::datetime!(2026-01-01 00:00 UTC),
             };
             self.inner
-                .update(
-                    t,
-                    kind,
-                    before,
-                    &after,
-                    &MemberChanges::default(),
-                    Guard::Version(before.meta.version),
-                    &audit,
-                )
+                .update(t, Update::versioned(kind, before, &after, &audit))
                 .await?;
         }
         Ok(got)
@@ -592,22 +584,11 @@ impl Store for Faulty {
     ) -> StoreResult<()> {
         self.inner.create(t, kind, r, members, audit).await
     }
-    async fn update(
-        &self,
-        t: &str,
-        kind: ResourceKind,
-        before: &Stored,
-        after: &Stored,
-        members: &MemberChanges,
-        guard: Guard,
-        audit: &Audit,
-    ) -> StoreResult<()> {
-        if self.fails(&before.id) {
+    async fn update(&self, t: &str, change: Update<'_>) -> StoreResult<()> {
+        if self.fails(&change.before.id) {
             return Err(StoreError::Internal("injected write failure".into()));
         }
-        self.inner
-            .update(t, kind, before, after, members, guard, audit)
-            .await
+        self.inner.update(t, change).await
     }
     async fn delete(
         &self,

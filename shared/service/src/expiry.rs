@@ -18,9 +18,8 @@
 //! still indexed, and the next run retries them. Nothing here reads a clock: `now` is the
 //! scheduled event's time.
 
-use crate::port::{Audit, Guard, Store, StoreError, StoreResult, Stored};
+use crate::port::{Audit, Store, StoreError, StoreResult, Stored, Update};
 use futures::stream::{self, StreamExt};
-use scim_core::patch::MemberChanges;
 use scim_core::resource::{self, format_datetime, parse_datetime, Meta};
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
@@ -304,12 +303,7 @@ impl Run<'_> {
         store
             .update(
                 self.tenant,
-                ResourceKind::User,
-                before,
-                &after,
-                &MemberChanges::default(),
-                Guard::Version(before.meta.version),
-                &audit,
+                Update::versioned(ResourceKind::User, before, &after, &audit),
             )
             .await
     }

@@ -5,7 +5,7 @@
 //! makes the operation re-read and re-apply, never overwrite.
 
 use crate::password;
-use crate::port::{Audit, Guard, ListRequest, Store, StoreError, Stored, Tombstone};
+use crate::port::{Audit, Guard, ListRequest, Store, StoreError, Stored, Tombstone, Update};
 use scim_core::error::{ScimError, ScimResult};
 use scim_core::list::{ListQuery, Page, Paging};
 use scim_core::patch::{self, Member, MemberChanges};
@@ -522,12 +522,7 @@ async fn restore_inactive<S: Store>(
     store
         .update(
             &ctx.tenant,
-            ResourceKind::User,
-            &before,
-            &after,
-            &MemberChanges::default(),
-            Guard::Version(before.meta.version),
-            &audit,
+            Update::versioned(ResourceKind::User, &before, &after, &audit),
         )
         .await?;
     Ok(after)
@@ -626,7 +621,17 @@ where
             changed,
         );
         match store
-            .update(&ctx.tenant, kind, &before, &after, &members, guard, &audit)
+            .update(
+                &ctx.tenant,
+                Update {
+                    kind,
+                    before: &before,
+                    after: &after,
+                    members: &members,
+                    guard,
+                    audit: &audit,
+                },
+            )
             .await
         {
             Ok(()) => return Ok((after, true)),

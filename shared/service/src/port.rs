@@ -66,6 +66,42 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
+/// One update of a resource, as [`Store::update`] applies it.
+#[derive(Debug, Clone, Copy)]
+pub struct Update<'a> {
+    pub kind: ResourceKind,
+    pub before: &'a Stored,
+    pub after: &'a Stored,
+    /// Membership changes (groups only; empty otherwise).
+    pub members: &'a MemberChanges,
+    pub guard: Guard,
+    pub audit: &'a Audit,
+}
+
+impl<'a> Update<'a> {
+    /// A document change guarded by the version read, with no membership change.
+    pub fn versioned(
+        kind: ResourceKind,
+        before: &'a Stored,
+        after: &'a Stored,
+        audit: &'a Audit,
+    ) -> Update<'a> {
+        static NONE: MemberChanges = MemberChanges {
+            replace_all: false,
+            added: Vec::new(),
+            removed: Vec::new(),
+        };
+        Update {
+            kind,
+            before,
+            after,
+            members: &NONE,
+            guard: Guard::Version(before.meta.version),
+            audit,
+        }
+    }
+}
+
 /// How a write is guarded against concurrent writers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guard {
@@ -164,16 +200,10 @@ pub trait Store: Send + Sync {
 
     /// Replaces `before` by `after` (same id), moving uniqueness guards and index entries as
     /// the document changed, and applies membership changes.
-    #[allow(clippy::too_many_arguments)]
     fn update(
         &self,
         tenant: &str,
-        kind: ResourceKind,
-        before: &Stored,
-        after: &Stored,
-        members: &MemberChanges,
-        guard: Guard,
-        audit: &Audit,
+        change: Update<'_>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Deletes a resource and every membership it takes part in. A user leaves a tombstone

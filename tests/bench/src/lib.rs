@@ -7,13 +7,13 @@
 
 use http::Method;
 use scim_aws::DynamoStore;
-use scim_core::patch::{Member, MemberChanges};
+use scim_core::patch::Member;
 use scim_core::resource::{normalize_resource, Meta};
 use scim_core::schema::ResourceKind;
 use scim_service::auth::TokenSet;
 use scim_service::http::{handle, App, HttpConfig, ScimRequest, ScimResponse};
 use scim_service::port::{
-    Audit, Guard, ListPage, ListRequest, Store, StoreResult, Stored, Tombstone,
+    Audit, ListPage, ListRequest, Store, StoreResult, Stored, Tombstone, Update,
 };
 use scim_service::settings::{ClientKind, SettingsStore, TenantSettings};
 use scim_test_support::engine::{Engine, Stream};
@@ -296,16 +296,7 @@ impl Store for CannedStore {
         Ok(())
     }
 
-    async fn update(
-        &self,
-        _t: &str,
-        _k: ResourceKind,
-        _b: &Stored,
-        _a: &Stored,
-        _m: &MemberChanges,
-        _g: Guard,
-        _au: &Audit,
-    ) -> StoreResult<()> {
+    async fn update(&self, _t: &str, _change: Update<'_>) -> StoreResult<()> {
         Ok(())
     }
 

@@ -41,10 +41,10 @@ pub use items::AUDIT_RECORD;
 pub use keys::MAX_INDEXED_EMAILS;
 
 use aws_sdk_dynamodb::Client;
-use scim_core::patch::{Member, MemberChanges};
+use scim_core::patch::Member;
 use scim_core::schema::ResourceKind;
 use scim_service::port::{
-    Audit, Guard, ListPage, ListRequest, Store, StoreResult, Stored, Tombstone,
+    Audit, ListPage, ListRequest, Store, StoreResult, Stored, Tombstone, Update,
 };
 use std::sync::Arc;
 
@@ -151,18 +151,8 @@ impl Store for DynamoStore {
         writes::create(self, tenant, kind, r, members, audit).await
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn update(
-        &self,
-        tenant: &str,
-        kind: ResourceKind,
-        before: &Stored,
-        after: &Stored,
-        members: &MemberChanges,
-        guard: Guard,
-        audit: &Audit,
-    ) -> StoreResult<()> {
-        writes::update(self, tenant, kind, before, after, members, guard, audit).await
+    async fn update(&self, tenant: &str, change: Update<'_>) -> StoreResult<()> {
+        writes::update(self, tenant, change).await
     }
 
     async fn delete(

@@ -9,7 +9,7 @@ use super::DynamoStore;
 use scim_core::patch::{Member, MemberChanges};
 use scim_core::resource;
 use scim_core::schema::ResourceKind;
-use scim_service::port::{Audit, Guard, StoreResult, Stored};
+use scim_service::port::{Audit, Guard, StoreResult, Stored, Update};
 use std::collections::BTreeSet;
 
 /// Creates a resource (and a group's first members): the item exists only if every guard
@@ -54,17 +54,15 @@ pub(super) async fn create(
 /// Updates a resource from `before` to `after`: guarded by the version read, or (for
 /// membership-only changes, which commute) by existence; guards and index entries follow
 /// the document; member changes are membership items.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn update(
-    store: &DynamoStore,
-    t: &str,
-    kind: ResourceKind,
-    before: &Stored,
-    after: &Stored,
-    members: &MemberChanges,
-    guard: Guard,
-    audit: &Audit,
-) -> StoreResult<()> {
+pub(super) async fn update(store: &DynamoStore, t: &str, change: Update<'_>) -> StoreResult<()> {
+    let Update {
+        kind,
+        before,
+        after,
+        members,
+        guard,
+        audit,
+    } = change;
     let mut head = Vec::new();
     match guard {
         Guard::Version(v) => head.push((
