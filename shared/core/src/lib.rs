@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod filter;
+pub mod limits;
 pub mod patch;
 pub mod path;
 pub mod schema;

@@ -128,6 +128,8 @@ impl ListQuery {
                 let f = filter::parse(t)?;
                 // Type errors (`active gt true`) are the client's: find them here, as 400.
                 filter::compile(&f, kind.def())?;
+                // Ids become whole keys: an over-long one is refused before the store.
+                crate::limits::check_filter(kind, &f)?;
                 Some(f)
             }
             _ => None,

@@ -33,9 +33,9 @@ pub const KNOWN_URNS: &[&str] = &[
     CONTACT_USER_URN,
 ];
 
-/// Limits on a single resource, enforced on input.
+/// Limits on a single resource, enforced on input (the rest are in [`crate::limits`]).
 pub const MAX_MULTI_VALUES: usize = 100;
-pub const MAX_STRING_LEN: usize = 16 * 1024;
+pub use crate::limits::MAX_STRING_BYTES as MAX_STRING_LEN;
 
 /// Normalises a request body (POST or PUT) into a canonical document and checks required
 /// attributes. `members` of a Group stay in the document; the service splits them off.
@@ -85,6 +85,7 @@ pub fn normalize_resource(kind: ResourceKind, body: &Value) -> ScimResult<Doc> {
         }
     }
     check_required(kind, &doc)?;
+    crate::limits::check_document(kind, None, &doc)?;
     Ok(doc)
 }
 
@@ -302,11 +303,7 @@ pub fn coerce_single(def: &AttrDef, value: &Value, label: &str) -> ScimResult<Op
 }
 
 fn check_len(s: &str, label: &str) -> ScimResult<String> {
-    if s.len() > MAX_STRING_LEN {
-        return Err(ScimError::invalid_value(format!(
-            "'{label}' is longer than {MAX_STRING_LEN} bytes."
-        )));
-    }
+    crate::limits::check_string(s, label)?;
     Ok(s.to_string())
 }
 

@@ -71,6 +71,7 @@ pub fn apply_patch(
     }
     // RFC 7644 §3.5.2.3: unassigning a required attribute is a `mutability` error.
     check_required(kind, &after).map_err(|e| ScimError::mutability(e.detail))?;
+    crate::limits::check_document(kind, Some(doc), &after)?;
     let mut changed = changed_attributes(doc, &after, &touched);
     if !members.is_empty() {
         changed.insert("members".to_string());

@@ -149,11 +149,7 @@ fn check_id(id: &str) -> ScimResult<String> {
     if id.trim().is_empty() {
         return Err(missing_id());
     }
-    if id.len() > MAX_STRING_LEN {
-        return Err(ScimError::invalid_value(format!(
-            "a member id is longer than {MAX_STRING_LEN} bytes."
-        )));
-    }
+    crate::limits::check_member_id(id)?;
     Ok(id.to_string())
 }
 
