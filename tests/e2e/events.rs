@@ -840,7 +840,7 @@ async fn a_table_created_before_the_stream_existed_gets_it() {
 }
 
 #[tokio::test]
-async fn scim_local_events_off_turns_the_stream_off_and_a_normal_start_turns_it_on_again() {
+async fn a_table_whose_stream_was_turned_off_gets_it_back_from_ensure_table() {
     let s = Server::start().await;
     let client = s.store.client();
     let table = s.store.table();
@@ -858,7 +858,7 @@ async fn scim_local_events_off_turns_the_stream_off_and_a_normal_start_turns_it_
     assert!(stream_on().await);
     scim_local::stream::disable(client, table).await.unwrap();
     assert!(!stream_on().await);
-    // Idempotent: a second start with the setting changes nothing and does not fail.
+    // Idempotent: turning it off again changes nothing and does not fail.
     scim_local::stream::disable(client, table).await.unwrap();
     assert!(!stream_on().await);
     // Writes still work without the stream.

@@ -32,17 +32,53 @@ impl Drop for Embedded {
     }
 }
 
-/// Starts dynoxide in this process on `127.0.0.1:<free port>`, in memory or on a file.
-pub async fn start_embedded(file: Option<&Path>) -> Result<Embedded, String> {
-    let db = match file {
+/// The index dynoxide 3.2 does not make on its stream records. With the table's stream on,
+/// the engine numbers every new record with
+/// `SELECT COALESCE(MAX(CAST(sequence_number AS INTEGER)), 0) + 1 FROM _stream_records
+/// WHERE table_name = ?` (`Storage::next_stream_sequence_number`) and reads a shard with
+/// `... WHERE table_name = ? AND shard_id = ? AND CAST(sequence_number AS INTEGER) > ?
+/// ORDER BY CAST(sequence_number AS INTEGER)` (`GetRecords`); without an index each is a
+/// scan of every record the table ever had (the engine never trims them), so each write got
+/// slower than the last. SQLite answers both from this expression index (the `MAX` as one
+/// index seek); `shard_id` makes it cover `DescribeStream`'s range query too. Pinned by the
+/// `stream_index_serves_the_engines_statements_*` tests below, with dynoxide's statements
+/// copied from its source (`dynoxide-rs` is pinned to that version in the workspace).
+pub const STREAM_INDEX: &str = "CREATE INDEX IF NOT EXISTS scim_stream_records_seq \
+     ON _stream_records (table_name, CAST(sequence_number AS INTEGER), shard_id)";
+
+/// Opens the engine's database with [`STREAM_INDEX`]: on `file`, or in memory. dynoxide's
+/// API gives no access to its SQLite connection, so a second connection to the same
+/// database adds the index after the engine has made (or migrated) its schema; the engine's
+/// connection sees it at its next statement. In memory that needs a named in-memory
+/// database both connections can open (`file:…?mode=memory&cache=shared`, unique per
+/// engine); it lives as long as the engine's connection.
+fn open_database(file: Option<&Path>) -> Result<(dynoxide::Database, String), String> {
+    let path = match file {
         Some(path) => {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             }
-            dynoxide::Database::new(&path.to_string_lossy()).map_err(|e| e.to_string())?
+            path.to_string_lossy().into_owned()
         }
-        None => dynoxide::Database::memory().map_err(|e| e.to_string())?,
+        None => {
+            static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!(
+                "file:scim-local-{}-{n}?mode=memory&cache=shared",
+                std::process::id()
+            )
+        }
     };
+    let db = dynoxide::Database::new(&path).map_err(|e| format!("{path}: {e}"))?;
+    rusqlite::Connection::open(&path)
+        .and_then(|conn| conn.execute_batch(STREAM_INDEX))
+        .map_err(|e| format!("{path}: the stream records' index: {e}"))?;
+    Ok((db, path))
+}
+
+/// Starts dynoxide in this process on `127.0.0.1:<free port>`, in memory or on a file.
+pub async fn start_embedded(file: Option<&Path>) -> Result<Embedded, String> {
+    let (db, _) = open_database(file)?;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -267,3 +303,68 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
 
 /// The workspace's one token generator (256 bits from the OS CSPRNG, base64url).
 pub use scim_service::auth::generate_token;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// dynoxide 3.2.0's statements on `_stream_records` (`storage.rs`:
+    /// `next_stream_sequence_number`, `stream_records_with_event_ids`,
+    /// `get_shard_sequence_range`), verbatim.
+    const NEXT_SEQUENCE: &str = "SELECT COALESCE(MAX(CAST(sequence_number AS INTEGER)), 0) + 1 FROM _stream_records WHERE table_name = ?1";
+    const READ_SHARD: &str = "SELECT event_name, keys_json, new_image, old_image, sequence_number, created_at, user_identity, event_id
+             FROM _stream_records
+             WHERE table_name = ?1 AND shard_id = ?2 AND CAST(sequence_number AS INTEGER) > ?3
+             ORDER BY CAST(sequence_number AS INTEGER) ASC
+             LIMIT ?4";
+    const SHARD_RANGE: &str = "SELECT MIN(CAST(sequence_number AS INTEGER)), MAX(CAST(sequence_number AS INTEGER)) FROM _stream_records WHERE table_name = ?1 AND shard_id = ?2";
+
+    fn plan(conn: &rusqlite::Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let count = stmt.parameter_count();
+        let params: Vec<i64> = vec![1; count];
+        stmt.query_map(rusqlite::params_from_iter(params), |r| {
+            r.get::<_, String>(3)
+        })
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+        .join("; ")
+    }
+
+    fn assert_served(path: &str) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        for sql in [NEXT_SEQUENCE, READ_SHARD, SHARD_RANGE] {
+            let plan = plan(&conn, sql);
+            assert!(
+                plan.contains("USING INDEX scim_stream_records_seq")
+                    || plan.contains("USING COVERING INDEX scim_stream_records_seq"),
+                "{sql}: {plan}"
+            );
+            assert!(!plan.contains("SCAN"), "{sql}: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+        }
+    }
+
+    #[test]
+    fn stream_index_serves_the_engines_statements_in_memory() {
+        let (_db, path) = open_database(None).unwrap();
+        assert_served(&path);
+        // Each engine in memory is a database of its own.
+        let (_other, other) = open_database(None).unwrap();
+        assert_ne!(path, other);
+    }
+
+    #[test]
+    fn stream_index_serves_the_engines_statements_on_a_file_and_survives_a_restart() {
+        let dir = std::env::temp_dir().join(format!("scim-local-index-{}", std::process::id()));
+        let file = dir.join("engine.db");
+        let (db, path) = open_database(Some(&file)).unwrap();
+        assert_served(&path);
+        drop(db);
+        let (_db, path) = open_database(Some(&file)).unwrap();
+        assert_served(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

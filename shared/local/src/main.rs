@@ -72,15 +72,7 @@ async fn main() -> Result<(), String> {
     };
     println!("SCIM 2.0 service on {engine}");
     println!("  Tenant URL / Base URL: {base_url}");
-    // Change events: follow the table's stream, as publish-events does in a stack; or,
-    // with SCIM_LOCAL_EVENTS=off, no stream at all (bulk loads on the embedded engine).
-    if env("SCIM_LOCAL_EVENTS").is_some_and(|v| v == "off" || v == "0" || v == "false") {
-        scim_local::stream::disable(store.client(), store.table()).await?;
-        println!(
-            "  Change events:         off (SCIM_LOCAL_EVENTS=off; the table's stream is disabled)"
-        );
-        return serve(listener, store, config, &tenant, &dir).await;
-    }
+    // Change events: follow the table's stream, as publish-events does in a stack.
     let streams = match &_embedded {
         Some(e) => scim_local::stream::local_client(&e.endpoint),
         None => scim_local::stream::env_client().await,

@@ -86,11 +86,10 @@ impl Drop for Follower {
     }
 }
 
-/// Turns the table's stream off (if it is on): `SCIM_LOCAL_EVENTS=off`. The embedded
-/// engine (dynoxide 3.2) numbers each stream record by scanning every record the table
-/// ever had, so with the stream on, each write gets slower as writes accumulate (a
-/// 10,000-user load fell from hundreds of creates per second to about ten). The next
-/// start without the setting turns it on again (`ensure_table`).
+/// Turns the table's stream off (if it is on), for tests and benchmarks that measure a
+/// request's own work: a local engine writes each stream record inside the write (DynamoDB
+/// does not charge the request for its stream), and keeps every record it wrote.
+/// `ensure_table` turns the stream on again.
 pub async fn disable(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), String> {
     use aws_sdk_dynamodb::types::StreamSpecification;
     let described = ddb

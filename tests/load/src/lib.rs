@@ -5,7 +5,9 @@
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Latencies of one kind of request (a sorted `Vec` is enough at these sizes).
 #[derive(Debug, Default, Clone)]
@@ -60,6 +62,60 @@ pub fn ms(d: Duration) -> f64 {
 
 /// Per-operation histograms, in a stable order.
 pub type Stats = BTreeMap<String, Histogram>;
+
+/// A phase's rate per window of `size` finished jobs (`scim-load --window`): whether
+/// throughput holds as the data grows. Windows are counted in completion order.
+#[derive(Debug)]
+pub struct Windows {
+    size: usize,
+    started: Instant,
+    done: AtomicUsize,
+    /// When each full window ended, from `started`.
+    ends: Mutex<Vec<Duration>>,
+}
+
+impl Windows {
+    pub fn new(size: usize, started: Instant) -> Windows {
+        Windows {
+            size,
+            started,
+            done: AtomicUsize::new(0),
+            ends: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Counts one finished job.
+    pub fn tick(&self) {
+        let n = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.size > 0 && n % self.size == 0 {
+            if let Ok(mut ends) = self.ends.lock() {
+                ends.push(self.started.elapsed());
+            }
+        }
+    }
+
+    /// Jobs per second in each full window, in order.
+    pub fn rates(&self) -> Vec<f64> {
+        let mut ends = self.ends.lock().map(|e| e.clone()).unwrap_or_default();
+        ends.sort_unstable();
+        let mut last = Duration::ZERO;
+        ends.iter()
+            .map(|&end| {
+                let secs = (end - last).as_secs_f64();
+                last = end;
+                if secs > 0.0 {
+                    self.size as f64 / secs
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+}
 
 /// The JSON summary of one operation (as written by `scim-load --json`).
 pub fn summary(name: &str, h: &Histogram, phase_secs: f64) -> Value {

@@ -21,12 +21,19 @@
 //!    `GET /Groups?startIndex=..&count=100&excludedAttributes=members` through all groups
 //!    (sequential, as Okta pages).
 //!
+//! `--window N` also reports the users phase's rate per N users (lookup + create each), first
+//! to last, so a run to 50,000 users shows whether writes slow down as the data grows;
+//! `--flat-within P` then fails the run (exit 1) when the last window is more than P% slower
+//! than the first (BENCHMARKS.md, "Writes as data grows").
+//!
 //! Names carry `--prefix` (default: a timestamp), so runs against the same server do not
 //! collide. Every request has a timeout (`--timeout-secs`, 60) and the whole run a deadline
 //! (`--max-secs`, 3600): a bounded run either way.
 
 use futures::stream::{self, StreamExt};
-use scim_load::{entra_update, entra_user, ms, number, parse_args, summary, Histogram, Stats};
+use scim_load::{
+    entra_update, entra_user, ms, number, parse_args, summary, Histogram, Stats, Windows,
+};
 use scim_test_support::query::q;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -83,6 +90,13 @@ struct Args {
     /// the first member of group g is user g times this (default: memberships / groups)
     #[argh(option, from_str_fn(number))]
     member_stride: Option<usize>,
+    /// report the users phase's rate per this many users (0: not)
+    #[argh(option, default = "0", from_str_fn(number))]
+    window: usize,
+    /// with --window: fail when the last window's rate is more than this many percent below
+    /// the first's
+    #[argh(option, from_str_fn(number))]
+    flat_within: Option<f64>,
 }
 
 fn yes_no(value: &str) -> Result<bool, String> {
@@ -286,9 +300,11 @@ async fn main_inner(args: Args) -> Result<bool, String> {
 
     // 1. Users: lookup, then create.
     let t = Instant::now();
+    let windows = Arc::new(Windows::new(args.window, t));
     let jobs: Vec<_> = (0..n)
         .map(|i| {
             let ctx = Arc::clone(&ctx);
+            let windows = Arc::clone(&windows);
             let name = format!("{prefix}.user{i}@contoso.com");
             move || async move {
                 let filter = q(&format!("userName eq \"{name}\""));
@@ -313,6 +329,7 @@ async fn main_inner(args: Args) -> Result<bool, String> {
                         201,
                     )
                     .await;
+                windows.tick();
                 vec![look, create]
             }
         })
@@ -331,6 +348,8 @@ async fn main_inner(args: Args) -> Result<bool, String> {
         ops: vec!["users.lookup".into(), "users.create".into()],
     });
     report_progress("users", &stats, t);
+    let window_rates = windows.rates();
+    let flat = report_windows(&windows, &window_rates, args.flat_within);
 
     // 2. Groups: lookup, then create.
     let t = Instant::now();
@@ -582,6 +601,7 @@ async fn main_inner(args: Args) -> Result<bool, String> {
             "phases": phases.iter().map(|p| json!({"phase": p.name, "secs": p.secs})).collect::<Vec<_>>(),
             "ops": ops_json,
             "failures": failures,
+            "user_windows": {"size": windows.size(), "users_per_sec": window_rates},
         });
         std::fs::write(
             path,
@@ -589,7 +609,40 @@ async fn main_inner(args: Args) -> Result<bool, String> {
         )
         .map_err(|e| format!("{path}: {e}"))?;
     }
-    Ok(total_errors == 0 && failures.is_empty())
+    Ok(total_errors == 0 && failures.is_empty() && flat)
+}
+
+/// Prints the users phase's rate per window; false when `--flat-within` is given and the
+/// last full window is slower than the first by more than that percentage.
+fn report_windows(windows: &Windows, rates: &[f64], flat_within: Option<f64>) -> bool {
+    let size = windows.size();
+    if size == 0 {
+        return true;
+    }
+    println!("users per second, per {size} users (a lookup and a create each):");
+    for (k, r) in rates.iter().enumerate() {
+        println!(
+            "  users {:>7}-{:<7} {r:>8.0}/s",
+            k * size + 1,
+            (k + 1) * size
+        );
+    }
+    let (Some(first), Some(last)) = (rates.first(), rates.last()) else {
+        println!("  (no full window)");
+        return flat_within.is_none();
+    };
+    let ratio = if *first > 0.0 { last / first } else { 0.0 };
+    println!(
+        "first window {first:.0}/s, last window {last:.0}/s: last/first = {:.1}%",
+        ratio * 100.0
+    );
+    match flat_within {
+        Some(p) if ratio < 1.0 - p / 100.0 => {
+            eprintln!("scim-load: the last window is more than {p}% slower than the first");
+            false
+        }
+        _ => true,
+    }
 }
 
 fn report_progress(phase: &str, stats: &Stats, t: Instant) {
