@@ -17,6 +17,7 @@ mod events;
 mod expiry;
 mod failures;
 mod gallery;
+mod hostile;
 mod http_behaviour;
 mod lambda_events;
 mod lifecycle;

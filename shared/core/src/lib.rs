@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod filter;
+pub mod json;
 pub mod limits;
 pub mod patch;
 pub mod path;

@@ -5,7 +5,7 @@
 //! | what | limit | past it |
 //! |---|---|---|
 //! | a resource id (path, `members[].value`, an `id`/`members.value` filter lookup) | [`MAX_ID_BYTES`] = 256 bytes | `404` for a path id (no such resource can exist), `400 invalidValue` for a member, `400 invalidFilter` for a lookup |
-//! | `userName`, `externalId`, `displayName`, `emails[].value` | [`MAX_KEY_VALUE_BYTES`] = 1,024 bytes | `400 invalidValue` naming the attribute |
+//! | `userName`, `externalId`, `displayName`, `emails[].value` | [`MAX_KEY_VALUE_BYTES`] = 1,024 bytes, no control characters | `400 invalidValue` naming the attribute |
 //! | any other string value | [`MAX_STRING_BYTES`] = 16,384 bytes | `400 invalidValue` |
 //! | a resource's canonical document as JSON (without a group's `members`) | [`MAX_DOCUMENT_BYTES`] = 131,072 bytes | `400 invalidValue` |
 //!
@@ -71,6 +71,11 @@ fn check_key_value(s: &str, label: &str) -> ScimResult<()> {
     if s.len() > MAX_KEY_VALUE_BYTES {
         return Err(ScimError::invalid_value(format!(
             "'{label}' is longer than {MAX_KEY_VALUE_BYTES} bytes."
+        )));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(ScimError::invalid_value(format!(
+            "'{label}' must not contain control characters (U+0000-U+001F, U+007F-U+009F)."
         )));
     }
     Ok(())
@@ -188,6 +193,17 @@ mod tests {
         assert!(user(json!({"userName": at, "externalId": at, "emails": [{"value": at}]})).is_ok());
         let group = json!({"displayName": long});
         assert!(normalize_resource(ResourceKind::Group, &group).is_err());
+    }
+
+    #[test]
+    fn control_characters_in_key_values_are_invalid_value() {
+        for bad in ["a\u{0}b", "tab\there", "nl\n", "del\u{7f}", "c1\u{85}"] {
+            let e = user(json!({"userName": bad})).unwrap_err();
+            assert!(e.detail.contains("control"), "{bad:?}: {}", e.detail);
+            assert!(user(json!({"userName": "a", "emails": [{"value": bad}]})).is_err());
+        }
+        assert!(user(json!({"userName": "a", "title": "tab\there"})).is_ok());
+        assert!(user(json!({"userName": "Zoë Ødegård 李"})).is_ok());
     }
 
     #[test]

@@ -16,7 +16,10 @@ use scim_service::settings::{SettingsStore, TokenAdmin};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+
+pub mod refusals;
 
 /// The embedded engine, serving the DynamoDB API on a loopback port until dropped.
 pub struct Embedded {
@@ -116,6 +119,27 @@ pub async fn env_client() -> Client {
     Client::new(&sdk)
 }
 
+/// How long the local server waits for a client. A connection whose request head has not
+/// arrived whole within `header` (also an idle keep-alive connection) is closed; a request
+/// whose body has not arrived whole within `body` after its head is answered `408` with a
+/// SCIM error and its connection closed. Other clients are served meanwhile: every
+/// connection is its own task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub header: Duration,
+    pub body: Duration,
+}
+
+impl Default for Timeouts {
+    /// 30 s each (hyper's own default for the head; API Gateway's limit for a whole request).
+    fn default() -> Self {
+        Timeouts {
+            header: Duration::from_secs(30),
+            body: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Serves every SCIM operation on `listener` until the process ends.
 pub async fn serve<S, A>(listener: TcpListener, app: App<S, A>) -> Result<(), String>
 where
@@ -123,16 +147,17 @@ where
     A: Authenticator + 'static,
 {
     let app = Arc::new(app);
-    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
+    let timeouts = Timeouts::default();
+    run(listener, timeouts, move |req: axum::extract::Request| {
         let app = Arc::clone(&app);
         async move {
-            let request = read(req).await;
-            reply(handle(&app, request).await)
+            match read(req, timeouts.body).await {
+                Ok(request) => reply(handle(&app, request).await),
+                Err(refusal) => refusal,
+            }
         }
-    });
-    axum::serve(listener, router)
-        .await
-        .map_err(|e| e.to_string())
+    })
+    .await
 }
 
 /// The bounds every store the local server runs on meets.
@@ -172,7 +197,21 @@ pub async fn serve_with_app<S: LocalStore, A: Authenticator + 'static, T: TokenA
     app: App<S, A>,
     api: AppApi<S, T>,
 ) -> Result<(), String> {
-    serve_routes(listener, app, api, None).await
+    serve_routes(listener, app, api, None, Timeouts::default()).await
+}
+
+/// [`serve_with_app`] with these [`Timeouts`] (the tests' hanging clients use short ones).
+pub async fn serve_with_app_timeouts<
+    S: LocalStore,
+    A: Authenticator + 'static,
+    T: TokenAdmin + 'static,
+>(
+    listener: TcpListener,
+    app: App<S, A>,
+    api: AppApi<S, T>,
+    timeouts: Timeouts,
+) -> Result<(), String> {
+    serve_routes(listener, app, api, None, timeouts).await
 }
 
 /// Everything `scim-local` serves on one listener: the SCIM operations, the OAuth token
@@ -184,7 +223,7 @@ pub async fn serve_full<S: LocalStore, A: Authenticator + 'static, T: TokenAdmin
     api: AppApi<S, T>,
     oauth: LocalTokenEndpoint<S>,
 ) -> Result<(), String> {
-    serve_routes(listener, app, api, Some(oauth)).await
+    serve_routes(listener, app, api, Some(oauth), Timeouts::default()).await
 }
 
 /// The one router of [`serve_with_app`] and [`serve_full`].
@@ -193,18 +232,22 @@ async fn serve_routes<S: LocalStore, A: Authenticator + 'static, T: TokenAdmin +
     app: App<S, A>,
     api: AppApi<S, T>,
     oauth: Option<LocalTokenEndpoint<S>>,
+    timeouts: Timeouts,
 ) -> Result<(), String> {
     let app = Arc::new(app);
     let api = Arc::new(api);
     let oauth = oauth.map(Arc::new);
-    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
+    run(listener, timeouts, move |req: axum::extract::Request| {
         let (app, api, oauth) = (Arc::clone(&app), Arc::clone(&api), oauth.clone());
         async move {
             let path = req.uri().path().to_string();
             if path == "/app" || path == "/app/" || path == "/app/index.html" {
                 return page();
             }
-            let request = read(req).await;
+            let request = match read(req, timeouts.body).await {
+                Ok(r) => r,
+                Err(refusal) => return refusal,
+            };
             match oauth {
                 _ if path.starts_with("/app/v1") => {
                     reply(scim_service::app::handle(&api, request).await)
@@ -215,10 +258,49 @@ async fn serve_routes<S: LocalStore, A: Authenticator + 'static, T: TokenAdmin +
                 _ => reply(handle(&app, request).await),
             }
         }
-    });
-    axum::serve(listener, router)
-        .await
-        .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// The accept loop every `serve` function runs: one task per connection, HTTP/1.1 by
+/// hyper with the head timeout of `timeouts`, and hyper's own refusals (`400` for a
+/// malformed request line or header, `414`, `431`) turned into SCIM errors
+/// ([`refusals::ScimRefusals`]).
+async fn run<F, Fut>(listener: TcpListener, timeouts: Timeouts, handler: F) -> Result<(), String>
+where
+    F: Fn(axum::extract::Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = axum::response::Response> + Send + 'static,
+{
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a moment, keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let handler = handler.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            handler(req.map(axum::body::Body::new)).await,
+                        )
+                    }
+                });
+            let io = hyper_util::rt::TokioIo::new(refusals::ScimRefusals::new(stream));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(timeouts.header)
+                .serve_connection(io, service)
+                .await;
+        });
+    }
 }
 
 /// The local server's signing keys: `<dir>/oauth-keys` (made on first run), or in memory
@@ -273,21 +355,53 @@ fn reply(r: scim_service::http::ScimResponse) -> axum::response::Response {
     resp
 }
 
-async fn read(req: axum::extract::Request) -> ScimRequest {
+/// Reads a request whole: its body up to one byte past the limit (a too-large body is
+/// still answered by the handler: a SCIM `413`, or the application API's own), within
+/// `timeout`. A body that does not arrive in time (`408`) or cannot be read (`400`: a
+/// malformed chunk, a connection cut mid-body) is refused here with a SCIM error.
+async fn read(
+    req: axum::extract::Request,
+    timeout: Duration,
+) -> Result<ScimRequest, axum::response::Response> {
+    use http_body_util::BodyExt;
     let (parts, body) = req.into_parts();
-    // Read at most one byte more than the limit, so a too-large body is still a SCIM 413.
     let limit = scim_core_limit() + 1;
-    let body = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => Bytes::from(vec![b' '; limit]),
+    let collected =
+        tokio::time::timeout(timeout, http_body_util::Limited::new(body, limit).collect()).await;
+    let body = match collected {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Bytes::from(vec![b' '; limit]),
+        Ok(Err(_)) => {
+            return Err(refusal(
+                400,
+                "The request body could not be read (malformed chunked encoding, or the connection ended early).",
+            ))
+        }
+        Err(_) => {
+            return Err(refusal(
+                408,
+                &format!("The request body did not arrive within {} s.", timeout.as_secs()),
+            ))
+        }
     };
-    ScimRequest {
+    Ok(ScimRequest {
         method: parts.method,
         path: parts.uri.path().to_string(),
         query: parts.uri.query().map(str::to_string),
         headers: parts.headers,
         body,
-    }
+    })
+}
+
+/// A refusal by the HTTP layer: a SCIM error, and the connection closed after it.
+fn refusal(status: u16, detail: &str) -> axum::response::Response {
+    let e = scim_core::ScimError::new(status, None, detail);
+    let mut resp = reply(scim_service::http::ScimResponse::error(&e));
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
 }
 
 fn scim_core_limit() -> usize {

@@ -348,6 +348,14 @@ async fn handle_inner<S: Store + SettingsStore, A: Authenticator, const OPS: u16
         request_id: request_id(req),
         now: clock,
     };
+    // An id longer than any the store assigns names nothing, and would not fit a key
+    // (`scim_core::limits`): it is unknown, whatever the method.
+    if let Target::Item(kind, id) = &target {
+        if !scim_core::limits::is_possible_id(id) {
+            let e = ScimError::not_found(format!("The {} does not exist.", kind.name()));
+            return Err((e, token, Some(op)));
+        }
+    }
     let result = dispatch::<S, A, OPS>(app, &ctx, &target, op, req).await;
     match result {
         Ok(r) => Ok((r, token, Some(op))),
@@ -513,7 +521,7 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Reads and checks the JSON body: size, media type, syntax.
+/// Reads and checks the JSON body: size, media type, syntax (no key twice in one object).
 fn json_body(req: &ScimRequest) -> ScimResult<Value> {
     if req.body.len() > MAX_BODY_BYTES {
         return Err(ScimError::payload_too_large(format!(
@@ -538,13 +546,7 @@ fn json_body(req: &ScimRequest) -> ScimResult<Value> {
     if req.body.is_empty() {
         return Err(ScimError::invalid_syntax("The request body is empty."));
     }
-    serde_json::from_slice(&req.body).map_err(|e| {
-        ScimError::invalid_syntax(format!(
-            "The request body is not valid JSON (line {}, column {}).",
-            e.line(),
-            e.column()
-        ))
-    })
+    scim_core::json::parse_body(&req.body)
 }
 
 fn if_match(req: &ScimRequest) -> Option<&str> {

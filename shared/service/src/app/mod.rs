@@ -311,6 +311,16 @@ where
             format!("The method {} is not allowed on this route.", req.method),
         ));
     }
+    // An id longer than any the store assigns names nothing, and would not fit a key.
+    let unknown = match &route {
+        Route::User(id) | Route::EndDate(id) => Some((id, "The user does not exist.")),
+        Route::Members(id) => Some((id, "The group does not exist.")),
+        Route::Client(id) => Some((id, "There is no such OAuth client.")),
+        _ => None,
+    };
+    if let Some((_, detail)) = unknown.filter(|(id, _)| !scim_core::limits::is_possible_id(id)) {
+        return Err(Problem::not_found(detail));
+    }
     let call = handlers::Call {
         api,
         req,
