@@ -5,7 +5,9 @@
 #   2. the end-to-end suite again against Amazon's DynamoDB Local (started and stopped here);
 #   3. scim2-tester's compliance checks against the local server;
 #   4. the settings page (/app/) in headless Chromium against the local server;
-#   5. the infrastructure checks (cdk synth, cfn-lint, template tests).
+#   5. the infrastructure checks (cdk synth, cfn-lint, template tests);
+#   6. the function binaries behind the stack's route table (lambda-gateway over
+#      cargo lambda watch): the route checks and the smoke scenario.
 # Works on a fresh machine: every tool it needs is installed by tests/tools/install.sh and
 # infra/check.sh. Set SCIM_TEST_SKIP_INFRA=1 to skip step 5 while iterating.
 set -euo pipefail
@@ -74,5 +76,35 @@ if [[ "${SCIM_TEST_SKIP_INFRA:-0}" != 1 ]]; then
     step "Infrastructure checks (cdk synth, cfn-lint, template tests)"
     infra/check.sh
 fi
+
+step "The function binaries behind the stack's route table (lambda-gateway, cargo lambda watch)"
+# lambda-gateway (tests/support/src/gateway.rs) serves the binaries built above on one base
+# URL, with API Gateway's routes, over `cargo lambda watch` and its own embedded engine and
+# moto, runs the command given with SCIM_BASE_URL/SCIM_TOKEN/SCIM_APP_KEY set, and stops
+# them all. The route checks (tests/e2e/lambda_routes.rs: each route against what each
+# binary compiles in, by real requests) run on infra/functions.json's routes, then on
+# template.yaml's and each synthesised CDK stack's (tests/infra/route_table.py); the smoke
+# scenario (tests/e2e/smoke.rs) runs once, on functions.json's.
+gateway_started=$(date +%s)
+routes_dir="${CARGO_TARGET_DIR:-target}/lambda-gateway"
+mkdir -p "$routes_dir"
+lambda_tests() {
+    SCIM_GATEWAY_BUILD=0 RUST_LOG=warn "$bin/lambda-gateway" \
+        cargo nextest run -p scim-tests --test e2e --no-fail-fast --cargo-quiet --run-ignored all \
+        --test-threads 1 -E "$1"
+}
+lambda_tests 'test(/^lambda_routes::/) | test(=smoke::smoke_entra_and_okta_provisioning_cycle)'
+templates=(template.yaml)
+if [[ "${SCIM_TEST_SKIP_INFRA:-0}" != 1 ]]; then
+    templates+=(infra/cdk.out/*.template.json)
+fi
+for template in "${templates[@]}"; do
+    [[ -f "$template" ]] || continue
+    table="$routes_dir/routes-$(basename "$template" | tr -c 'A-Za-z0-9.\n-' _).json"
+    tests/tools/.venv/bin/python tests/infra/route_table.py "$template" "$table"
+    echo "routes of $template"
+    SCIM_ROUTES="$table" lambda_tests 'test(/^lambda_routes::/)'
+done
+echo "lambda-gateway step: $(( $(date +%s) - gateway_started )) s"
 
 step "All checks passed"

@@ -20,6 +20,7 @@ mod gallery;
 mod hostile;
 mod http_behaviour;
 mod lambda_events;
+mod lambda_routes;
 mod lifecycle;
 mod oauth;
 mod okta;

