@@ -114,7 +114,7 @@ APP_PERMISSIONS = {
     },
     "app-directory": {
         "dynamodb": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
-        "indexes": {"memberships-by-user", "activity"},
+        "indexes": {"memberships-by-user", "activity", "expiring-contacts"},
         "secretsmanager": set(),
         "environment": {"TABLE_NAME", "TENANT_ID", "TENANT_URL", "RUST_LOG"},
     },
