@@ -634,6 +634,10 @@ async fn hostile_filters_are_400_invalid_filter_on_get_and_search() {
         ("not depth", nots),
         ("length", long_or),
         ("value length", format!("title eq \"{}\"", "x".repeat(5000))),
+        (
+            "userName length",
+            format!("userName eq \"{}\"", "x".repeat(5000)),
+        ),
         ("bad escape", r#"userName eq "a\qb""#.into()),
         ("short unicode escape", r#"userName eq "\u12""#.into()),
         ("lone surrogate escape", r#"userName eq "\ud800""#.into()),
@@ -855,8 +859,8 @@ async fn closed_within(c: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
 #[tokio::test]
 async fn a_client_that_sends_half_a_request_and_hangs_does_not_stop_the_others() {
     let timeouts = scim_local::Timeouts {
-        header: Duration::from_secs(2),
-        body: Duration::from_secs(2),
+        header: Duration::from_secs(4),
+        body: Duration::from_secs(4),
     };
     let (addr, token, _table) = server_with_timeouts(timeouts).await;
     let auth = format!("Bearer {token}");
@@ -895,9 +899,22 @@ async fn a_client_that_sends_half_a_request_and_hangs_does_not_stop_the_others()
             .unwrap();
         assert_eq!(r.status().as_u16(), 201);
         assert!(
-            started.elapsed() < Duration::from_secs(1),
+            started.elapsed() < Duration::from_secs(2),
             "{:?}",
             started.elapsed()
+        );
+    }
+    // ... while the hanging ones are still open (nothing to read, not closed).
+    for (what, c) in [
+        ("half head", &half_head),
+        ("half body", &half_body),
+        ("silent", &silent),
+    ] {
+        let mut buf = [0u8; 64];
+        let e = c.try_read(&mut buf).map(|n| n.to_string());
+        assert!(
+            matches!(&e, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "{what}: {e:?}"
         );
     }
     // Then the server's timeouts end the hanging ones: the half body with a SCIM 408, the

@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
-/// The longest id, claim or cursor accepted; longer ones cannot name anything stored.
+/// The longest query parameter (claim, cursor) accepted; longer ones cannot name anything
+/// stored. Path ids are bounded before dispatch (`scim_core::limits`).
 const MAX_PARAM_LEN: usize = 1024;
 const DEFAULT_LIMIT: usize = 100;
 /// A members page is read with one batched read of its users (at most 100 keys).
@@ -421,9 +422,6 @@ where
     }
 
     async fn summary(&self, id: &str) -> Result<Value, Problem> {
-        if id.len() > MAX_PARAM_LEN {
-            return Err(Problem::not_found("The user does not exist."));
-        }
         let (user, groups) = self
             .api
             .store
@@ -471,9 +469,6 @@ where
             Some(c) => Some(decode_cursor(group, c)?),
             None => None,
         };
-        if group.len() > MAX_PARAM_LEN {
-            return Err(Problem::not_found("The group does not exist."));
-        }
         let store = &self.api.store;
         store
             .get(self.tenant(), ResourceKind::Group, group)
@@ -524,9 +519,6 @@ where
         id: &str,
         op: Value,
     ) -> Result<crate::http::ScimResponse, Problem> {
-        if id.len() > MAX_PARAM_LEN {
-            return Err(Problem::not_found("The user does not exist."));
-        }
         let body = json!({"schemas": [PATCH_OP_URN], "Operations": [op]});
         let projection = Projection::parse(ResourceKind::User, None, None)?;
         let write = ops::ItemWrite {
