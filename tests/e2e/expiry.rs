@@ -602,6 +602,9 @@ impl Store for Faulty {
         }
         self.inner.delete(t, kind, before, audit).await
     }
+    async fn finish_delete(&self, t: &str, kind: ResourceKind, id: &str) -> StoreResult<()> {
+        self.inner.finish_delete(t, kind, id).await
+    }
     async fn tombstone(
         &self,
         t: &str,

@@ -16,6 +16,7 @@ mod entra_cleanup;
 mod events;
 mod expiry;
 mod failures;
+mod faults;
 mod gallery;
 mod hostile;
 mod http_behaviour;

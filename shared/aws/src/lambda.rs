@@ -13,6 +13,7 @@ use scim_service::oauth::keys::OAuthAuthenticator;
 use scim_service::port::Store;
 use scim_service::settings::SettingsStore;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 pub type Error = lambda_http::Error;
 
@@ -57,13 +58,37 @@ pub fn to_lambda(r: ScimResponse) -> Response<Body> {
     resp
 }
 
+/// How long before the invocation's deadline a request that is still running is answered
+/// `503` (with `Retry-After`) instead, so that the client gets a SCIM error it retries
+/// rather than API Gateway's bare `500`/`503` for a function that timed out.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
+
 /// One invocation: an API Gateway request through the shared handler for the operations in
-/// `OPS`. Never fails: every outcome, a panic in the handler included, is a SCIM response.
+/// `OPS`. Never fails: every outcome, a panic in the handler and a request that runs out of
+/// the invocation's time included, is a SCIM response.
 pub async fn handle_request<S: Store + SettingsStore, A: Authenticator, const OPS: u16>(
     app: &App<S, A>,
     req: Request,
 ) -> Response<Body> {
-    to_lambda(handle_set::<S, A, OPS>(app, from_lambda(req)).await)
+    use lambda_http::RequestExt;
+    let remaining = req.lambda_context_ref().and_then(|ctx| {
+        ctx.deadline()
+            .duration_since(SystemTime::now())
+            .ok()
+            .map(|left| left.saturating_sub(DEADLINE_MARGIN))
+    });
+    let request = handle_set::<S, A, OPS>(app, from_lambda(req));
+    let response = match remaining {
+        Some(left) => match tokio::time::timeout(left, request).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!(status = 503, "request ran out of the invocation's time");
+                scim_service::http::retry_later()
+            }
+        },
+        None => request.await,
+    };
+    to_lambda(response)
 }
 
 /// Runs the Lambda event loop for the operations in `OPS` (`scim_service::http::op_set`),

@@ -195,6 +195,11 @@ impl ScimResponse {
     }
 }
 
+/// `503` with `Retry-After`: the answer to a request that cannot finish now but may later.
+pub fn retry_later() -> ScimResponse {
+    ScimResponse::error(&ScimError::unavailable()).header(http::header::RETRY_AFTER, "1")
+}
+
 /// Configuration the request path needs besides the store and the authenticator.
 #[derive(Debug, Clone, Default)]
 pub struct HttpConfig {

@@ -78,6 +78,11 @@ pub fn store_error(kind: ResourceKind, e: StoreError) -> ScimError {
             "The cursor is not valid for this request.",
         ),
         StoreError::Busy => ScimError::unavailable(),
+        StoreError::Throttled => ScimError::throttled(),
+        StoreError::Unavailable(detail) => {
+            tracing::warn!(error = %detail, "store unavailable");
+            ScimError::unavailable()
+        }
         StoreError::Internal(detail) => {
             tracing::error!(error = %detail, "store failure");
             ScimError::internal()
@@ -769,7 +774,17 @@ pub async fn delete<S: Store>(
     id: &str,
     if_match: Option<&str>,
 ) -> ScimResult<()> {
-    let before = load(store, ctx, kind, id).await?;
+    let before = match load(store, ctx, kind, id).await {
+        Err(e) if e.status == 404 => {
+            // Perhaps a retry of a delete whose clean-up was cut short: finish it. A failure
+            // here is not this request's answer, which is the 404.
+            if let Err(f) = store.finish_delete(&ctx.tenant, kind, id).await {
+                tracing::warn!(error = %f, "finishing an earlier delete failed");
+            }
+            return Err(e);
+        }
+        other => other?,
+    };
     check_if_match(if_match, &before)?;
     let audit = ctx.audit(
         event_name(kind, Some(&before.doc), None, &MemberChanges::default()),

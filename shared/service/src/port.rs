@@ -128,10 +128,25 @@ pub enum StoreError {
     MissingMember(String),
     /// A cursor the store cannot read.
     InvalidCursor,
-    /// Too much contention or throttling after the store's own retries.
+    /// Too much contention after the store's own retries (`503`).
     Busy,
-    /// Anything else; the text is for logs, never for clients.
+    /// The database refused the call for throughput after every retry (`429`).
+    Throttled,
+    /// A transient failure that outlasted the retries: the database answered 5xx, timed
+    /// out, or could not be reached (`503`). The text is for logs, never for clients.
+    Unavailable(String),
+    /// A defect: anything else (`500`). The text is for logs, never for clients.
     Internal(String),
+}
+
+impl StoreError {
+    /// Whether the same request may succeed if retried later (`429`/`503`).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Busy | StoreError::Throttled | StoreError::Unavailable(_)
+        )
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -143,6 +158,8 @@ impl fmt::Display for StoreError {
             StoreError::MissingMember(id) => write!(f, "member {id} does not exist"),
             StoreError::InvalidCursor => f.write_str("invalid cursor"),
             StoreError::Busy => f.write_str("busy"),
+            StoreError::Throttled => f.write_str("throttled"),
+            StoreError::Unavailable(e) => write!(f, "unavailable: {e}"),
             StoreError::Internal(e) => write!(f, "internal: {e}"),
         }
     }
@@ -214,6 +231,17 @@ pub trait Store: Send + Sync {
         kind: ResourceKind,
         before: &Stored,
         audit: &Audit,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The clean-up of a delete, run again for a resource that is already gone: removes the
+    /// memberships of `kind`/`id` that a delete cut short after its transaction (a fault, a
+    /// timeout) may have left behind. Idempotent. Called when a `DELETE` finds nothing, so
+    /// that the client's retry of a delete that answered `503` converges.
+    fn finish_delete(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        id: &str,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// A deleted user's tombstone, if it is still kept at `now` (retention not over).

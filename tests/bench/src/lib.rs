@@ -303,6 +303,10 @@ impl Store for CannedStore {
         Ok(())
     }
 
+    async fn finish_delete(&self, _t: &str, _k: ResourceKind, _id: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
     async fn tombstone(
         &self,
         _t: &str,

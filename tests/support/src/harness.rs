@@ -110,6 +110,16 @@ impl Server {
     /// The server over this table (the scale test's has no stream, say).
     pub async fn start_on(table: Table, configure: impl FnOnce(&mut HttpConfig)) -> Server {
         let store = table.store();
+        Self::start_with_store(table, store, configure).await
+    }
+
+    /// The server over `store`, a store of `table` built another way (through the fault
+    /// proxy, say).
+    pub async fn start_with_store(
+        table: Table,
+        store: DynamoStore,
+        configure: impl FnOnce(&mut HttpConfig),
+    ) -> Server {
         let token = scim_local::generate_token().expect("token");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -13,6 +13,7 @@
 //! | [`aws`] | SDK clients for an emulator on loopback |
 //! | [`gateway`] | `lambda-gateway`: the function binaries behind API Gateway's route table (`infra/functions.json`) over `cargo lambda watch` |
 //! | [`logs`] | log capture |
+//! | [`faults`] | a DynamoDB fault proxy on loopback (throttling, 500s, lost replies, slow replies, resets) |
 //! | [`entra_issuer`] | the loopback stand-in for Entra as the issuer of federation assertions (JWKS, RS256 signer) |
 //! | [`graph`] | the loopback stand-in for Entra's token endpoint and Microsoft Graph |
 
@@ -23,6 +24,7 @@ pub mod aws;
 pub mod ddb_local;
 pub mod engine;
 pub mod entra_issuer;
+pub mod faults;
 pub mod fixtures;
 pub mod gateway;
 pub mod graph;

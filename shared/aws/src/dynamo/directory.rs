@@ -3,7 +3,7 @@
 //! group's members, the activity log (one resource's audit partition, or the tenant's
 //! through the sparse `activity` index, newest first), the counts.
 
-use super::errors::internal;
+use super::errors::sdk_error;
 use super::items::{s, Item};
 use super::keys::{self, activity_pk, audit_pk, count_prefix, counter_pk, membership_pk};
 use super::{reads, DynamoStore};
@@ -130,7 +130,7 @@ impl DirectoryStore for DynamoStore {
             .limit(limit.clamp(1, 1000) as i32)
             .send()
             .await
-            .map_err(|e| internal("Query", e))?;
+            .map_err(|e| sdk_error("Query", e))?;
         let members: Vec<Member> = resp
             .items
             .unwrap_or_default()
@@ -181,7 +181,7 @@ impl DirectoryStore for DynamoStore {
                 .key_condition_expression("apk = :p")
                 .expression_attribute_values(":p", s(scope.clone())),
         };
-        let resp = req.send().await.map_err(|e| internal("Query", e))?;
+        let resp = req.send().await.map_err(|e| sdk_error("Query", e))?;
         let records: Vec<ActivityRecord> = resp
             .items
             .unwrap_or_default()

@@ -1,9 +1,16 @@
 //! SDK errors as store errors, and the backoff between the store's own retries.
 //!
-//! Errors are classified by the service's error code (`ProvideErrorMetadata::code`), never
-//! by their text. Throttling becomes [`StoreError::Busy`] (the service answers 503); every
-//! other failure is [`StoreError::Internal`] with the SDK's full context, logged once at the
-//! edge and never shown to a client.
+//! Errors are classified by what failed and by the service's error code
+//! (`ProvideErrorMetadata::code`), never by their text. What reaches here has outlasted the
+//! SDK's own retries:
+//!
+//! - throttling is [`StoreError::Throttled`] (the client gets `429` + `Retry-After`);
+//! - a 5xx answer, a timeout, a connection that failed or a reply that could not be read
+//!   is [`StoreError::Unavailable`] (`503` + `Retry-After`): the same request can succeed
+//!   later, and every write is idempotent under a retry (see `transact`);
+//! - anything else (a request DynamoDB calls invalid, a missing table) is a defect,
+//!   [`StoreError::Internal`] (`500`), logged once at the edge with the SDK's context and
+//!   never shown to a client.
 
 use crate::retry::Backoff;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -17,15 +24,36 @@ const THROTTLING: [&str; 3] = [
     "RequestLimitExceeded",
 ];
 
+/// Error codes of a service-side failure that a later retry may not meet.
+const TRANSIENT: [&str; 3] = [
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+];
+
 /// The store error of a failed call of operation `op` (for the log: `"GetItem"`).
-pub(super) fn internal<E>(op: &str, e: SdkError<E>) -> StoreError
+pub(super) fn sdk_error<E>(op: &str, e: SdkError<E>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     if is_throttle(&e) {
-        return StoreError::Busy;
+        return StoreError::Throttled;
     }
-    StoreError::Internal(format!("{op}: {}", DisplayErrorContext(&e)))
+    let context = || format!("{op}: {}", DisplayErrorContext(&e));
+    let transient = match &e {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        // A request the SDK could not even send (a bad endpoint) is a defect.
+        SdkError::DispatchFailure(d) => !d.is_user(),
+        SdkError::ServiceError(s) => {
+            s.raw().status().is_server_error() || e.code().is_some_and(|c| TRANSIENT.contains(&c))
+        }
+        _ => false,
+    };
+    if transient {
+        StoreError::Unavailable(context())
+    } else {
+        StoreError::Internal(context())
+    }
 }
 
 /// Whether the service refused the call for throughput (after the SDK's own retries).
@@ -61,20 +89,39 @@ mod tests {
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
 
-    fn service_error(code: &str) -> SdkError<GetItemError> {
+    fn service_error(code: &str, status: u16) -> SdkError<GetItemError> {
         let e = GetItemError::generic(ErrorMetadata::builder().code(code).build());
-        let raw = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
         SdkError::service_error(e, raw)
     }
 
     #[test]
-    fn throttling_is_busy_by_its_error_code() {
+    fn throttling_is_throttled_by_its_error_code() {
         for code in THROTTLING {
-            assert_eq!(internal("GetItem", service_error(code)), StoreError::Busy);
+            assert_eq!(
+                sdk_error("GetItem", service_error(code, 400)),
+                StoreError::Throttled
+            );
         }
+    }
+
+    #[test]
+    fn a_server_error_or_timeout_is_transient_and_a_bad_request_is_a_defect() {
+        for (code, status) in [("InternalServerError", 500), ("Anything", 503)] {
+            assert!(matches!(
+                sdk_error("GetItem", service_error(code, status)),
+                StoreError::Unavailable(m) if m.starts_with("GetItem: ")
+            ));
+        }
+        let timeout: SdkError<GetItemError> = SdkError::timeout_error("attempt timed out");
+        assert!(sdk_error("GetItem", timeout).is_transient());
+        let reset: SdkError<GetItemError> = SdkError::dispatch_failure(
+            aws_smithy_runtime_api::client::result::ConnectorError::io("connection reset".into()),
+        );
+        assert!(sdk_error("GetItem", reset).is_transient());
         for code in ["ValidationException", "ResourceNotFoundException"] {
             assert!(matches!(
-                internal("GetItem", service_error(code)),
+                sdk_error("GetItem", service_error(code, 400)),
                 StoreError::Internal(m) if m.starts_with("GetItem: ")
             ));
         }

@@ -10,7 +10,7 @@
 //! with the tenant's size, and it never reads the tenant's user partition. The scheduled
 //! function around it is `crate::expiry`.
 
-use super::errors::internal;
+use super::errors::sdk_error;
 use super::items::s;
 use super::keys::{expiry_due_below, expiry_pk, expiry_start_key};
 use super::DynamoStore;
@@ -47,7 +47,7 @@ impl DynamoStore {
             .limit(limit.clamp(1, 10_000) as i32)
             .send()
             .await
-            .map_err(|e| internal("Query", e))?;
+            .map_err(|e| sdk_error("Query", e))?;
         let ids = resp
             .items
             .unwrap_or_default()

@@ -6,7 +6,7 @@
 //! tombstone's expiry (so a re-add finds them), their index entries and memberships go.
 //! Deletes and restores bump the counter generation (page memos written before are void).
 
-use super::errors::{backoff, build, internal};
+use super::errors::{backoff, build, sdk_error};
 use super::items::{epoch_secs, from_item, n, s, to_item, Item, TombstoneItem};
 use super::keys::{
     inactive_email_pk, index_entries, item_key, membership_pk, resource_pk, tombstone_pk, SINGLE,
@@ -31,6 +31,7 @@ pub(super) async fn delete(
     before: &Stored,
     audit: &Audit,
 ) -> StoreResult<()> {
+    let mut removals = Vec::new();
     let mut actions = vec![(
         store.delete_action(
             resource_pk(t, kind),
@@ -45,7 +46,7 @@ pub(super) async fn delete(
         let expires = epoch_secs(audit.at) + store.retention.tombstone_secs;
         let groups = reads::groups_of(store, t, &before.id).await?;
         let at = scim_core::resource::format_datetime(audit.at);
-        let tomb = to_item(TombstoneItem::new(t, before, &at, groups, expires))?;
+        let tomb = to_item(TombstoneItem::new(t, before, &at, groups.clone(), expires))?;
         actions.push((store.put(tomb, None)?, Slot::Other));
         for entry in index_entries(t, kind, &before.id, &before.doc) {
             match entry.unique {
@@ -64,6 +65,14 @@ pub(super) async fn delete(
         if let Some(email) = resource::primary_email(&before.doc) {
             actions.push(store.inactive_email_put(t, email, &before.id, expires)?);
         }
+        // The memberships known now go in the same transaction when they fit, so a fault
+        // after it leaves none behind; beyond that they go in later ones (idempotent).
+        for g in &groups {
+            removals.push((
+                store.delete_action(membership_pk(t, g), before.id.clone(), None)?,
+                Slot::Other,
+            ));
+        }
     } else {
         for entry in index_entries(t, kind, &before.id, &before.doc) {
             let cond = entry
@@ -75,11 +84,26 @@ pub(super) async fn delete(
     actions.push((store.counter_update(t, kind, -1)?, Slot::Other));
     actions.push((store.generation_bump(t, kind)?, Slot::Other));
     actions.push(store.audit_action(t, kind, before, audit, &MemberChanges::default())?);
-    store.transact(actions).await?;
-    // Memberships go after the resource: a concurrent add checks that the member exists.
-    store.remove_from_all_groups(t, &before.id).await?;
+    store
+        .transact_chunked(t, actions, Vec::new(), removals, &[])
+        .await?;
+    // What is left goes after the resource: memberships added concurrently (an add checks
+    // that the member exists, so none can follow), and a group's members. If this is cut
+    // short, the client's retry finds the resource gone and finishes it (`finish_delete`).
+    finish_delete(store, t, kind, &before.id).await
+}
+
+/// A delete's membership clean-up (see `Store::finish_delete`): a member's memberships
+/// through the reverse index, and a group's own.
+pub(super) async fn finish_delete(
+    store: &DynamoStore,
+    t: &str,
+    kind: ResourceKind,
+    id: &str,
+) -> StoreResult<()> {
+    store.remove_from_all_groups(t, id).await?;
     if kind == ResourceKind::Group {
-        store.clear_members(t, &before.id, &BTreeSet::new()).await?;
+        store.clear_members(t, id, &BTreeSet::new()).await?;
     }
     Ok(())
 }
@@ -99,7 +123,7 @@ pub(super) async fn tombstone(
         .consistent_read(true)
         .send()
         .await
-        .map_err(|e| internal("GetItem", e))?;
+        .map_err(|e| sdk_error("GetItem", e))?;
     let Some(item) = out.item else {
         return Ok(None);
     };
@@ -211,7 +235,7 @@ pub(super) async fn clear_inactive_email(
         {
             Ok(())
         }
-        Err(e) => Err(internal("DeleteItem", e)),
+        Err(e) => Err(sdk_error("DeleteItem", e)),
     }
 }
 
@@ -237,7 +261,7 @@ impl DynamoStore {
                     .request_items(&self.table, requests.clone())
                     .send()
                     .await
-                    .map_err(|e| internal("BatchWriteItem", e))?;
+                    .map_err(|e| sdk_error("BatchWriteItem", e))?;
                 requests = resp
                     .unprocessed_items
                     .and_then(|mut u| u.remove(&self.table))

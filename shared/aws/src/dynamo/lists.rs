@@ -2,7 +2,7 @@
 //! when the core's planner finds one, else a bounded walk of the tenant's own partition
 //! with the core's evaluator.
 
-use super::errors::internal;
+use super::errors::sdk_error;
 use super::items::{self, epoch_secs, n, s};
 use super::keys::{best_lookup, indexed, item_key, page_memo_key, resource_pk};
 use super::{reads, DynamoStore, MAX_SCAN_ITEMS};
@@ -56,7 +56,7 @@ impl DynamoStore {
             .set_key(Some(page_memo_key(t, kind, fh, start_index)))
             .send()
             .await
-            .map_err(|e| internal("GetItem", e))?;
+            .map_err(|e| sdk_error("GetItem", e))?;
         let Some(mut item) = out.item else {
             return Ok(None);
         };
@@ -86,7 +86,7 @@ impl DynamoStore {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| internal("PutItem", e))?;
+            .map_err(|e| sdk_error("PutItem", e))?;
         Ok(())
     }
 
@@ -113,7 +113,7 @@ impl DynamoStore {
                 .limit((count - out.len()).max(1) as i32)
                 .send()
                 .await
-                .map_err(|e| internal("Query", e))?;
+                .map_err(|e| sdk_error("Query", e))?;
             for item in resp.items.unwrap_or_default() {
                 out.push(items::stored(item)?);
             }
@@ -152,7 +152,7 @@ impl DynamoStore {
                 .limit((skip - seen).min(1000) as i32)
                 .send()
                 .await
-                .map_err(|e| internal("Query", e))?;
+                .map_err(|e| sdk_error("Query", e))?;
             for item in resp.items.unwrap_or_default() {
                 if let Some(AttributeValue::S(sk)) = item.get("sk") {
                     last = Some(sk.clone());

@@ -40,6 +40,7 @@ pub use instrument::{transaction_write_units, CallCounts, Calls, Capacity, Capac
 pub use items::AUDIT_RECORD;
 pub use keys::MAX_INDEXED_EMAILS;
 
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
 use scim_core::patch::Member;
 use scim_core::schema::ResourceKind;
@@ -47,9 +48,24 @@ use scim_service::port::{
     Audit, ListPage, ListRequest, Store, StoreResult, Stored, Tombstone, Update,
 };
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The most items a filter no index serves may examine.
 pub const MAX_SCAN_ITEMS: usize = 100_000;
+
+/// The SDK's time limits on each store call: an attempt (one HTTP exchange) may take 3 s,
+/// a call with the SDK's retries (three attempts) 7 s, a connection 1 s to open. DynamoDB
+/// answers in milliseconds, so these only cut off a call that hangs, and let the SDK retry
+/// it; a transaction's retry is answered from its `ClientRequestToken` (see `transact`).
+/// What still fails is `503` ([`scim_service::port::StoreError::Unavailable`]). The
+/// request as a whole ends before the function's timeout (`crate::lambda::handle_request`).
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(7))
+        .build()
+}
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -83,14 +99,33 @@ impl Default for Retention {
 impl DynamoStore {
     /// The store over `table`, counting every call made through its client (the client
     /// is rebuilt with the counting interceptor; see [`instrument`]).
+    ///
+    /// Every call is bounded by [`timeouts`] (see [`DynamoStore::reconfigure`]).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         let calls = Arc::new(CallCounts::default());
+        let client = Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .timeout_config(timeouts())
+                .build(),
+        );
         DynamoStore {
             client: instrument::counting(&client, Arc::clone(&calls)),
             table: table.into(),
             calls,
             retention: Retention::default(),
         }
+    }
+
+    /// The same store with its client's configuration changed by `f` (the fault-injection
+    /// tests' shorter timeouts and backoff). Calls are still counted.
+    pub fn reconfigure(
+        mut self,
+        f: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
+    ) -> Self {
+        self.client = Client::from_conf(f(self.client.config().to_builder()).build());
+        self
     }
 
     pub fn with_retention(mut self, retention: Retention) -> Self {
@@ -163,6 +198,10 @@ impl Store for DynamoStore {
         audit: &Audit,
     ) -> StoreResult<()> {
         lifecycle::delete(self, tenant, kind, before, audit).await
+    }
+
+    async fn finish_delete(&self, tenant: &str, kind: ResourceKind, id: &str) -> StoreResult<()> {
+        lifecycle::finish_delete(self, tenant, kind, id).await
     }
 
     async fn tombstone(

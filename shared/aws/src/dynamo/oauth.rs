@@ -10,7 +10,7 @@
 //! Revoking deletes the client and sets `r_{client id}` on the settings item in one
 //! transaction, so the SCIM path's gate refuses its access tokens from its next reading.
 
-use super::errors::{build, internal};
+use super::errors::{build, sdk_error};
 use super::items::{epoch_secs, n, s, Item};
 use super::keys::{
     item_key, oauth_pk, revoked_client_attr, settings_key, OAUTH_CLIENT_PREFIX, OAUTH_REPLAY_PREFIX,
@@ -95,7 +95,7 @@ impl ClientStore for DynamoStore {
                     attribute: "clientId",
                     holder: None,
                 },
-                _ => internal("PutItem", e),
+                _ => sdk_error("PutItem", e),
             })?;
         Ok(())
     }
@@ -112,7 +112,7 @@ impl ClientStore for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| internal("GetItem", e))?;
+            .map_err(|e| sdk_error("GetItem", e))?;
         Ok(out.item.as_ref().and_then(client_of))
     }
 
@@ -131,7 +131,7 @@ impl ClientStore for DynamoStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| internal("Query", e))?;
+                .map_err(|e| sdk_error("Query", e))?;
             out.extend(page.items().iter().filter_map(client_of));
             start = page.last_evaluated_key;
             if start.is_none() {
@@ -166,6 +166,7 @@ impl ClientStore for DynamoStore {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().delete(delete).build())
             .transact_items(TransactWriteItem::builder().update(update).build())
+            .client_request_token(super::transact::request_token())
             .send()
             .await;
         match out {
@@ -186,7 +187,7 @@ impl ClientStore for DynamoStore {
                 if missing {
                     Ok(false)
                 } else {
-                    Err(internal("TransactWriteItems", e))
+                    Err(sdk_error("TransactWriteItems", e))
                 }
             }
         }
@@ -220,7 +221,7 @@ impl ClientStore for DynamoStore {
             {
                 Ok(false)
             }
-            Err(e) => Err(internal("PutItem", e)),
+            Err(e) => Err(sdk_error("PutItem", e)),
         }
     }
 }

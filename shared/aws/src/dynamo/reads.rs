@@ -1,7 +1,7 @@
 //! Reads: a resource by id or many by id, a partition, the index lookups, memberships,
 //! the counters, a guard's holder, the audit trail.
 
-use super::errors::{backoff, build, internal};
+use super::errors::{backoff, build, sdk_error};
 use super::items::{self, from_item, s, Item, MembershipItem};
 use super::keys::{
     audit_pk, count_prefix, counter_pk, generation_prefix, item_key, membership_gpk, membership_pk,
@@ -30,7 +30,7 @@ pub(super) async fn get(
         .consistent_read(true)
         .send()
         .await
-        .map_err(|e| internal("GetItem", e))?;
+        .map_err(|e| sdk_error("GetItem", e))?;
     out.item.map(items::stored).transpose()
 }
 
@@ -73,7 +73,7 @@ pub(super) async fn groups_of(
             .set_exclusive_start_key(start.take())
             .send()
             .await
-            .map_err(|e| internal("Query", e))?;
+            .map_err(|e| sdk_error("Query", e))?;
         for item in resp.items.unwrap_or_default() {
             if let Some(AttributeValue::S(g)) = item.get("gsk") {
                 out.push(g.clone());
@@ -134,7 +134,7 @@ impl DynamoStore {
                     .request_items(&self.table, ka)
                     .send()
                     .await
-                    .map_err(|e| internal("BatchGetItem", e))?;
+                    .map_err(|e| sdk_error("BatchGetItem", e))?;
                 if let Some(found) = resp.responses.and_then(|mut r| r.remove(&self.table)) {
                     for item in found {
                         let is_user =
@@ -180,7 +180,7 @@ impl DynamoStore {
                 .limit((limit.saturating_sub(out.len()).clamp(1, 1000)) as i32)
                 .send()
                 .await
-                .map_err(|e| internal("Query", e))?;
+                .map_err(|e| sdk_error("Query", e))?;
             out.extend(resp.items.unwrap_or_default());
             match resp.last_evaluated_key {
                 Some(k) if out.len() < limit => start = Some(k),
@@ -242,7 +242,7 @@ impl DynamoStore {
             .projection_expression("pk")
             .send()
             .await
-            .map_err(|e| internal("GetItem", e))?;
+            .map_err(|e| sdk_error("GetItem", e))?;
         Ok(out.item.is_some())
     }
 
@@ -268,7 +268,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| internal("GetItem", e))?;
+            .map_err(|e| sdk_error("GetItem", e))?;
         Ok(out.item.and_then(|mut i| match i.remove("id") {
             Some(AttributeValue::S(id)) => Some(id),
             _ => None,

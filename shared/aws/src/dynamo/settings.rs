@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | settings | `{t}#S` | `settings` | `enabled` (absent = on), `lastAt`, `lastClient`, `u_{token id}` = `{at, client}`, `r_{client id}` = when an OAuth client was revoked |
 
-use super::errors::internal;
+use super::errors::sdk_error;
 use super::items::{s, Item};
 use super::keys::settings_key;
 use super::DynamoStore;
@@ -77,7 +77,7 @@ impl SettingsStore for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| internal("GetItem", e))?;
+            .map_err(|e| sdk_error("GetItem", e))?;
         Ok(settings_of(out.item.as_ref()))
     }
 
@@ -98,7 +98,7 @@ impl SettingsStore for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await
-            .map_err(|e| internal("UpdateItem", e))?;
+            .map_err(|e| sdk_error("UpdateItem", e))?;
         Ok(settings_of(out.attributes.as_ref()))
     }
 
@@ -130,7 +130,7 @@ impl SettingsStore for DynamoStore {
                 ),
             None => req.update_expression("SET lastAt = :at, lastClient = :c"),
         };
-        let out = req.send().await.map_err(|e| internal("UpdateItem", e))?;
+        let out = req.send().await.map_err(|e| sdk_error("UpdateItem", e))?;
         Ok(settings_of(out.attributes.as_ref()))
     }
 }

@@ -6,7 +6,7 @@
 //! by the position of the failed condition: a version mismatch, a uniqueness guard (and
 //! who holds it), a missing member.
 
-use super::errors::{backoff, build, internal};
+use super::errors::{backoff, build, sdk_error};
 use super::items::{n, s, to_item, AuditItem, Item, MembershipItem};
 use super::keys::{
     count_prefix, counter_pk, generation_prefix, inactive_email_pk, index_entries, item_key,
@@ -25,6 +25,18 @@ use std::collections::BTreeSet;
 
 /// DynamoDB's limit of actions in one `TransactWriteItems`.
 pub(super) const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// The store's own attempts at one transaction (after conflicts and throttling, each of
+/// which the SDK has already retried), and the time after which it stops starting new
+/// ones, so that a request ends well inside the function's timeout.
+const MAX_ATTEMPTS: u32 = 10;
+const RETRY_TIME: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A new `ClientRequestToken` for one `TransactWriteItems` call (see
+/// [`DynamoStore::transact`]). Every transaction the store sends carries one.
+pub(super) fn request_token() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
 
 /// Which part of a transaction an action is, to explain a cancellation.
 #[derive(Debug, Clone)]
@@ -275,6 +287,15 @@ impl DynamoStore {
     }
 
     /// Runs one transaction, retrying conflicts; explains a cancellation by its slot.
+    ///
+    /// Each attempt carries its own `ClientRequestToken`, which the SDK sends unchanged on
+    /// each of its own retries of that attempt. So when a transaction ran but its reply was
+    /// lost (a 5xx or a timeout after DynamoDB committed it), the SDK's retry is answered
+    /// as a success without running again, instead of failing its own conditions (a create
+    /// answering `409` against the user it had just written, a counter added twice). A new
+    /// attempt after a definite answer (a conflict, throttling) gets a new token: DynamoDB
+    /// refuses a token reused with other parameters, and the caller's retries (ops) build
+    /// other parameters.
     pub(super) async fn transact(
         &self,
         actions: Vec<(TransactWriteItem, Slot)>,
@@ -283,11 +304,17 @@ impl DynamoStore {
             return Ok(());
         }
         let (items, slots): (Vec<_>, Vec<_>) = actions.into_iter().unzip();
-        for attempt in 0..10u32 {
+        let started = std::time::Instant::now();
+        let mut throttled = false;
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 && started.elapsed() >= RETRY_TIME {
+                break;
+            }
             let result = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
+                .client_request_token(request_token())
                 .send()
                 .await;
             let err = match result {
@@ -319,30 +346,31 @@ impl DynamoStore {
                             _ => StoreError::Internal("unexpected condition failure".into()),
                         });
                     }
-                    reasons.iter().any(|r| {
+                    throttled = reasons.iter().any(|r| {
                         matches!(
                             r.code(),
-                            Some(
-                                "TransactionConflict"
-                                    | "ThrottlingError"
-                                    | "ProvisionedThroughputExceeded"
-                            )
+                            Some("ThrottlingError" | "ProvisionedThroughputExceeded")
                         )
-                    })
+                    });
+                    throttled
+                        || reasons
+                            .iter()
+                            .any(|r| r.code() == Some("TransactionConflict"))
                 }
                 Some(TransactWriteItemsError::TransactionInProgressException(_)) => true,
-                Some(TransactWriteItemsError::ProvisionedThroughputExceededException(_))
-                | Some(TransactWriteItemsError::ThrottlingException(_))
-                | Some(TransactWriteItemsError::RequestLimitExceeded(_)) => true,
                 _ => false,
             };
             if !retry {
-                return Err(internal("TransactWriteItems", err));
+                return Err(sdk_error("TransactWriteItems", err));
             }
             tracing::debug!(attempt, "transaction conflict; retrying");
             backoff(attempt).await;
         }
-        Err(StoreError::Busy)
+        Err(if throttled {
+            StoreError::Throttled
+        } else {
+            StoreError::Busy
+        })
     }
 
     /// Runs the first chunk (holding the resource write) and then the rest. Later chunks

@@ -38,6 +38,11 @@ fn store_problem(e: StoreError) -> Problem {
             Problem::bad_request("The cursor is not valid for this request.")
         }
         StoreError::Busy => Problem::unavailable(),
+        StoreError::Throttled => Problem::new(429, "Too many requests; retry later."),
+        StoreError::Unavailable(e) => {
+            tracing::warn!(error = %e, "store unavailable in the application API");
+            Problem::unavailable()
+        }
         other => {
             tracing::error!(error = %other, "store failure in the application API");
             Problem::internal()
