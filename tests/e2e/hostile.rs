@@ -65,6 +65,23 @@ impl World {
     async fn unchanged(&self, what: &str) {
         let writes_now = writes(&self.s.calls().since(&self.before.2));
         assert_eq!(writes_now, 0, "{what}: a write reached the store");
+        self.same(what).await;
+    }
+
+    /// [`World::unchanged`], but a fresh provisioning gate's usage record (an `UpdateItem`
+    /// of the settings item, the only `UpdateItem` the store makes) is allowed: each Lambda
+    /// invocation below builds its own.
+    async fn unchanged_but_usage(&self, what: &str) {
+        let c = self.s.calls().since(&self.before.2);
+        assert_eq!(
+            writes(&c) - c.update_item,
+            0,
+            "{what}: a write reached the store"
+        );
+        self.same(what).await;
+    }
+
+    async fn same(&self, what: &str) {
         for (path, n) in [("/Users?count=0", 1), ("/Groups?count=0", 1)] {
             let r = self.s.get(path).await;
             r.expect(200);
@@ -618,6 +635,46 @@ async fn the_application_api_answers_404_problems_for_over_long_ids() {
         assert_eq!(r.body["status"], 404);
     }
     w.unchanged("application API ids").await;
+}
+
+#[tokio::test]
+async fn a_lambda_function_answers_the_same_as_the_local_server() {
+    use crate::lambda_events::{invoke, v2};
+    use scim_core::schema::ResourceKind::{Group, User};
+    use scim_service::http::{op_set, Operation};
+    let w = World::new().await;
+    let s = &w.s;
+    let long = format!("/scim/v2/Users/{}", "x".repeat(5000));
+    let (status, _, body) =
+        invoke::<{ op_set(&[Operation::Get(User)]) }>(s, v2("GET", &long, "", &s.token, None))
+            .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (404, Some("404")),
+        "{body}"
+    );
+    let long = format!("/scim/v2/Groups/{}", "x".repeat(5000));
+    let event = v2("DELETE", &long, "", &s.token, None);
+    let (status, _, body) = invoke::<{ op_set(&[Operation::Delete(Group)]) }>(s, event).await;
+    assert_eq!(status, 404, "{body}");
+    let mut event = v2("POST", "/scim/v2/Users", "", &s.token, None);
+    event["body"] = json!(r#"{"userName": "a@contoso.com", "USERNAME": "b@contoso.com"}"#);
+    let (status, _, body) = invoke::<{ op_set(&[Operation::Create(User)]) }>(s, event).await;
+    assert_eq!(
+        (status, body["scimType"].as_str()),
+        (400, Some("invalidSyntax")),
+        "{body}"
+    );
+    let filter = format!("id eq \"{}\"", "i".repeat(MAX_ID_BYTES + 1));
+    let query = format!("filter={}", q(&filter));
+    let event = v2("GET", "/scim/v2/Users", &query, &s.token, None);
+    let (status, _, body) = invoke::<{ op_set(&[Operation::List(User)]) }>(s, event).await;
+    assert_eq!(
+        (status, body["scimType"].as_str()),
+        (400, Some("invalidFilter")),
+        "{body}"
+    );
+    w.unchanged_but_usage("Lambda events").await;
 }
 
 // ------------------------------------------------------------------------ filters

@@ -30,7 +30,10 @@ fn tokens(s: &Server) -> TokenSet {
     TokenSet::new().with(&s.token, crate::harness::TENANT)
 }
 
-async fn invoke<const OPS: u16>(s: &Server, event: Value) -> (u16, http::HeaderMap, Value) {
+pub(crate) async fn invoke<const OPS: u16>(
+    s: &Server,
+    event: Value,
+) -> (u16, http::HeaderMap, Value) {
     invoke_app::<OPS, _>(&app(s, tokens(s)), event).await
 }
 
@@ -90,7 +93,13 @@ fn assert_generic_500(status: u16, body: &Value) {
     assert!(!body.to_string().contains("panic"), "{body}");
 }
 
-fn v2(method: &str, raw_path: &str, raw_query: &str, token: &str, body: Option<Value>) -> Value {
+pub(crate) fn v2(
+    method: &str,
+    raw_path: &str,
+    raw_query: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Value {
     json!({
         "version": "2.0",
         "routeKey": format!("{method} /scim/v2/Users"),
