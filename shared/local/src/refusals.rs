@@ -2,8 +2,9 @@
 //!
 //! hyper answers a request it cannot parse before our code sees it, with an empty body:
 //! `400` (malformed request line, method, version or header), `414` (a request target
-//! longer than 65,534 bytes, fixed in hyper), `431` (a head larger than its read buffer,
-//! 408 KiB by default, or more than 100 headers), then closes the connection. It has no hook
+//! longer than 65,534 bytes, fixed in hyper), `431` (a head that outgrows its read buffer,
+//! 408 KiB by default — checked after each read, so a head read at once may be a little
+//! larger —, or more than 100 headers), then closes the connection. It has no hook
 //! for that response, so [`ScimRefusals`] wraps the connection and replaces those bytes on
 //! their way out with the same status and a SCIM error body (RFC 7644 §3.12).
 //!
@@ -60,7 +61,7 @@ pub fn refusal_bytes(status: u16) -> Vec<u8> {
         ),
         431 => (
             "Request Header Fields Too Large",
-            "The request's headers are too large (at most 100 headers and 408 KiB in all).",
+            "The request's headers are too large (at most 100 headers and about 408 KiB in all).",
         ),
         _ => (
             "Bad Request",
