@@ -114,7 +114,7 @@ fn assert_expired_audit(records: &[HashMap<String, AttributeValue>], request_id:
 const SEED_CONCURRENCY: usize = 8;
 
 /// Creates `n` users straight through the store port, [`SEED_CONCURRENCY`] at a time.
-async fn seed(
+pub(crate) async fn seed(
     store: &DynamoStore,
     prefix: &str,
     n: usize,

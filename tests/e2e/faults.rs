@@ -671,3 +671,62 @@ async fn a_transaction_replayed_with_its_token_succeeds_and_without_it_fails() {
         "without the token the same write fails its condition"
     );
 }
+
+/// Replace-all members (PUT, and PATCH `replace members`) writes the new set, then clears
+/// the rest: a fault between the two answers `503`, and the client's retry converges to
+/// exactly the requested set.
+#[tokio::test]
+async fn a_members_replace_cut_short_converges_on_the_clients_retry() {
+    let (s, proxy, _, _) = faulty_server(11).await;
+    let users: Vec<String> = {
+        let mut v = Vec::new();
+        for i in 0..6 {
+            v.push(s.user(&format!("member-{i}@example.com")).await);
+        }
+        v
+    };
+    let g = s.group("Replaced").await;
+    let add = json!({"schemas": [PATCH], "Operations": [
+        {"op": "add", "path": "members", "value": [{"value": users[0]}, {"value": users[1]}]}]});
+    s.patch(&format!("/Groups/{g}"), &add).await;
+    let wanted = |ids: &[&String]| {
+        let mut v: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    };
+    // The clean-up is the only BatchWriteItem: make each of its tries fail.
+    proxy.set_modes(&[Fault::ServerError]);
+    proxy.set_operations(Some(&["BatchWriteItem"]));
+
+    let put = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Replaced", "members": [{"value": users[2]}, {"value": users[3]}]});
+    proxy.set_rate(1.0);
+    let r = s.put(&format!("/Groups/{g}"), &put).await;
+    r.expect(503);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    proxy.set_rate(0.0);
+    s.put(&format!("/Groups/{g}"), &put).await.expect(200);
+    assert_eq!(s.member_ids(&g).await, wanted(&[&users[2], &users[3]]));
+
+    let replace = json!({"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": "members", "value": [{"value": users[4]}, {"value": users[5]}]}]});
+    proxy.set_rate(1.0);
+    s.patch(&format!("/Groups/{g}"), &replace).await.expect(503);
+    proxy.set_rate(0.0);
+    let r = s.patch(&format!("/Groups/{g}"), &replace).await;
+    assert!(matches!(r.status.as_u16(), 200 | 204), "{}", r.text);
+    assert_eq!(s.member_ids(&g).await, wanted(&[&users[4], &users[5]]));
+    for u in &users[..4] {
+        let r = s.get(&format!("/Users/{u}")).await;
+        assert!(
+            r.body["groups"].as_array().is_none_or(|a| a.is_empty()),
+            "{}",
+            r.text
+        );
+    }
+    assert!(
+        proxy.injected()[&Fault::ServerError] >= 6,
+        "{:?}",
+        proxy.injected()
+    );
+}

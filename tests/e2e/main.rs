@@ -27,3 +27,4 @@ mod oauth;
 mod okta;
 mod smoke;
 mod tokens;
+mod unindexed;

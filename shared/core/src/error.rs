@@ -128,10 +128,6 @@ impl ScimError {
             "The service is temporarily unavailable; retry later.",
         )
     }
-    /// The database is throttling this tenant's requests (`429`, with `Retry-After`).
-    pub fn throttled() -> Self {
-        Self::new(429, None, "Too many requests; retry later.")
-    }
 
     /// The SCIM error body: `status` is a string, as RFC 7644 §3.12 shows.
     pub fn to_json(&self) -> Value {

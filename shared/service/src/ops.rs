@@ -78,7 +78,18 @@ pub fn store_error(kind: ResourceKind, e: StoreError) -> ScimError {
             "The cursor is not valid for this request.",
         ),
         StoreError::Busy => ScimError::unavailable(),
-        StoreError::Throttled => ScimError::throttled(),
+        StoreError::Throttled => {
+            ScimError::too_many_requests("Too many requests for this tenant; retry later.")
+        }
+        StoreError::FilterTooBroad { limit } => ScimError::too_many(format!(
+            "The filter can use no index, and answering it would examine more than {limit} {}s; \
+             add an 'eq' clause on {}.",
+            kind.name(),
+            match kind {
+                ResourceKind::User => "id, userName, externalId or emails.value",
+                ResourceKind::Group => "id, displayName, externalId or members.value",
+            }
+        )),
         StoreError::Unavailable(detail) => {
             tracing::warn!(error = %detail, "store unavailable");
             ScimError::unavailable()

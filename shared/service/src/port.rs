@@ -128,6 +128,10 @@ pub enum StoreError {
     MissingMember(String),
     /// A cursor the store cannot read.
     InvalidCursor,
+    /// A filter no index serves would examine more than `limit` items (`400 tooMany`).
+    FilterTooBroad {
+        limit: usize,
+    },
     /// Too much contention after the store's own retries (`503`).
     Busy,
     /// The database refused the call for throughput after every retry (`429`).
@@ -157,6 +161,7 @@ impl fmt::Display for StoreError {
             StoreError::Uniqueness { attribute, .. } => write!(f, "uniqueness of {attribute}"),
             StoreError::MissingMember(id) => write!(f, "member {id} does not exist"),
             StoreError::InvalidCursor => f.write_str("invalid cursor"),
+            StoreError::FilterTooBroad { limit } => write!(f, "filter examines over {limit} items"),
             StoreError::Busy => f.write_str("busy"),
             StoreError::Throttled => f.write_str("throttled"),
             StoreError::Unavailable(e) => write!(f, "unavailable: {e}"),

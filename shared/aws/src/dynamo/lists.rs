@@ -5,7 +5,9 @@
 use super::errors::sdk_error;
 use super::items::{self, epoch_secs, n, s};
 use super::keys::{best_lookup, indexed, item_key, page_memo_key, resource_pk};
-use super::{reads, DynamoStore, MAX_SCAN_ITEMS};
+#[cfg(doc)]
+use super::MAX_SCAN_ITEMS;
+use super::{reads, DynamoStore};
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use scim_core::filter;
@@ -287,28 +289,7 @@ impl DynamoStore {
             }
             out
         } else {
-            let mut out = Vec::new();
-            let mut after: Option<String> = None;
-            let mut examined = 0usize;
-            loop {
-                let (items, more) = self.page_after(t, kind, after.as_deref(), 1000).await?;
-                examined += items.len();
-                after = items.last().map(|i| i.id.clone());
-                out.extend(
-                    items
-                        .into_iter()
-                        .filter(|i| matches_at(&compiled, kind, &i.doc, req.now)),
-                );
-                if !more {
-                    break;
-                }
-                if examined >= MAX_SCAN_ITEMS {
-                    return Err(StoreError::Internal(format!(
-                        "filter examined more than {MAX_SCAN_ITEMS} items"
-                    )));
-                }
-            }
-            out
+            return self.list_walked(t, kind, f, &compiled, req).await;
         };
         let total = matched.len() as u64;
         let count = req.count as usize;
@@ -349,6 +330,173 @@ impl DynamoStore {
             }
         }
     }
+
+    /// Walks the partition after `after` in key order, evaluating `f`, until `want` matches
+    /// (all of them when `None`) or the end. Bounded: past [`MAX_SCAN_ITEMS`] (the store's
+    /// scan limit) examined
+    /// items it answers [`StoreError::FilterTooBroad`], never a partial result.
+    async fn walk(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        f: &filter::CompiledFilter,
+        after: Option<String>,
+        want: Option<usize>,
+        now: time::OffsetDateTime,
+    ) -> StoreResult<Vec<Stored>> {
+        let mut out = Vec::new();
+        let mut after = after;
+        let mut examined = 0usize;
+        loop {
+            // Reads in steps of what is still wanted (at least 100, at most 1,000).
+            let step = want
+                .map_or(1000, |w| (2 * (w - out.len())).clamp(100, 1000))
+                .min(self.scan_limit.saturating_sub(examined).max(1));
+            let (items, more) = self.page_after(t, kind, after.as_deref(), step).await?;
+            examined += items.len();
+            after = items.last().map(|i| i.id.clone());
+            for item in items {
+                if matches_at(f, kind, &item.doc, now) {
+                    out.push(item);
+                    if want.is_some_and(|w| out.len() >= w) {
+                        return Ok(out);
+                    }
+                }
+            }
+            if !more {
+                return Ok(out);
+            }
+            if examined >= self.scan_limit {
+                return Err(StoreError::FilterTooBroad {
+                    limit: self.scan_limit,
+                });
+            }
+        }
+    }
+
+    /// A filter no index serves: a bounded walk of the tenant's own partition. The first
+    /// page walks it all (`totalResults` is exact); the page boundary after it is
+    /// remembered with that total (a page memo, like unfiltered lists', void after a
+    /// delete or restore), and a cursor carries both, so each later page reads only from
+    /// its boundary to its last match — O(page), not O(all matches), per page.
+    async fn list_walked(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        f: &filter::Filter,
+        compiled: &filter::CompiledFilter,
+        req: &ListRequest<'_>,
+    ) -> StoreResult<ListPage> {
+        let fh = filter_hash(f);
+        let count = req.count as usize;
+        match req.paging {
+            Paging::Index { start_index } => {
+                let (_, generation) = self.total(t, kind).await?;
+                let memo = if *start_index > 1 && count > 0 {
+                    self.read_memo_with_total(t, kind, &fh, *start_index, generation)
+                        .await?
+                } else {
+                    None
+                };
+                let (items, total) = match memo {
+                    Some((after, total)) => {
+                        let items = self
+                            .walk(t, kind, compiled, Some(after), Some(count), req.now)
+                            .await?;
+                        (items, total)
+                    }
+                    None => {
+                        let all = self.walk(t, kind, compiled, None, None, req.now).await?;
+                        let total = all.len() as u64;
+                        let items = all
+                            .into_iter()
+                            .skip((*start_index - 1) as usize)
+                            .take(count)
+                            .collect::<Vec<_>>();
+                        (items, total)
+                    }
+                };
+                let next = start_index + items.len() as u64;
+                if let (true, Some(last)) = (next <= total && count > 0, items.last()) {
+                    let start = PageStart {
+                        start_index: next,
+                        after: &last.id,
+                        generation,
+                    };
+                    self.write_memo_with_total(t, kind, &fh, start, total, req.now)
+                        .await?;
+                }
+                Ok(ListPage {
+                    items,
+                    total,
+                    next_cursor: None,
+                })
+            }
+            Paging::Cursor(cursor) => {
+                let (items, total, more) = match cursor {
+                    Some(c) => {
+                        let (after, total) = decode_walk_cursor(c, &fh)?;
+                        let mut items = self
+                            .walk(t, kind, compiled, Some(after), Some(count + 1), req.now)
+                            .await?;
+                        let more = items.len() > count;
+                        items.truncate(count);
+                        (items, total, more)
+                    }
+                    None => {
+                        let mut all = self.walk(t, kind, compiled, None, None, req.now).await?;
+                        let total = all.len() as u64;
+                        let more = all.len() > count;
+                        all.truncate(count);
+                        (all, total, more)
+                    }
+                };
+                let next_cursor = match (more, items.last()) {
+                    (true, Some(l)) => Some(encode_cursor(&fh, &format!("{}|{total}", l.id))),
+                    _ => None,
+                };
+                Ok(ListPage {
+                    items,
+                    total,
+                    next_cursor,
+                })
+            }
+        }
+    }
+
+    /// [`DynamoStore::read_memo`] of a filtered walk: the boundary and the total counted.
+    async fn read_memo_with_total(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        fh: &str,
+        start_index: u64,
+        generation: i64,
+    ) -> StoreResult<Option<(String, u64)>> {
+        let Some(packed) = self.read_memo(t, kind, fh, start_index, generation).await? else {
+            return Ok(None);
+        };
+        Ok(packed
+            .split_once('|')
+            .and_then(|(after, total)| Some((after.to_string(), total.parse().ok()?))))
+    }
+
+    async fn write_memo_with_total(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        fh: &str,
+        start: PageStart<'_>,
+        total: u64,
+        now: time::OffsetDateTime,
+    ) -> StoreResult<()> {
+        let packed = format!("{}|{total}", start.after);
+        let start = PageStart {
+            after: &packed,
+            ..start
+        };
+        self.write_memo(t, kind, fh, start, now).await
+    }
 }
 
 /// Evaluates a filter on the document as reads see it at `now` (a passed end date reads
@@ -375,6 +523,24 @@ fn filter_hash(f: &filter::Filter) -> String {
 
 fn encode_cursor(scope: &str, after: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{scope}|{after}"))
+}
+
+/// A filtered walk's cursor: `{after}|{total}` in the filter's scope.
+fn decode_walk_cursor(cursor: &str, scope: &str) -> StoreResult<(String, u64)> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.trim())
+        .map_err(|_| StoreError::InvalidCursor)?;
+    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
+    let mut parts = text.splitn(3, '|');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(sc), Some(after), Some(total))
+            if sc == scope && !after.is_empty() && after.len() <= 64 =>
+        {
+            let total = total.parse().map_err(|_| StoreError::InvalidCursor)?;
+            Ok((after.to_string(), total))
+        }
+        _ => Err(StoreError::InvalidCursor),
+    }
 }
 
 fn decode_cursor(cursor: &str, scope: &str) -> StoreResult<String> {

@@ -73,6 +73,8 @@ pub struct DynamoStore {
     table: String,
     calls: Arc<CallCounts>,
     retention: Retention,
+    /// The most items a filter no index serves may examine ([`MAX_SCAN_ITEMS`]).
+    scan_limit: usize,
 }
 
 /// How long deleted users' tombstones and audit records are kept (seconds).
@@ -115,6 +117,7 @@ impl DynamoStore {
             table: table.into(),
             calls,
             retention: Retention::default(),
+            scan_limit: MAX_SCAN_ITEMS,
         }
     }
 
@@ -125,6 +128,13 @@ impl DynamoStore {
         f: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
     ) -> Self {
         self.client = Client::from_conf(f(self.client.config().to_builder()).build());
+        self
+    }
+
+    /// The same store with another bound on the items an unindexed filter may examine
+    /// (tests reach it without seeding 100,000 users).
+    pub fn with_scan_limit(mut self, limit: usize) -> Self {
+        self.scan_limit = limit;
         self
     }
 
