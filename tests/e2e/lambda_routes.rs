@@ -77,7 +77,8 @@ impl Answer {
     /// Whether a SCIM function served the operation (it compiles it in).
     fn served(&self) -> bool {
         let no_such_endpoint = self.status == 404 && self.body["detail"] == NO_SUCH_ENDPOINT;
-        !(no_such_endpoint || self.is_gateway_message())
+        let answered = self.status < 300 || self.is_scim_error();
+        answered && !no_such_endpoint && self.status != 401 && self.status < 500
     }
 }
 
@@ -230,7 +231,7 @@ async fn every_scim_operation_is_compiled_into_the_one_function_its_route_names(
                 a[i].text
             );
             assert!(
-                a[i].status < 500,
+                a[i].status < 500 && a[i].status != 401,
                 "{probe} in {f}: {} {}",
                 a[i].status,
                 a[i].text
@@ -319,7 +320,7 @@ async fn every_route_answers_from_a_function_that_serves_it() {
                     ));
                 }
             }
-            if key == "DELETE /app/v1/tokens/previous" {
+            if key == "DELETE /app/v1/tokens/previous" || key == "POST /app/v1/tokens" {
                 let settings = g
                     .call(
                         Method::GET,
@@ -329,7 +330,8 @@ async fn every_route_answers_from_a_function_that_serves_it() {
                     )
                     .await;
                 if settings.text.contains("\"previous\"") {
-                    // Retiring it would retire SCIM_TOKEN (a second run on one gateway).
+                    // A second run on one gateway: the first made SCIM_TOKEN the previous
+                    // token. Retiring it, or rotating again, would retire SCIM_TOKEN.
                     continue;
                 }
             }

@@ -50,6 +50,8 @@ use std::time::{Duration, Instant};
 const MAX_BODY: usize = 10 * 1024 * 1024;
 /// API Gateway's integration timeout for HTTP APIs.
 const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How `cargo lambda watch`'s own errors begin (problem details), unlike any function's.
+const EMULATOR_ERROR: &str = r#"{"type":"https://httpstatuses.com/"#;
 /// Where the gateway reaches one function directly.
 pub const DIRECT_PREFIX: &str = "/_lambda/";
 
@@ -548,34 +550,51 @@ impl Gateway {
             url.push('?');
             url.push_str(&q);
         }
-        let sent = self
-            .client
-            .request(method, url)
-            .headers(headers)
-            .body(body)
-            .send()
-            .await;
-        let resp = match sent {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => {
-                return message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        // cargo lambda watch (1.9.2) acknowledges a function's response before it has read
+        // its body, so a response of more than a few KB (openapi.json, /Schemas, a long
+        // list) is now and then lost and the emulator answers its own 500. The function did
+        // answer; a read-only request is sent again (at most twice), anything else is not.
+        let read_only =
+            method == Method::GET || method == Method::HEAD || path.ends_with("/.search");
+        let mut attempt = 0;
+        let (status, headers, body) = loop {
+            attempt += 1;
+            let sent = self
+                .client
+                .request(method.clone(), &url)
+                .headers(headers.clone())
+                .body(body.clone())
+                .send()
+                .await;
+            let resp = match sent {
+                Ok(r) => r,
+                Err(e) if e.is_timeout() => {
+                    return message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+                }
+                Err(e) => {
+                    eprintln!("lambda-gateway: {function}: {e}");
+                    return message(StatusCode::BAD_GATEWAY, "Internal Server Error");
+                }
+            };
+            let status = resp.status();
+            let mut headers = resp.headers().clone();
+            for h in HOP_BY_HOP {
+                headers.remove(*h);
             }
-            Err(e) => {
-                eprintln!("lambda-gateway: {function}: {e}");
-                return message(StatusCode::BAD_GATEWAY, "Internal Server Error");
+            let body = match resp.bytes().await {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("lambda-gateway: {function}: {e}");
+                    return message(StatusCode::BAD_GATEWAY, "Internal Server Error");
+                }
+            };
+            let lost = status == StatusCode::INTERNAL_SERVER_ERROR
+                && body.starts_with(EMULATOR_ERROR.as_bytes());
+            if lost && read_only && attempt < 3 {
+                eprintln!("lambda-gateway: {function}: the emulator lost the response of {method} {path}; sending it again");
+                continue;
             }
-        };
-        let status = resp.status();
-        let mut headers = resp.headers().clone();
-        for h in HOP_BY_HOP {
-            headers.remove(*h);
-        }
-        let body = match resp.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!("lambda-gateway: {function}: {e}");
-                return message(StatusCode::BAD_GATEWAY, "Internal Server Error");
-            }
+            break (status, headers, body);
         };
         let mut r = Response::new(Body::from(body));
         *r.status_mut() = status;
@@ -849,11 +868,13 @@ pub async fn run(command: Vec<String>) -> Result<std::process::ExitCode, String>
         .map_err(|e| format!("cannot create {}: {e}", watch_log.display()))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
     let bin = cargo_lambda();
+    // No `--timeout`: it also cuts the functions' long polls for their next event, which
+    // kills every idle function after that long (lambda_runtime panics on the answer). The
+    // gateway's own client times out instead, as API Gateway does.
     let mut watch = Command::new(&bin)
         .args(["lambda", "watch", "--only-lambda-apis", "--ignore-changes"])
         .args(["--disable-cors", "--invoke-address", "127.0.0.1"])
         .args(["--invoke-port", &lambda_port.to_string()])
-        .args(["--timeout", "30"])
         .current_dir(&s.root)
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
