@@ -112,9 +112,11 @@ async fn a_filter_that_would_examine_too_many_users_is_400_too_many_naming_the_l
         .await;
     r.expect(200);
     assert_eq!(r.body["totalResults"], 1);
-    // And under the bound, the walk answers.
+    // At the bound exactly, the walk answers.
     let ids: BTreeSet<String> = (0..3).map(|i| format!("few-{i:06}")).collect();
-    let small = Server::start().await;
+    let table = Table::new("scim-unindexed").await;
+    let store = table.store().with_scan_limit(3);
+    let small = Server::start_with_store(table, store, |_| {}).await;
     seed(&small.store, "few", 3, None, true).await;
     let r = small
         .users_where("title eq \"Engineer\" or active eq true")

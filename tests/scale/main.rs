@@ -163,6 +163,44 @@ async fn one_hundred_thousand_users_and_a_group_of_all_of_them() {
     println!("scale: import of {n} users: {pages} pages, {total_calls} DynamoDB calls in all");
     log("import", t);
 
+    // The same import through a filter no index serves: the first page walks every user
+    // (its totalResults is exact); each later page reads from its remembered boundary.
+    let t = Instant::now();
+    let filter = scim_test_support::query::q("active eq true");
+    let mut walked = Vec::new();
+    let mut start = 1;
+    let mut matched = 0;
+    loop {
+        let path = format!("/Users?filter={filter}&startIndex={start}&count=100");
+        let (status, body, calls) = cost(&s, Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["totalResults"], n);
+        let items = body["Resources"].as_array().unwrap().len();
+        walked.push(calls);
+        matched += items;
+        start += items;
+        if items == 0 || start > n {
+            break;
+        }
+    }
+    assert_eq!(matched, n);
+    for (i, c) in walked.iter().enumerate().skip(1) {
+        assert_eq!(
+            (c.query, c.get_item, c.scan),
+            (2, 1, 0),
+            "filtered page {}: {c:?}",
+            i + 1
+        );
+    }
+    let walked_calls: u64 = walked.iter().map(Calls::total).sum();
+    println!(
+        "scale: filtered import (active eq true) of {n} users: {} pages; page 1 {} calls ({} Query), later pages 4 at most; {walked_calls} calls in all",
+        walked.len(),
+        walked[0].total(),
+        walked[0].query
+    );
+    log("filtered import", t);
+
     // One group, every user a member, 100 per PATCH.
     let t = Instant::now();
     let gid = s.group("Everyone").await;

@@ -348,10 +348,21 @@ impl DynamoStore {
         let mut after = after;
         let mut examined = 0usize;
         loop {
+            let room = self.scan_limit.saturating_sub(examined);
+            if room == 0 {
+                // The bound is reached: answer only if nothing is left to examine.
+                let (rest, _) = self.page_after(t, kind, after.as_deref(), 1).await?;
+                if rest.is_empty() {
+                    return Ok(out);
+                }
+                return Err(StoreError::FilterTooBroad {
+                    limit: self.scan_limit,
+                });
+            }
             // Reads in steps of what is still wanted (at least 100, at most 1,000).
             let step = want
                 .map_or(1000, |w| (2 * (w - out.len())).clamp(100, 1000))
-                .min(self.scan_limit.saturating_sub(examined).max(1));
+                .min(room);
             let (items, more) = self.page_after(t, kind, after.as_deref(), step).await?;
             examined += items.len();
             after = items.last().map(|i| i.id.clone());
@@ -365,11 +376,6 @@ impl DynamoStore {
             }
             if !more {
                 return Ok(out);
-            }
-            if examined >= self.scan_limit {
-                return Err(StoreError::FilterTooBroad {
-                    limit: self.scan_limit,
-                });
             }
         }
     }
