@@ -285,3 +285,65 @@ async fn a_panicking_request_on_the_local_server_is_a_scim_500_and_the_server_ke
         "{body}"
     );
 }
+
+/// Test only: an authenticator that takes `delay` (a store that hangs, as far as the
+/// request's time goes), then [`TokenSet`]'s.
+struct Slow {
+    delay: std::time::Duration,
+    tokens: TokenSet,
+}
+
+impl Authenticator for Slow {
+    async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        tokio::time::sleep(self.delay).await;
+        self.tokens.authenticate(authorization).await
+    }
+}
+
+/// A request still running near the invocation's deadline is answered `503` with
+/// `Retry-After` (a SCIM error the IdP retries) before Lambda would cut it off and API
+/// Gateway answer its own bare error; with time to spare the same request is answered.
+#[tokio::test]
+async fn a_request_near_the_invocations_deadline_is_503_with_retry_after() {
+    use lambda_http::RequestExt;
+    let s = Server::start().await;
+    const GET: u16 = op_set(&[Operation::Get(ResourceKind::User)]);
+    let id = s.user("deadline@example.com").await;
+    let event = v2("GET", &format!("/scim/v2/Users/{id}"), "", &s.token, None);
+    let slow = app(
+        &s,
+        Slow {
+            delay: std::time::Duration::from_secs(3),
+            tokens: tokens(&s),
+        },
+    );
+    let call = |left: std::time::Duration| {
+        let mut ctx = lambda_runtime::Context::default();
+        let deadline = std::time::SystemTime::now() + left;
+        ctx.deadline = deadline
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        lambda_http::request::from_str(&event.to_string())
+            .expect("event")
+            .with_lambda_context(ctx)
+    };
+    let started = std::time::Instant::now();
+    let resp = scim_aws::lambda::handle_request::<_, _, GET>(
+        &slow,
+        call(std::time::Duration::from_secs(2)),
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "answered before the deadline"
+    );
+    let resp = scim_aws::lambda::handle_request::<_, _, GET>(
+        &slow,
+        call(std::time::Duration::from_secs(10)),
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 200);
+}
