@@ -395,7 +395,7 @@ async fn user_name_case_variants_are_caught_and_answered_409_uniqueness() {
 
 #[tokio::test]
 async fn re_provisioning_a_deactivated_user_gives_them_their_record_back() {
-    // Restore-on-re-add: issue 5. A POST for the userName of a deactivated user is that
+    // Restore on re-add. A POST for the userName of a deactivated user is that
     // person coming back, not a conflict with their own old record (which left them locked
     // out elsewhere): 201 with the same id, active again, and still one user.
     let s = Server::start().await;
@@ -439,8 +439,8 @@ async fn re_provisioning_a_deactivated_user_gives_them_their_record_back() {
 
 #[tokio::test]
 async fn re_provisioning_a_deleted_user_gives_them_their_record_back() {
-    // Restore-on-re-add: issue 5 ("a guest who is removed and later re-added ... gets their
-    // old record back").
+    // Restore on re-add: a guest who is removed and later re-added gets their old record
+    // back.
     let s = Server::start().await;
     let body = json!({"schemas": [USER], "userName": "returner@contoso.com",
         "externalId": "c0c0c0c0-1111-2222-3333-444444444444", "active": true,

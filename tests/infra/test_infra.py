@@ -61,7 +61,7 @@ ENTRA_RPS_PER_TENANT = 25
 STACK_IDS = ["sam"] + [f"cdk:Scim-{t['id']}" for t in TENANTS]
 ENV_VARIABLES = COMMON_ENV | {"TENANT_URL", "TOKEN_ENDPOINT", "SIGNING_SECRET_ARN", "ACCESS_TOKEN_LIFETIME", "ENTRA_LOGIN_URL"}
 
-# The OAuth 2.0 token endpoint (issue 17): one function, one route on the SCIM API, no authorizer.
+# The OAuth 2.0 token endpoint: one function, one route on the SCIM API, no authorizer.
 TOKEN_FUNCTION = "oauth-token"
 TOKEN_ROUTE = "POST /oauth2/token"
 
@@ -90,10 +90,10 @@ def function_api(f: dict) -> str | None:
 SCIM_FUNCTIONS = [f["name"] for f in FUNCTIONS if f["kind"] == "http" and all(is_scim_route(r) for r in f["routes"])]
 APP_FUNCTIONS = [f["name"] for f in FUNCTIONS if f["kind"] == "http" and function_api(f) == "app"]
 
-# The application API's functions and exactly what each may do (issue 14; infra/README.md).
+# The application API's functions and exactly what each may do (infra/README.md).
 # app-contacts writes through the SCIM PATCH path, so it has exactly users-patch's table access.
 APP_PERMISSIONS = {
-    # OAuth clients (issue 17): PutItem creates one, DeleteItem + UpdateItem (of the settings
+    # OAuth clients: PutItem creates one, DeleteItem + UpdateItem (of the settings
     # item) in one transaction revoke one; a transaction needs no action of its own in IAM.
     "app-settings": {
         "dynamodb": {
@@ -679,7 +679,7 @@ def test_app_functions_have_exactly_their_permissions(stack: Stack):
 
 # --------------------------------------------------------------------------- OAuth token endpoint
 
-# The contract of oauth-token (issue 17), written out here rather than read from functions.json,
+# The contract of oauth-token, written out here rather than read from functions.json,
 # so that a change to the function list alone cannot widen it.
 TOKEN_ENVIRONMENT = {"TABLE_NAME", "TENANT_ID", "SIGNING_SECRET_ARN", "ACCESS_TOKEN_LIFETIME", "ENTRA_LOGIN_URL", "RUST_LOG"}
 TOKEN_TABLE_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem"}

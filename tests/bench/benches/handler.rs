@@ -5,7 +5,7 @@
 //! SDK calls to the engine, and the same calls made to the engine in-process (no SDK,
 //! signing or HTTP).
 //!
-//! Targets (issue 7): GET and filter eq < 50 µs, POST and PATCH < 100 µs per request.
+//! Targets: GET and filter eq < 50 µs, POST and PATCH < 100 µs per request.
 //! `cargo bench -p scim-bench` (release profile); `BENCH_RT=current` for a one-thread
 //! runtime. Before measuring, prints the DynamoDB calls each request makes.
 
