@@ -1,16 +1,20 @@
 """Writes a template's route table in infra/functions.json's shape, for lambda-gateway.
 
     tests/tools/.venv/bin/python tests/infra/route_table.py TEMPLATE OUT.json
+    tests/tools/.venv/bin/python tests/infra/route_table.py --digest TABLE.json
 
 TEMPLATE is template.yaml or a CDK-synthesised template (infra/cdk.out/*.template.json).
 OUT is infra/functions.json with every function's routes replaced by the routes the
 template gives it, so `SCIM_ROUTES=OUT.json lambda-gateway` serves the function binaries
 behind the template's own routes and the route tests (tests/e2e/lambda_routes.rs) check
 those against what each binary compiles in, by real requests (tests/run.sh).
+Both print the digest of the table's routes (route key -> function), so that a table
+with the same routes as one already checked need not be checked again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -36,12 +40,22 @@ def route_table(template: Path) -> dict:
     return functions
 
 
+def digest(table: dict) -> str:
+    pairs = sorted(f"{key} {f['name']}" for f in table["functions"] for key in f.get("routes", []))
+    return hashlib.sha256("\n".join(pairs).encode()).hexdigest()
+
+
 def main() -> None:
     if len(sys.argv) != 3:
         sys.exit(__doc__)
+    if sys.argv[1] == "--digest":
+        print(digest(json.loads(Path(sys.argv[2]).read_text(encoding="utf-8"))))
+        return
     template, out = Path(sys.argv[1]), Path(sys.argv[2])
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(route_table(template), indent=1) + "\n", encoding="utf-8")
+    table = route_table(template)
+    out.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+    print(digest(table))
 
 
 if __name__ == "__main__":

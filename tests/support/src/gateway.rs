@@ -552,10 +552,16 @@ impl Gateway {
         }
         // cargo lambda watch (1.9.2) acknowledges a function's response before it has read
         // its body, so a response of more than a few KB (openapi.json, /Schemas, a long
-        // list) is now and then lost and the emulator answers its own 500. The function did
-        // answer; a read-only request is sent again (at most twice), anything else is not.
+        // list) is now and then lost: the emulator answers its own 500, or never answers.
+        // The function did answer; a read-only request is sent again (at most twice, each
+        // try given a third of API Gateway's timeout), anything else is not.
         let read_only =
             method == Method::GET || method == Method::HEAD || path.ends_with("/.search");
+        let (tries, per_try) = if read_only {
+            (3, INTEGRATION_TIMEOUT / 3)
+        } else {
+            (1, INTEGRATION_TIMEOUT)
+        };
         let mut attempt = 0;
         let (status, headers, body) = loop {
             attempt += 1;
@@ -564,10 +570,15 @@ impl Gateway {
                 .request(method.clone(), &url)
                 .headers(headers.clone())
                 .body(body.clone())
+                .timeout(per_try)
                 .send()
                 .await;
             let resp = match sent {
                 Ok(r) => r,
+                Err(e) if e.is_timeout() && attempt < tries => {
+                    eprintln!("lambda-gateway: {function}: no answer to {method} {path} from the emulator; sending it again");
+                    continue;
+                }
                 Err(e) if e.is_timeout() => {
                     return message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
                 }
@@ -590,7 +601,7 @@ impl Gateway {
             };
             let lost = status == StatusCode::INTERNAL_SERVER_ERROR
                 && body.starts_with(EMULATOR_ERROR.as_bytes());
-            if lost && read_only && attempt < 3 {
+            if lost && attempt < tries {
                 eprintln!("lambda-gateway: {function}: the emulator lost the response of {method} {path}; sending it again");
                 continue;
             }
