@@ -25,6 +25,7 @@ mod lambda_routes;
 mod lifecycle;
 mod oauth;
 mod okta;
+mod protocol;
 mod smoke;
 mod tokens;
 mod unindexed;

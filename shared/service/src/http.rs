@@ -560,6 +560,28 @@ fn if_match(req: &ScimRequest) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
+/// Whether a GET's `If-None-Match` names the resource's current version (or is `*`): the
+/// client's copy is current, and the answer is `304 Not Modified` with the `ETag` and no
+/// body (RFC 7644 §3.14; weak comparison, RFC 9110 §13.1.2). A tag that is not one of ours
+/// never matches.
+fn not_modified(req: &ScimRequest, etag: &str) -> bool {
+    let Some(header) = req
+        .headers
+        .get(http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let current = scim_core::resource::parse_etag(etag).ok().flatten();
+    header
+        .split(',')
+        .any(|tag| match scim_core::resource::parse_etag(tag) {
+            Ok(None) => true,
+            Ok(Some(v)) => Some(v) == current,
+            Err(_) => false,
+        })
+}
+
 fn projection(kind: ResourceKind, params: &[(String, String)]) -> ScimResult<Projection> {
     Projection::parse(
         kind,
@@ -622,6 +644,15 @@ async fn dispatch<S: Store, A: Authenticator, const OPS: u16>(
             if const { holds(OPS, Operation::Get(ResourceKind::User)) } =>
         {
             let reply = ops::get(store, ctx, kind, id, &projection(kind, &params)?).await?;
+            if not_modified(req, &reply.etag) {
+                return Ok(ScimResponse {
+                    status: StatusCode::NOT_MODIFIED,
+                    headers: HeaderMap::new(),
+                    body: Bytes::new(),
+                }
+                .header(http::header::ETAG, &reply.etag)
+                .header(http::header::LOCATION, &reply.location));
+            }
             Ok(resource_response(StatusCode::OK, reply, true))
         }
         (Operation::Replace(kind), Target::Item(_, id))

@@ -133,10 +133,12 @@ fn parse_operation(raw: &Value, out: &mut Vec<PatchOperation>) -> ScimResult<()>
                 "a remove operation needs a 'path' (RFC 7644 §3.5.2.2).",
             ));
         };
+        let path = PatchPath::parse(text)?;
+        let value = value.map(|v| entra_role_strings(op, &path, v));
         out.push(PatchOperation {
             op,
-            path: Some(PatchPath::parse(text)?),
-            value: value.cloned(),
+            path: Some(path),
+            value,
         });
         return Ok(());
     }
@@ -152,15 +154,69 @@ fn parse_operation(raw: &Value, out: &mut Vec<PatchOperation>) -> ScimResult<()>
             // A path that is just a schema URN targets that schema's attributes as a whole.
             Some(urn) => split_schema_object(op, urn, value, out),
             None => {
+                let path = PatchPath::parse(text)?;
+                let value = entra_role_strings(op, &path, value);
                 out.push(PatchOperation {
                     op,
-                    path: Some(PatchPath::parse(text)?),
-                    value: Some(value.clone()),
+                    path: Some(path),
+                    value: Some(value),
                 });
                 Ok(())
             }
         },
     }
+}
+
+/// Entra's `AppRoleAssignmentsComplex` PATCHes (without the `aadOptscim062020` flag) send
+/// each role of `roles` as JSON inside a string: `{"value": "{\"id\":\"…\",\"value\":\"25\",
+/// \"displayName\":\"Role1234\"}"}`. Such an element becomes the role it describes:
+/// `{"value": "25", "display": "Role1234", "primary": false}` (Entra provisions every such
+/// role as not primary; `id` is Entra's assignment id, not part of a role). A remove names
+/// the role by its value alone, so a changed display name still removes it. Any other
+/// string, JSON or not, is left as it is: a plain role value.
+fn entra_role_strings(op: OpKind, path: &PatchPath, value: &Value) -> Value {
+    let is_roles = path.attr.name.eq_ignore_ascii_case("roles")
+        && path.attr.sub.is_none()
+        && path.filter.is_none()
+        && path.sub.is_none()
+        && path
+            .attr
+            .urn
+            .as_deref()
+            .is_none_or(|u| u.eq_ignore_ascii_case(crate::schema::USER_SCHEMA_URN));
+    let Value::Array(items) = value else {
+        return value.clone();
+    };
+    if !is_roles {
+        return value.clone();
+    }
+    let role = |item: &Value| -> Option<Value> {
+        let text = item.as_object()?.iter().find_map(|(k, v)| {
+            k.eq_ignore_ascii_case("value")
+                .then_some(v.as_str())
+                .flatten()
+        })?;
+        if !text.trim_start().starts_with('{') {
+            return None;
+        }
+        let inner: Map<String, Value> = serde_json::from_str(text).ok()?;
+        let value = get_ci(&inner, "value")?.as_str()?.to_string();
+        let mut out = Map::new();
+        out.insert("value".into(), Value::String(value));
+        if op != OpKind::Remove {
+            if let Some(Value::String(d)) = get_ci(&inner, "displayName") {
+                out.insert("display".into(), Value::String(d.clone()));
+            }
+            out.insert("primary".into(), Value::Bool(false));
+        }
+        Some(Value::Object(out))
+    };
+    Value::Array(
+        items
+            .iter()
+            .map(|item| role(item).unwrap_or_else(|| item.clone()))
+            .collect(),
+    )
 }
 
 /// Splits the value of a path-less `add`/`replace` into one operation per attribute.

@@ -11,7 +11,7 @@ fn group_ref(g: &GroupRef) -> Value {
     json!({"id": g.id, "displayName": g.display_name})
 }
 
-/// What the product knows of a user: identity, status and groups.
+/// What the product knows of a user: identity, status, groups and roles.
 pub fn user_summary(user: &Stored, groups: &[GroupRef], now: time::OffsetDateTime) -> Value {
     let doc = &user.doc;
     let emails: Vec<Value> = doc
@@ -29,6 +29,22 @@ pub fn user_summary(user: &Stored, groups: &[GroupRef], now: time::OffsetDateTim
                 .collect()
         })
         .unwrap_or_default();
+    let roles: Vec<Value> = doc
+        .get("roles")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|r| {
+                    json!({
+                        "value": r.get("value"),
+                        "display": r.get("display"),
+                        "type": r.get("type"),
+                        "primary": r.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     json!({
         "id": user.id,
         "userName": resource::str_attr(doc, "userName"),
@@ -38,6 +54,7 @@ pub fn user_summary(user: &Stored, groups: &[GroupRef], now: time::OffsetDateTim
         "status": signin::status(user, now).as_str(),
         "endDate": resource::end_date(doc),
         "groups": groups.iter().map(group_ref).collect::<Vec<_>>(),
+        "roles": roles,
         "created": user.meta.created,
         "lastModified": user.meta.last_modified,
     })

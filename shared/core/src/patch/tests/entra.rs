@@ -315,3 +315,36 @@ fn a_path_less_replace_with_dotted_name_keys_updates_the_name() {
         json!({"formatted": "givenName familyName", "givenName": "A", "familyName": "B"})
     );
 }
+
+/// `AppRoleAssignmentsComplex` without the flag: each role is JSON inside a string (the
+/// example of Microsoft's "Customize user provisioning attribute-mappings").
+#[test]
+fn app_role_assignments_complex_strings_become_roles_and_remove_by_value() {
+    let role = |v: &str, d: &str| json!({"value": json!({"id": "06b07648-ecfe-589f-9d2f-6325724a46ee", "value": v, "displayName": d}).to_string()});
+    let out = user(
+        entra_user(),
+        json!([{"op": "Add", "path": "roles", "value": [role("25", "Role1234"), role("26", "Other")]}]),
+    );
+    assert_eq!(
+        out.doc["roles"],
+        json!([
+            {"value": "25", "display": "Role1234", "primary": false},
+            {"value": "26", "display": "Other", "primary": false}
+        ])
+    );
+    // Removed by the inner value, whatever the display name says now.
+    let out = user(
+        Value::Object(out.doc),
+        json!([{"op": "Remove", "path": "roles", "value": [role("25", "Renamed")]}]),
+    );
+    assert_eq!(
+        out.doc["roles"],
+        json!([{"value": "26", "display": "Other", "primary": false}])
+    );
+    // Not an assignment: a plain value, as written.
+    let out = user(
+        Value::Object(out.doc),
+        json!([{"op": "add", "path": "roles", "value": [{"value": "{\"no\": 1}"}]}]),
+    );
+    assert_eq!(out.doc["roles"][1], json!({"value": "{\"no\": 1}"}));
+}
