@@ -99,6 +99,8 @@ export interface TenantOptions {
   readonly accessTokenLifetime: number;
   /** Base URL of Microsoft's login service, whose JWKS verifies federated client assertions (ENTRA_LOGIN_URL). */
   readonly entraLoginUrl: string;
+  /** E-mail address subscribed to the stack's alarm topic ('' : none; subscribe anything else to the topic). */
+  readonly alarmEmail: string;
 }
 
 export interface TenantDef {
@@ -119,12 +121,15 @@ export const DEFAULT_OPTIONS: TenantOptions = {
   entraCleanupMode: 'off',
   accessTokenLifetime: 3600,
   entraLoginUrl: 'https://login.microsoftonline.com',
+  alarmEmail: '',
 };
 
 /** Same bounds as template.yaml's AccessTokenLifetime (Entra requires 1 to 6 hours). */
 export const ACCESS_TOKEN_LIFETIME = { min: 3600, max: 21600 } as const;
 /** Same as template.yaml's EntraLoginUrl AllowedPattern: an https origin, no path. */
 export const ENTRA_LOGIN_URL = /^https:\/\/[^/]+$/;
+/** Same as template.yaml's AlarmEmail AllowedPattern: empty, or one e-mail address. */
+export const ALARM_EMAIL = /^$|^[^@\s,]+@[^@\s,]+\.[^@\s,]+$/;
 
 const KINDS: readonly string[] = ['http', 'rotation', 'schedule', 'stream', 'event'];
 const TENANT_ID = /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/;
@@ -318,6 +323,9 @@ export function loadTenants(file: string): TenantDef[] {
     }
     if (typeof options.entraLoginUrl !== 'string' || !ENTRA_LOGIN_URL.test(options.entraLoginUrl)) {
       fail(file, `${t.id}: entraLoginUrl must match ${ENTRA_LOGIN_URL} (https://<host>, no path)`);
+    }
+    if (typeof options.alarmEmail !== 'string' || !ALARM_EMAIL.test(options.alarmEmail)) {
+      fail(file, `${t.id}: alarmEmail must be empty or an e-mail address (${ALARM_EMAIL})`);
     }
     stringList(file, `${t.id}.productRoleArns`, options.productRoleArns);
     for (const arn of options.productRoleArns) {

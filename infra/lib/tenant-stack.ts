@@ -3,17 +3,18 @@
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { Alarms, metricNamespace, UNAUTHORIZED_FILTER_PATTERN, UNAUTHORIZED_METRIC } from './alarms';
 import { AssetMode, rustLambda } from './code';
 import { environmentVariables, EnvironmentVariable, FunctionDef, roleName, TableDef, TenantDef, TOKEN_ROUTE } from './definitions';
 
@@ -75,6 +76,15 @@ export const STREAM_MAPPING = { batchSize: 100, maximumRetryAttempts: 10, maximu
 export const EVENT_DELIVERY = { maximumRetryAttempts: 16, maximumEventAgeInSeconds: 21600 };
 export const EVENT_INVOKE = { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 21600 };
 
+// The schedule function (expire-contacts; same values as template.yaml): EventBridge retries
+// an invocation it cannot make for up to an hour, Lambda retries a failed run twice, and what
+// still fails lands in the function's queue. A run older than an hour is not worth making: the
+// next scheduled one does the same work. Reserved concurrency 1: runs never overlap (a retry
+// or a late run waits in Lambda's queue for the one before it).
+export const SCHEDULE_DELIVERY = { maximumRetryAttempts: 8, maximumEventAgeInSeconds: 3600 };
+export const SCHEDULE_INVOKE = { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 3600 };
+export const SCHEDULE_CONCURRENCY = 1;
+
 /** PascalCase construct ids, matching template.yaml's logical ids (users-create -> UsersCreate). */
 function pascal(name: string): string {
   return name
@@ -100,6 +110,23 @@ export class TenantStack extends Stack {
     const { tenant, functions, table: tableDef, assetMode } = props;
     const opts = tenant.options;
     Tags.of(this).add('scim:tenant', tenant.id);
+
+    // ------------------------------------------------------------ alarms reach someone
+    // One topic per tenant stack; every alarm (see ./alarms.ts) publishes to it. Not encrypted:
+    // CloudWatch can publish to an SSE topic only with a customer managed key, and an alarm
+    // carries no secret (names, thresholds, values).
+    const alarmTopic = new sns.CfnTopic(this, 'AlarmTopic', {
+      topicName: `scim-${tenant.id}-alarms`,
+      displayName: `SCIM ${tenant.id} alarms`,
+    });
+    if (opts.alarmEmail !== '') {
+      new sns.CfnSubscription(this, 'AlarmEmailSubscription', {
+        topicArn: alarmTopic.ref,
+        protocol: 'email',
+        endpoint: opts.alarmEmail,
+      });
+    }
+    const alarms = new Alarms(this, tenant.id, alarmTopic);
 
     // ------------------------------------------------------------ storage
     const table = new dynamodb.CfnTable(this, 'Table', {
@@ -154,6 +181,8 @@ export class TenantStack extends Stack {
       retentionPeriod: Duration.days(14),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
     });
+    alarms.forQueue('EventsDeadLetterQueueAlarm', deadLetters.queueName, 'change-events-dlq',
+      'Change events could not be published: stream batches are in the dead-letter queue');
 
     // ------------------------------------------------------------ Entra guest cleanup
     // Created empty (L1: the L2 Secret would generate a value): the operator stores the
@@ -246,15 +275,19 @@ export class TenantStack extends Stack {
 
     for (const def of functions) {
       const P = pascal(def.name);
-      // Event functions: undeliverable events and invocations that still fail.
+      // Event and schedule functions: undeliverable events and invocations that still fail.
       const failures =
-        def.kind === 'event'
+        def.failureQueue.length > 0
           ? new sqs.Queue(this, `${P}DeadLetterQueue`, {
               queueName: `scim-${tenant.id}-${def.name}-dlq`,
               retentionPeriod: Duration.days(14),
               encryption: sqs.QueueEncryption.SQS_MANAGED,
             })
           : undefined;
+      if (failures) {
+        alarms.forQueue(`${P}DeadLetterQueueAlarm`, failures.queueName, `${def.name}-dlq`,
+          `${def.name}: events that could not be delivered, or invocations that failed after the retries, are in its dead-letter queue`);
+      }
       const logGroup = new logs.LogGroup(this, `${P}LogGroup`, {
         logGroupName: `/scim/${tenant.id}/${def.name}`,
         retention: opts.logRetentionDays as logs.RetentionDays,
@@ -344,8 +377,10 @@ export class TenantStack extends Stack {
         memorySize: 256,
         timeout: Duration.seconds(TIMEOUT_SECONDS[def.kind]),
         environment: environmentOf(def),
+        reservedConcurrentExecutions: def.kind === 'schedule' ? SCHEDULE_CONCURRENCY : undefined,
       });
       Tags.of(fn).add('scim:function', def.name);
+      alarms.forFunction(P, def.name, fn.functionName, TIMEOUT_SECONDS[def.kind]);
 
       if (def.kind === 'http') {
         const integration = new HttpLambdaIntegration(`${P}Integration`, fn);
@@ -363,12 +398,24 @@ export class TenantStack extends Stack {
             authorizer: app ? iamAuthorizer : undefined,
           });
         }
-      } else if (def.kind === 'schedule') {
-        new events.Rule(this, `${P}Schedule`, {
+      } else if (def.kind === 'schedule' && failures) {
+        // L1 on purpose, as for event functions: mirrors template.yaml resource for resource.
+        const rule = new events.CfnRule(this, `${P}Schedule`, {
           description: `Expire contacts of tenant ${tenant.id}`,
-          schedule: events.Schedule.expression(opts.expirySchedule),
-          targets: [new targets.LambdaFunction(fn)],
+          scheduleExpression: opts.expirySchedule,
+          state: 'ENABLED',
+          targets: [
+            {
+              id: def.name,
+              arn: fn.functionArn,
+              retryPolicy: SCHEDULE_DELIVERY,
+              deadLetterConfig: { arn: failures.queueArn },
+            },
+          ],
         });
+        this.failureTargets(P, fn, rule, failures, SCHEDULE_INVOKE);
+        alarms.forRule(`${P}ScheduleFailuresAlarm`, `${def.name}-schedule`, rule.ref, undefined,
+          `${def.name}: the schedule could not run the job (see its dead-letter queue)`);
       } else if (def.kind === 'stream') {
         // L1 on purpose: the L2 DynamoEventSource would add its own grants to the role.
         new lambda.CfnEventSourceMapping(this, `${P}AuditRecords`, {
@@ -383,6 +430,7 @@ export class TenantStack extends Stack {
           maximumRecordAgeInSeconds: STREAM_MAPPING.maximumRecordAgeInSeconds,
           destinationConfig: { onFailure: { destination: deadLetters.queueArn } },
         });
+        alarms.forIteratorAge(`${P}IteratorAgeAlarm`, def.name, fn.functionName);
       } else if (def.kind === 'event' && failures) {
         // L1 on purpose: the pattern is functions.json's, verbatim; the L2 target would
         // also do, but this mirrors template.yaml resource for resource.
@@ -400,27 +448,9 @@ export class TenantStack extends Stack {
             },
           ],
         });
-        new lambda.CfnPermission(this, `${P}InvokePermission`, {
-          action: 'lambda:InvokeFunction',
-          functionName: fn.functionArn,
-          principal: 'events.amazonaws.com',
-          sourceArn: rule.attrArn,
-        });
-        failures.addToResourcePolicy(
-          new iam.PolicyStatement({
-            sid: 'UndeliverableEvents',
-            principals: [new iam.ServicePrincipal('events.amazonaws.com')],
-            actions: ['sqs:SendMessage'],
-            resources: [failures.queueArn],
-            conditions: { ArnEquals: { 'aws:SourceArn': rule.attrArn } },
-          }),
-        );
-        new lambda.CfnEventInvokeConfig(this, `${P}AsyncInvoke`, {
-          functionName: fn.functionName,
-          qualifier: '$LATEST',
-          ...EVENT_INVOKE,
-          destinationConfig: { onFailure: { destination: failures.queueArn } },
-        });
+        this.failureTargets(P, fn, rule, failures, EVENT_INVOKE);
+        alarms.forRule(`${P}RuleFailuresAlarm`, `${def.name}-rule`, rule.ref, bus.eventBusName,
+          `${def.name}: change events could not be delivered to it (see its dead-letter queue)`);
       } else {
         // L1 on purpose: the L2 addRotationSchedule() would add its own grants to the
         // function's role (including secretsmanager:GetRandomPassword on *).
@@ -439,6 +469,21 @@ export class TenantStack extends Stack {
         schedule.node.addDependency(permission);
       }
     }
+
+    // ------------------------------------------------------------ API and table alarms
+    alarms.forApi('HttpApi5xxAlarm', 'api', api.apiId, 'SCIM API');
+    alarms.forApi('ApplicationApi5xxAlarm', 'app-api', appApi.apiId, 'Application API');
+    // 401s: API Gateway's 4xx metric also counts the 404s and 409s Entra causes in every
+    // cycle, so the SCIM API's access log is filtered for status 401.
+    new logs.CfnMetricFilter(this, 'UnauthorizedMetricFilter', {
+      logGroupName: accessLogs.logGroupName,
+      filterPattern: UNAUTHORIZED_FILTER_PATTERN,
+      metricTransformations: [
+        { metricNamespace: metricNamespace(tenant.id), metricName: UNAUTHORIZED_METRIC, metricValue: '1', defaultValue: 0 },
+      ],
+    });
+    alarms.forUnauthorized('HttpApiUnauthorizedAlarm', api.apiId);
+    alarms.forTable(table.ref);
 
     // ------------------------------------------------------------ the product's roles
     // Same as template.yaml's ApplicationApiInvokePolicy: execute-api:Invoke on /app/v1 of the
@@ -512,6 +557,43 @@ export class TenantStack extends Stack {
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', {
       description: 'SQS queue recording stream batches whose change events could not be published.',
       value: deadLetters.queueUrl,
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description: 'SNS topic every alarm of this stack publishes to (subscribe e-mail, a pager or chat to it).',
+      value: alarmTopic.ref,
+    });
+  }
+
+  /** An asynchronously invoked function's failure path (event and schedule functions): the
+   * rule's invoke permission, the queue policy letting that rule (through EventBridge) send
+   * undeliverable events, and Lambda's retries and on-failure destination. */
+  private failureTargets(
+    P: string,
+    fn: lambda.IFunction,
+    rule: events.CfnRule,
+    failures: sqs.Queue,
+    invoke: { maximumRetryAttempts: number; maximumEventAgeInSeconds: number },
+  ): void {
+    new lambda.CfnPermission(this, `${P}InvokePermission`, {
+      action: 'lambda:InvokeFunction',
+      functionName: fn.functionArn,
+      principal: 'events.amazonaws.com',
+      sourceArn: rule.attrArn,
+    });
+    failures.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'UndeliverableEvents',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['sqs:SendMessage'],
+        resources: [failures.queueArn],
+        conditions: { ArnEquals: { 'aws:SourceArn': rule.attrArn } },
+      }),
+    );
+    new lambda.CfnEventInvokeConfig(this, `${P}AsyncInvoke`, {
+      functionName: fn.functionName,
+      qualifier: '$LATEST',
+      ...invoke,
+      destinationConfig: { onFailure: { destination: failures.queueArn } },
     });
   }
 }

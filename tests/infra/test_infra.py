@@ -41,6 +41,7 @@ DEFAULT_OPTIONS = {
     "entraCleanupMode": "off",
     "accessTokenLifetime": 3600,
     "entraLoginUrl": "https://login.microsoftonline.com",
+    "alarmEmail": "",
 }
 SAM_PARAMETERS = {
     "TenantId",
@@ -53,6 +54,7 @@ SAM_PARAMETERS = {
     "ProductRoleArns",
     "AccessTokenLifetime",
     "EntraLoginUrl",
+    "AlarmEmail",
 }
 COMMON_ENV = {"TABLE_NAME", "TENANT_ID", "TOKEN_SECRET_ARN", "EVENT_BUS_NAME", "RUST_LOG"}
 # The functions.json keys that list IAM actions.
@@ -269,7 +271,8 @@ def test_function_list_is_consistent():
     for f in FUNCTIONS:
         assert f["kind"] in {"http", "rotation", "schedule", "stream", "event"}, f["name"]
         assert ("eventPattern" in f) == (f["kind"] == "event"), f"{f['name']}: only event functions have a pattern"
-        assert bool(f.get("failureQueue")) <= (f["kind"] == "event"), f"{f['name']}: only event functions own a queue"
+        # Asynchronously invoked functions (event and schedule) own a dead-letter queue, and only they.
+        assert bool(f.get("failureQueue")) == (f["kind"] in ("event", "schedule")), f"{f['name']}: failureQueue"
         assert bool(f.get("stream")) == (f["kind"] == "stream"), f"{f['name']}: only stream functions read the stream"
         assert bool(f["routes"]) == (f["kind"] == "http"), f"{f['name']}: only http functions have routes"
         routes += f["routes"]
@@ -1005,22 +1008,51 @@ def test_token_secret_and_rotation(stack: Stack):
 
 
 def test_expiry_schedule(stack: Stack):
+    """One schedule rule (an explicit AWS::Events::Rule in both tools, no SAM Schedule event),
+    with expire-contacts as its only target: deliveries retried for up to an hour, then the
+    function's queue; failed runs retried twice by Lambda, then the same queue; reserved
+    concurrency 1, so runs never overlap."""
     expirer = stack.functions()["expire-contacts"]
     wanted = expected(stack, "expirySchedule", "ExpirySchedule")
-    if stack.is_sam:
-        schedules = {
-            name: [e["Properties"] for e in (fn.props.get("Events") or {}).values() if e["Type"] == "Schedule"]
-            for name, fn in stack.functions().items()
-        }
-        assert {n: s for n, s in schedules.items() if s} == {"expire-contacts": schedules["expire-contacts"]}
-        (event,) = schedules["expire-contacts"]
-        assert sym(event["Schedule"]) == wanted
-        assert event.get("Enabled", True) is True
-    else:
-        (rule,) = [r["Properties"] for r in stack.of_type("AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]]
-        assert rule["ScheduleExpression"] == wanted
-        assert [ref_target(t["Arn"], "Arn") for t in rule["Targets"]] == [expirer.logical_id]
-        assert rule.get("State", "ENABLED") == "ENABLED"
+    for name, fn in stack.functions().items():
+        assert not [e for e in (fn.props.get("Events") or {}).values() if e["Type"] == "Schedule"], name
+    rules = {k: r["Properties"] for k, r in stack.of_type("AWS::Events::Rule").items() if "ScheduleExpression" in r["Properties"]}
+    assert len(rules) == 1, f"{stack.label}: {rules}"
+    ((rule_id, rule),) = rules.items()
+    assert sym(rule["ScheduleExpression"]) == wanted
+    assert "EventBusName" not in rule, "schedules run on the default bus"
+    assert rule.get("State", "ENABLED") == "ENABLED"
+    (target,) = rule["Targets"]
+    assert ref_target(target["Arn"], "Arn") == expirer.logical_id
+    queue = failure_queue(stack, "expire-contacts")
+    assert ref_target(target["DeadLetterConfig"]["Arn"], "Arn") == queue
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 3600}
+    (config,) = [
+        c["Properties"]
+        for c in stack.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if sym(c["Properties"]["FunctionName"]) == "{Ref:%s}" % expirer.logical_id
+    ]
+    assert config["MaximumRetryAttempts"] == 2 and config["MaximumEventAgeInSeconds"] == 3600
+    assert ref_target(config["DestinationConfig"]["OnFailure"]["Destination"], "Arn") == queue
+    invokers = [
+        p["Properties"]
+        for p in stack.of_type("AWS::Lambda::Permission").values()
+        if sym(p["Properties"]["FunctionName"]) == "{Arn:%s}" % expirer.logical_id
+    ]
+    assert [(i["Principal"], ref_target(i["SourceArn"], "Arn")) for i in invokers] == [("events.amazonaws.com", rule_id)]
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]
+        for p in stack.of_type("AWS::SQS::QueuePolicy").values()
+        if [sym(x) for x in p["Properties"]["Queues"]] == ["{Ref:%s}" % queue]
+    ]
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert ref_target(statement["Condition"]["ArnEquals"]["aws:SourceArn"], "Arn") == rule_id
+    q = stack.resources[queue]["Properties"]
+    assert sym(q["QueueName"]) == "scim-%s-expire-contacts-dlq" % expected_tenant_id(stack)
+    assert q["MessageRetentionPeriod"] == DEAD_LETTER_RETENTION
+    assert expirer.props["ReservedConcurrentExecutions"] == 1
+    assert expirer.props["Timeout"] == 300
 
 
 def test_one_event_bus(stack: Stack):
@@ -1104,8 +1136,12 @@ def test_entra_guest_cleanup_rule_retries_and_dead_letter_queue(stack: Stack):
     assert invoker["Action"] == "lambda:InvokeFunction" and invoker["Principal"] == "events.amazonaws.com"
     assert ref_target(invoker["SourceArn"], "Arn") == rule_id
 
-    (config,) = [c["Properties"] for c in stack.of_type("AWS::Lambda::EventInvokeConfig").values()]
-    assert sym(config["FunctionName"]) == "{Ref:%s}" % fn.logical_id and config["Qualifier"] == "$LATEST"
+    (config,) = [
+        c["Properties"]
+        for c in stack.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if sym(c["Properties"]["FunctionName"]) == "{Ref:%s}" % fn.logical_id
+    ]
+    assert config["Qualifier"] == "$LATEST"
     assert 1 <= config["MaximumRetryAttempts"] <= 2
     assert 60 <= config["MaximumEventAgeInSeconds"] <= 21600
     assert ref_target(config["DestinationConfig"]["OnFailure"]["Destination"], "Arn") == queue
