@@ -1021,21 +1021,35 @@ pub async fn run(command: Vec<String>) -> Result<std::process::ExitCode, String>
     });
     let server = axum::serve(listener, app);
     let Some((program, args)) = command.split_first() else {
-        return server
-            .await
-            .map(|()| std::process::ExitCode::SUCCESS)
-            .map_err(|e| format!("server: {e}"));
+        return tokio::select! {
+            served = server => served
+                .map(|()| std::process::ExitCode::SUCCESS)
+                .map_err(|e| format!("server: {e}")),
+            signal = stop_signal() => signal.map(|()| std::process::ExitCode::SUCCESS),
+        };
     };
-    let mut child = Command::new(program);
-    child
+    let child = Command::new(program)
         .args(args)
         .env("SCIM_BASE_URL", &base_url)
         .env("SCIM_TOKEN", &s.token)
         .env("SCIM_APP_KEY", &s.app_key)
-        .env("SCIM_ROUTES", &s.routes);
+        .env("SCIM_ROUTES", &s.routes)
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let pid = child.id();
+    let mut waited = tokio::task::spawn_blocking(move || {
+        let mut child = child;
+        child.wait()
+    });
     let status = tokio::select! {
         served = server => return Err(format!("server stopped: {served:?}")),
-        status = tokio::task::spawn_blocking(move || child.status()) => status,
+        status = &mut waited => status,
+        signal = stop_signal() => {
+            // Stopped: the command too (then everything else, as this returns).
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            let _ = waited.await;
+            return signal.map(|()| std::process::ExitCode::from(130));
+        }
     };
     // Everything started here stops when this returns (the guards' Drop).
     match status {
@@ -1043,9 +1057,22 @@ pub async fn run(command: Vec<String>) -> Result<std::process::ExitCode, String>
         Ok(Ok(s)) => Ok(std::process::ExitCode::from(
             s.code().unwrap_or(1).clamp(1, 255) as u8,
         )),
-        Ok(Err(e)) => Err(format!("cannot run {program}: {e}")),
+        Ok(Err(e)) => Err(format!("{program}: {e}")),
         Err(e) => Err(format!("{program}: {e}")),
     }
+}
+
+/// SIGTERM or SIGINT: time to stop (and stop what was started, by returning).
+async fn stop_signal() -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("lambda-gateway: stopping");
+    Ok(())
 }
 
 #[cfg(test)]
