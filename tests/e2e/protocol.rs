@@ -234,3 +234,142 @@ async fn if_none_match_with_the_current_etag_is_304_and_after_a_change_200() {
         .await;
     assert_eq!(r.status.as_u16(), 304);
 }
+
+/// The ids of a list response, in order.
+fn ids(r: &crate::harness::Resp) -> Vec<String> {
+    r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn lists_sort_by_the_attributes_a_product_sorts_by_in_either_order_and_page() {
+    let s = Server::start().await;
+    let people = [
+        ("carol@contoso.com", Some("Zed"), "z@contoso.com"),
+        ("Alice@contoso.com", None, "c@contoso.com"),
+        ("bob@contoso.com", Some("Adams"), "a@contoso.com"),
+        ("dave@contoso.com", Some("baker"), "b@contoso.com"),
+    ];
+    let mut id = std::collections::HashMap::new();
+    for (name, family, email) in people {
+        let mut body = json!({"schemas": [USER], "userName": name, "active": true,
+            "emails": [{"value": email, "primary": true}]});
+        if let Some(f) = family {
+            body["name"] = json!({"familyName": f});
+        }
+        let r = s.post("/Users", &body).await;
+        r.expect(201);
+        id.insert(name.split('@').next().unwrap().to_lowercase(), r.id());
+    }
+    let order = |names: &[&str]| -> Vec<String> { names.iter().map(|n| id[*n].clone()).collect() };
+    let list = |q: &str| {
+        let (s, q) = (&s, q.to_string());
+        async move {
+            let r = s.get(&format!("/Users?{q}")).await;
+            r.expect(200);
+            r
+        }
+    };
+    let r = list("sortBy=userName").await;
+    assert_eq!(ids(&r), order(&["alice", "bob", "carol", "dave"]));
+    assert_eq!(r.body["totalResults"], 4);
+    let r = list("sortBy=userName&sortOrder=descending").await;
+    assert_eq!(ids(&r), order(&["dave", "carol", "bob", "alice"]));
+    // No family name: last, in either order.
+    let r = list("sortBy=name.familyName").await;
+    assert_eq!(ids(&r), order(&["bob", "dave", "carol", "alice"]));
+    let r = list("sortBy=name.familyName&sortOrder=descending").await;
+    assert_eq!(ids(&r), order(&["carol", "dave", "bob", "alice"]));
+    let r = list("sortBy=emails.value").await;
+    assert_eq!(ids(&r), order(&["bob", "dave", "alice", "carol"]));
+    let r = list("sortBy=meta.created&sortOrder=descending").await;
+    assert_eq!(ids(&r), order(&["dave", "bob", "alice", "carol"]));
+    // Pages of a sorted list by startIndex and by cursor.
+    let r = list("sortBy=userName&startIndex=2&count=2").await;
+    assert_eq!(ids(&r), order(&["bob", "carol"]));
+    let first = list("sortBy=userName&count=3&cursor=").await;
+    assert_eq!(ids(&first), order(&["alice", "bob", "carol"]));
+    let cursor = first.body["nextCursor"].as_str().unwrap().to_string();
+    let rest = list(&format!("sortBy=userName&count=3&cursor={cursor}")).await;
+    assert_eq!(ids(&rest), order(&["dave"]));
+    assert!(rest.body.get("nextCursor").is_none_or(Value::is_null));
+    // A cursor of another order is refused.
+    let other = s
+        .get(&format!(
+            "/Users?sortBy=userName&sortOrder=descending&count=3&cursor={cursor}"
+        ))
+        .await;
+    other.expect(400);
+    // With a filter, indexed or not.
+    let r = list(&format!(
+        "filter={}&sortBy=userName&sortOrder=descending",
+        crate::harness::q("active eq true and name.familyName pr")
+    ))
+    .await;
+    assert_eq!(ids(&r), order(&["dave", "carol", "bob"]));
+    let r = list(&format!(
+        "filter={}&sortBy=userName",
+        crate::harness::q("userName eq \"bob@contoso.com\"")
+    ))
+    .await;
+    assert_eq!(ids(&r), order(&["bob"]));
+    // POST /.search takes them in its body.
+    let r = s
+        .post(
+            "/Users/.search",
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "sortBy": "userName", "sortOrder": "descending", "count": 2}),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    assert_eq!(ids(&r), order(&["dave", "carol"]));
+    // Groups by displayName.
+    let (b, a) = (s.group("beta").await, s.group("Alpha").await);
+    let r = s
+        .get("/Groups?sortBy=displayName&excludedAttributes=members")
+        .await;
+    assert_eq!(ids(&r), vec![a, b]);
+    // What cannot be sorted by is a client error.
+    for q in [
+        "sortBy=nope",
+        "sortBy=name",
+        "sortBy=userName&sortOrder=sideways",
+    ] {
+        let r = s.get(&format!("/Users?{q}")).await;
+        r.expect(400);
+        assert_eq!(r.scim_type(), "invalidValue", "{q}: {}", r.text);
+    }
+    let spc = s.get("/ServiceProviderConfig").await;
+    assert_eq!(spc.body["sort"]["supported"], true);
+}
+
+#[tokio::test]
+async fn a_sort_over_more_than_the_bound_is_400_too_many() {
+    let table = scim_test_support::engine::Table::new("scim-sort").await;
+    let store = table.store().with_scan_limit(5);
+    let s = Server::start_with_store(table, store, |_| {}).await;
+    for i in 0..5 {
+        s.user(&format!("u{i}@contoso.com")).await;
+    }
+    // Exactly at the bound: sorted.
+    let r = s.get("/Users?sortBy=userName&sortOrder=descending").await;
+    r.expect(200);
+    assert_eq!(r.body["Resources"][0]["userName"], "u4@contoso.com");
+    s.user("u5@contoso.com").await;
+    let before = s.calls();
+    let r = s.get("/Users?sortBy=userName").await;
+    r.expect(400);
+    assert_eq!(r.scim_type(), "tooMany");
+    assert!(
+        r.body["detail"].as_str().unwrap().contains('5'),
+        "{}",
+        r.text
+    );
+    assert_eq!(s.calls().since(&before).scan, 0);
+    // Unsorted, the same list is answered.
+    s.get("/Users").await.expect(200);
+}

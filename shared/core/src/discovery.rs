@@ -29,7 +29,7 @@ pub fn service_provider_config(facts: &ProviderFacts) -> Value {
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": MAX_BODY_BYTES},
         "filter": {"supported": true, "maxResults": MAX_PAGE_SIZE},
         "changePassword": {"supported": facts.change_password},
-        "sort": {"supported": false},
+        "sort": {"supported": true},
         "etag": {"supported": true},
         "pagination": {
             "cursor": true,

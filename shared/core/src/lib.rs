@@ -10,6 +10,7 @@ pub mod limits;
 pub mod patch;
 pub mod path;
 pub mod schema;
+pub mod sort;
 
 pub use error::{ScimError, ScimResult, ScimType};
 pub mod discovery;

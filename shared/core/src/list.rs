@@ -6,6 +6,7 @@ use crate::filter::{self, Filter};
 use crate::path::truncate;
 use crate::projection::Projection;
 use crate::schema::{ResourceKind, LIST_RESPONSE_URN};
+use crate::sort::Sort;
 use serde_json::{json, Map, Value};
 
 /// The most resources one page may hold; advertised as `filter.maxResults`.
@@ -30,6 +31,8 @@ pub struct ListQuery {
     /// The page size after clamping to `0..=MAX_PAGE_SIZE`.
     pub count: u64,
     pub projection: Projection,
+    /// `sortBy`/`sortOrder` ([`crate::sort`]).
+    pub sort: Option<Sort>,
 }
 
 impl ListQuery {
@@ -45,6 +48,8 @@ impl ListQuery {
         let mut cursor = None;
         let mut attributes = None;
         let mut excluded = None;
+        let mut sort_by = None;
+        let mut sort_order = None;
         for (k, v) in params {
             match k.to_ascii_lowercase().as_str() {
                 "filter" => filter_text = Some(v),
@@ -53,10 +58,12 @@ impl ListQuery {
                 "cursor" => cursor = Some(v),
                 "attributes" => attributes = Some(v),
                 "excludedattributes" => excluded = Some(v),
+                "sortby" => sort_by = Some(v),
+                "sortorder" => sort_order = Some(v),
                 _ => {}
             }
         }
-        Self::build(
+        let mut query = Self::build(
             kind,
             filter_text,
             start_index,
@@ -64,7 +71,22 @@ impl ListQuery {
             cursor,
             attributes,
             excluded,
-        )
+        )?;
+        query.sort = Self::sort(kind, sort_by, sort_order)?;
+        Ok(query)
+    }
+
+    /// `sortBy` (absent or empty: no sort) and `sortOrder` (without `sortBy`: ignored, as
+    /// RFC 7644 §3.4.2.3 lets a server).
+    fn sort(
+        kind: ResourceKind,
+        sort_by: Option<&str>,
+        sort_order: Option<&str>,
+    ) -> ScimResult<Option<Sort>> {
+        match sort_by {
+            Some(by) if !by.trim().is_empty() => Sort::parse(kind, by, sort_order).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// Parses a `POST /.search` body (RFC 7644 §3.4.3).
@@ -103,7 +125,7 @@ impl ListQuery {
             text("attributes")?,
             text("excludedAttributes")?,
         );
-        Self::build(
+        let mut query = Self::build(
             kind,
             f.as_deref(),
             s.as_deref(),
@@ -111,7 +133,10 @@ impl ListQuery {
             cur.as_deref(),
             a.as_deref(),
             e.as_deref(),
-        )
+        )?;
+        let (by, order) = (text("sortBy")?, text("sortOrder")?);
+        query.sort = Self::sort(kind, by.as_deref(), order.as_deref())?;
+        Ok(query)
     }
 
     fn build(
@@ -160,6 +185,7 @@ impl ListQuery {
             paging,
             count,
             projection,
+            sort: None,
         })
     }
 }

@@ -81,6 +81,11 @@ pub fn store_error(kind: ResourceKind, e: StoreError) -> ScimError {
         StoreError::Throttled => {
             ScimError::too_many_requests("Too many requests for this tenant; retry later.")
         }
+        StoreError::SortTooBroad { limit } => ScimError::too_many(format!(
+            "Sorting would read more than {limit} {}s; narrow the request with a filter, \
+             or list without 'sortBy'.",
+            kind.name()
+        )),
         StoreError::FilterTooBroad { limit } => ScimError::too_many(format!(
             "The filter can use no index, and answering it would examine more than {limit} {}s; \
              add an 'eq' clause on {}.",
@@ -332,6 +337,7 @@ pub async fn list<S: Store>(
         filter: query.filter.as_ref(),
         paging: &query.paging,
         count: query.count,
+        sort: query.sort.as_ref(),
         now: ctx.now,
     };
     let page = store

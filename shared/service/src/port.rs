@@ -54,6 +54,8 @@ pub struct ListRequest<'a> {
     pub filter: Option<&'a Filter>,
     pub paging: &'a Paging,
     pub count: u64,
+    /// `sortBy`/`sortOrder`, if asked for.
+    pub sort: Option<&'a scim_core::sort::Sort>,
     /// The time the request is answered: a contact whose end date has passed is inactive.
     pub now: OffsetDateTime,
 }
@@ -132,6 +134,10 @@ pub enum StoreError {
     FilterTooBroad {
         limit: usize,
     },
+    /// A sorted listing would hold more than `limit` items to sort (`400 tooMany`).
+    SortTooBroad {
+        limit: usize,
+    },
     /// Too much contention after the store's own retries (`503`).
     Busy,
     /// The database refused the call for throughput after every retry (`429`).
@@ -162,6 +168,7 @@ impl fmt::Display for StoreError {
             StoreError::MissingMember(id) => write!(f, "member {id} does not exist"),
             StoreError::InvalidCursor => f.write_str("invalid cursor"),
             StoreError::FilterTooBroad { limit } => write!(f, "filter examines over {limit} items"),
+            StoreError::SortTooBroad { limit } => write!(f, "sort over more than {limit} items"),
             StoreError::Busy => f.write_str("busy"),
             StoreError::Throttled => f.write_str("throttled"),
             StoreError::Unavailable(e) => write!(f, "unavailable: {e}"),

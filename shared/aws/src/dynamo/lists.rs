@@ -14,6 +14,7 @@ use scim_core::filter;
 use scim_core::list::Paging;
 use scim_core::resource::{self, Doc};
 use scim_core::schema::ResourceKind;
+use scim_core::sort::{Sort, MAX_SORTED_ITEMS};
 use scim_service::port::{ListPage, ListRequest, StoreError, StoreResult, Stored};
 use sha2::{Digest, Sha256};
 
@@ -27,6 +28,9 @@ pub(super) async fn list(
     kind: ResourceKind,
     request: &ListRequest<'_>,
 ) -> StoreResult<ListPage> {
+    if let Some(sort) = request.sort {
+        return store.list_sorted(t, kind, sort, request).await;
+    }
     match request.filter {
         None => store.list_all(t, kind, request).await,
         Some(f) => store.list_filtered(t, kind, f, request).await,
@@ -250,47 +254,10 @@ impl DynamoStore {
         let compiled =
             filter::compile(f, kind.def()).map_err(|e| StoreError::Internal(e.to_string()))?;
         let plan = filter::plan(f, kind);
-        let matched: Vec<Stored> = if let Some((row, value)) = best_lookup(kind, &plan.lookups) {
-            let ids = self.lookup(t, row, value).await?;
-            let candidates = match ids.as_slice() {
-                [] => Vec::new(),
-                [one] => reads::get(self, t, kind, one).await?.into_iter().collect(),
-                many => self.get_many(t, kind, many).await?,
-            };
-            let residual = match &plan.residual {
-                Some(r) => Some(
-                    filter::compile(r, kind.def())
-                        .map_err(|e| StoreError::Internal(e.to_string()))?,
-                ),
-                None => None,
-            };
-            let mut out = Vec::new();
-            'candidates: for c in candidates {
-                // Every lookup, the one answered too: its index may be case-folded or
-                // digested, the filter's clause is not.
-                for key in &plan.lookups {
-                    let ok = match indexed(kind, key) {
-                        None => false,
-                        Some((row, value)) => match row.holds(&c, value) {
-                            Some(holds) => holds,
-                            None => self.is_member(t, &c.id, value).await?,
-                        },
-                    };
-                    if !ok {
-                        continue 'candidates;
-                    }
-                }
-                if residual
-                    .as_ref()
-                    .is_none_or(|r| matches_at(r, kind, &c.doc, req.now))
-                {
-                    out.push(c);
-                }
-            }
-            out
-        } else {
+        if best_lookup(kind, &plan.lookups).is_none() {
             return self.list_walked(t, kind, f, &compiled, req).await;
-        };
+        }
+        let matched = self.looked_up(t, kind, &plan, req.now).await?;
         let total = matched.len() as u64;
         let count = req.count as usize;
         let fh = filter_hash(f);
@@ -331,33 +298,145 @@ impl DynamoStore {
         }
     }
 
+    /// A sorted listing: every candidate (the whole collection, or the filter's matches),
+    /// at most [`MAX_SORTED_ITEMS`] of them (else `400 tooMany`), sorted by the core, then
+    /// paged by position; a cursor carries the position.
+    async fn list_sorted(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        sort: &Sort,
+        req: &ListRequest<'_>,
+    ) -> StoreResult<ListPage> {
+        let limit = MAX_SORTED_ITEMS.min(self.scan_limit);
+        let too_many = |e| match e {
+            StoreError::FilterTooBroad { .. } => StoreError::SortTooBroad { limit },
+            other => other,
+        };
+        let mut all = match req.filter {
+            None => self
+                .walk(t, kind, None, None, None, req.now, limit)
+                .await
+                .map_err(too_many)?,
+            Some(f) => {
+                let compiled = filter::compile(f, kind.def())
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                let plan = filter::plan(f, kind);
+                if best_lookup(kind, &plan.lookups).is_some() {
+                    let found = self.looked_up(t, kind, &plan, req.now).await?;
+                    if found.len() > limit {
+                        return Err(StoreError::SortTooBroad { limit });
+                    }
+                    found
+                } else {
+                    self.walk(t, kind, Some(&compiled), None, None, req.now, limit)
+                        .await
+                        .map_err(too_many)?
+                }
+            }
+        };
+        sort.apply(&mut all, |r| (r.id.as_str(), &r.doc, &r.meta));
+        let total = all.len() as u64;
+        let count = req.count as usize;
+        let scope = format!("sort-{}", sort_hash(req.filter, &sort.by, sort.descending));
+        let skip = match req.paging {
+            Paging::Index { start_index } => (*start_index - 1) as usize,
+            Paging::Cursor(None) => 0,
+            Paging::Cursor(Some(c)) => decode_cursor(c, &scope)?
+                .parse::<usize>()
+                .map_err(|_| StoreError::InvalidCursor)?,
+        };
+        let items: Vec<Stored> = all.into_iter().skip(skip).take(count).collect();
+        let next = skip + items.len();
+        let next_cursor = match req.paging {
+            Paging::Cursor(_) if (next as u64) < total && !items.is_empty() => {
+                Some(encode_cursor(&scope, &next.to_string()))
+            }
+            _ => None,
+        };
+        Ok(ListPage {
+            items,
+            total,
+            next_cursor,
+        })
+    }
+
+    /// The resources an indexed filter's lookup finds that match the whole filter.
+    async fn looked_up(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        plan: &filter::Plan,
+        now: time::OffsetDateTime,
+    ) -> StoreResult<Vec<Stored>> {
+        let Some((row, value)) = best_lookup(kind, &plan.lookups) else {
+            return Ok(Vec::new());
+        };
+        let ids = self.lookup(t, row, value).await?;
+        let candidates = match ids.as_slice() {
+            [] => Vec::new(),
+            [one] => reads::get(self, t, kind, one).await?.into_iter().collect(),
+            many => self.get_many(t, kind, many).await?,
+        };
+        let residual = match &plan.residual {
+            Some(r) => Some(
+                filter::compile(r, kind.def()).map_err(|e| StoreError::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let mut out = Vec::new();
+        'candidates: for c in candidates {
+            // Every lookup, the one answered too: its index may be case-folded or
+            // digested, the filter's clause is not.
+            for key in &plan.lookups {
+                let ok = match indexed(kind, key) {
+                    None => false,
+                    Some((row, value)) => match row.holds(&c, value) {
+                        Some(holds) => holds,
+                        None => self.is_member(t, &c.id, value).await?,
+                    },
+                };
+                if !ok {
+                    continue 'candidates;
+                }
+            }
+            if residual
+                .as_ref()
+                .is_none_or(|r| matches_at(r, kind, &c.doc, now))
+            {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
     /// Walks the partition after `after` in key order, evaluating `f`, until `want` matches
     /// (all of them when `None`) or the end. Bounded: past [`MAX_SCAN_ITEMS`] (the store's
     /// scan limit) examined
     /// items it answers [`StoreError::FilterTooBroad`], never a partial result.
+    #[allow(clippy::too_many_arguments)]
     async fn walk(
         &self,
         t: &str,
         kind: ResourceKind,
-        f: &filter::CompiledFilter,
+        f: Option<&filter::CompiledFilter>,
         after: Option<String>,
         want: Option<usize>,
         now: time::OffsetDateTime,
+        limit: usize,
     ) -> StoreResult<Vec<Stored>> {
         let mut out = Vec::new();
         let mut after = after;
         let mut examined = 0usize;
         loop {
-            let room = self.scan_limit.saturating_sub(examined);
+            let room = limit.saturating_sub(examined);
             if room == 0 {
                 // The bound is reached: answer only if nothing is left to examine.
                 let (rest, _) = self.page_after(t, kind, after.as_deref(), 1).await?;
                 if rest.is_empty() {
                     return Ok(out);
                 }
-                return Err(StoreError::FilterTooBroad {
-                    limit: self.scan_limit,
-                });
+                return Err(StoreError::FilterTooBroad { limit });
             }
             // Reads in steps of what is still wanted (at least 100, at most 1,000).
             let step = want
@@ -367,7 +446,7 @@ impl DynamoStore {
             examined += items.len();
             after = items.last().map(|i| i.id.clone());
             for item in items {
-                if matches_at(f, kind, &item.doc, now) {
+                if f.is_none_or(|f| matches_at(f, kind, &item.doc, now)) {
                     out.push(item);
                     if want.is_some_and(|w| out.len() >= w) {
                         return Ok(out);
@@ -407,12 +486,30 @@ impl DynamoStore {
                 let (items, total) = match memo {
                     Some((after, total)) => {
                         let items = self
-                            .walk(t, kind, compiled, Some(after), Some(count), req.now)
+                            .walk(
+                                t,
+                                kind,
+                                Some(compiled),
+                                Some(after),
+                                Some(count),
+                                req.now,
+                                self.scan_limit,
+                            )
                             .await?;
                         (items, total)
                     }
                     None => {
-                        let all = self.walk(t, kind, compiled, None, None, req.now).await?;
+                        let all = self
+                            .walk(
+                                t,
+                                kind,
+                                Some(compiled),
+                                None,
+                                None,
+                                req.now,
+                                self.scan_limit,
+                            )
+                            .await?;
                         let total = all.len() as u64;
                         let items = all
                             .into_iter()
@@ -443,14 +540,32 @@ impl DynamoStore {
                     Some(c) => {
                         let (after, total) = decode_walk_cursor(c, &fh)?;
                         let mut items = self
-                            .walk(t, kind, compiled, Some(after), Some(count + 1), req.now)
+                            .walk(
+                                t,
+                                kind,
+                                Some(compiled),
+                                Some(after),
+                                Some(count + 1),
+                                req.now,
+                                self.scan_limit,
+                            )
                             .await?;
                         let more = items.len() > count;
                         items.truncate(count);
                         (items, total, more)
                     }
                     None => {
-                        let mut all = self.walk(t, kind, compiled, None, None, req.now).await?;
+                        let mut all = self
+                            .walk(
+                                t,
+                                kind,
+                                Some(compiled),
+                                None,
+                                None,
+                                req.now,
+                                self.scan_limit,
+                            )
+                            .await?;
                         let total = all.len() as u64;
                         let more = all.len() > count;
                         all.truncate(count);
@@ -520,6 +635,17 @@ fn matches_at(
         return f.matches(&view);
     }
     f.matches(doc)
+}
+
+/// What a sorted listing's cursor is valid for: its filter and its order.
+fn sort_hash(f: Option<&filter::Filter>, by: &str, descending: bool) -> String {
+    let text = format!(
+        "{}|{}|{descending}",
+        f.map(ToString::to_string).unwrap_or_default(),
+        by.to_ascii_lowercase()
+    );
+    let d = Sha256::digest(text.as_bytes());
+    d[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn filter_hash(f: &filter::Filter) -> String {

@@ -39,9 +39,11 @@ fn store_problem(e: StoreError) -> Problem {
         }
         StoreError::Busy => Problem::unavailable(),
         StoreError::Throttled => Problem::new(429, "Too many requests; retry later."),
-        StoreError::FilterTooBroad { limit } => Problem::bad_request(format!(
-            "The query would examine more than {limit} items; narrow it."
-        )),
+        StoreError::SortTooBroad { limit } | StoreError::FilterTooBroad { limit } => {
+            Problem::bad_request(format!(
+                "The query would examine more than {limit} items; narrow it."
+            ))
+        }
         StoreError::Unavailable(e) => {
             tracing::warn!(error = %e, "store unavailable in the application API");
             Problem::unavailable()
@@ -457,6 +459,7 @@ where
                     filter: None,
                     paging: &paging,
                     count: limit as u64,
+                    sort: None,
                     now: self.now,
                 },
             )
