@@ -46,6 +46,18 @@ until curl -sf -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:
 done
 grep -E 'embedded engine|Change events' "$dir/server.log" || true
 
+# The server's CPU time (user + system, from /proc) against the users created so far, every
+# 2 s: on a machine shared with other work the rate follows the CPU left over, the CPU
+# spent per user does not.
+(
+    while kill -0 "$pid" 2>/dev/null; do
+        created=$(grep -c 'user.created' "$dir/server.log" || true)
+        echo "$created $(cut -d' ' -f14,15 "/proc/$pid/stat")"
+        sleep 2
+    done
+) >"$dir/cpu" 2>/dev/null &
+sampler=$!
+
 status=0
 "$bin/scim-load" --base-url "http://127.0.0.1:$port/scim/v2" --token "$token" \
     --users "$users" --groups 0 --memberships 0 --updates 0 --deactivations 0 --import false \
@@ -60,5 +72,19 @@ for _ in $(seq 1 50); do
 done
 echo "change events user.created in the log: $events of $users"
 [ "$events" -eq "$users" ] || status=1
+kill "$sampler" 2>/dev/null || true
+# Server CPU ms per user: over the first ~1,000 users and over the last ~1,000.
+awk -v n="$users" -v hz="$(getconf CLK_TCK)" '
+    { c[NR] = $1; t[NR] = $2 + $3 }
+    END {
+        for (i = 1; i <= NR; i++) if (c[i] >= 1000) { a = i; break }
+        e = NR
+        for (i = 1; i <= NR; i++) if (c[i] >= n) { e = i; break }
+        for (i = e; i >= 1; i--) if (c[i] <= c[e] - 1000) { b = i; break }
+        if (!a || !b || !e || c[a] == c[1] || c[e] == c[b]) { print "server CPU per user: too few samples"; exit }
+        first = (t[a] - t[1]) * 1000 / hz / (c[a] - c[1])
+        last = (t[e] - t[b]) * 1000 / hz / (c[e] - c[b])
+        printf "server CPU per user: users %d-%d %.2f ms, users %d-%d %.2f ms: last/first = %.1f%%\n", c[1], c[a], first, c[b], c[e], last, 100 * last / first
+    }' "$dir/cpu"
 du -sh "$dir" | sed 's/^/data on disk: /'
 exit "$status"

@@ -461,6 +461,46 @@ mod tests {
         }
     }
 
+    /// The engine is the patched copy in `vendor/dynoxide-rs` (vendor/README.md), and its
+    /// idempotency still holds: a transaction sent again with its token is answered from
+    /// the cache, not applied twice; a new token applies it (and fails its condition).
+    #[tokio::test]
+    async fn the_engine_is_the_patched_dynoxide() {
+        assert!(include_str!("../../../Cargo.toml")
+            .contains(r#"dynoxide-rs = { path = "vendor/dynoxide-rs" }"#));
+        assert!(include_str!("../../../vendor/dynoxide-rs/src/lib.rs")
+            .contains("fn forget_if_expired<T>(cache: &mut TokenCache<T>"));
+        use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+        let engine = start_embedded(None).await.unwrap();
+        let client = local_client(&engine.endpoint).await;
+        scim_aws::table::ensure_table(&client, "tokens")
+            .await
+            .unwrap();
+        let put = || {
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name("tokens")
+                        .item("pk", AttributeValue::S("a".into()))
+                        .item("sk", AttributeValue::S("b".into()))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        };
+        let send = |token: &'static str| {
+            client
+                .transact_write_items()
+                .transact_items(put())
+                .client_request_token(token)
+                .send()
+        };
+        send("one").await.unwrap();
+        send("one").await.unwrap();
+        assert!(send("two").await.is_err());
+    }
+
     #[test]
     fn stream_index_serves_the_engines_statements_in_memory() {
         let (_db, path) = open_database(None).unwrap();
