@@ -112,18 +112,21 @@ export class Alarms {
     });
   }
 
-  /** Errors, throttles and a slowest invocation near the timeout of one function. */
-  forFunction(P: string, name: string, functionName: string, timeoutSeconds: number): void {
+  /** Errors, throttles and a slowest invocation near the timeout of one function; returns the
+   * ones that roll a gradual deployment back (errors and duration: throttles are concurrency,
+   * not code). */
+  forFunction(P: string, name: string, functionName: string, timeoutSeconds: number): cloudwatch.CfnAlarm[] {
     const fn = { FunctionName: functionName };
-    this.add(`${P}ErrorsAlarm`, `${name}-errors`, `${name}: invocations failed (unhandled error, panic or timeout)`, {
+    const errors = this.add(`${P}ErrorsAlarm`, `${name}-errors`, `${name}: invocations failed (unhandled error, panic or timeout)`, {
       namespace: 'AWS/Lambda', metricName: 'Errors', dimensions: fn, statistic: 'Sum',
     }, 1);
     this.add(`${P}ThrottlesAlarm`, `${name}-throttles`, `${name}: invocations throttled (account or reserved concurrency)`, {
       namespace: 'AWS/Lambda', metricName: 'Throttles', dimensions: fn, statistic: 'Sum',
     }, 1);
-    this.add(`${P}DurationAlarm`, `${name}-duration`, `${name}: an invocation took ${ALARM.durationShareOfTimeout * 100} % of its ${timeoutSeconds} s timeout`, {
+    const duration = this.add(`${P}DurationAlarm`, `${name}-duration`, `${name}: an invocation took ${ALARM.durationShareOfTimeout * 100} % of its ${timeoutSeconds} s timeout`, {
       namespace: 'AWS/Lambda', metricName: 'Duration', dimensions: fn, statistic: 'Maximum',
     }, timeoutSeconds * 1000 * ALARM.durationShareOfTimeout);
+    return [errors, duration];
   }
 
   /** A dead-letter queue holds a message. */
@@ -147,9 +150,9 @@ export class Alarms {
   }
 
   /** 5xx answers as a share of requests on an HTTP API. */
-  forApi(id: string, name: string, apiId: string, what: string): void {
+  forApi(id: string, name: string, apiId: string, what: string): cloudwatch.CfnAlarm {
     const api = { ApiId: apiId };
-    this.add(id, `${name}-5xx`, `${what}: at least ${ALARM.serverErrorPercent} % of requests answered 5xx`, {
+    return this.add(id, `${name}-5xx`, `${what}: at least ${ALARM.serverErrorPercent} % of requests answered 5xx`, {
       metrics: {
         errors: { namespace: 'AWS/ApiGateway', metricName: '5xx', dimensions: api },
         requests: { namespace: 'AWS/ApiGateway', metricName: 'Count', dimensions: api },
@@ -172,7 +175,8 @@ export class Alarms {
   }
 
   /** DynamoDB ThrottledRequests and SystemErrors of the table, summed over the operations. */
-  forTable(tableName: string): void {
+  forTable(tableName: string): Record<'throttles' | 'systemErrors', cloudwatch.CfnAlarm> {
+    const out: cloudwatch.CfnAlarm[] = [];
     for (const [id, name, metricName, what] of [
       ['TableThrottlesAlarm', 'table-throttles', 'ThrottledRequests', 'requests throttled'],
       ['TableSystemErrorsAlarm', 'table-system-errors', 'SystemErrors', 'requests failed with a DynamoDB internal error'],
@@ -183,12 +187,13 @@ export class Alarms {
           { namespace: 'AWS/DynamoDB', metricName, dimensions: { TableName: tableName, Operation: op } },
         ]),
       );
-      this.add(id, name, `DynamoDB table: ${what}`, {
+      out.push(this.add(id, name, `DynamoDB table: ${what}`, {
         metrics,
         expression: `SUM([${Object.keys(metrics).join(', ')}])`,
         label: `${metricName}, all operations`,
-      }, 1);
+      }, 1));
     }
+    return { throttles: out[0], systemErrors: out[1] };
   }
 
   /** publish-events is falling behind the table's stream. */

@@ -101,7 +101,27 @@ export interface TenantOptions {
   readonly entraLoginUrl: string;
   /** E-mail address subscribed to the stack's alarm topic ('' : none; subscribe anything else to the topic). */
   readonly alarmEmail: string;
+  /** Shift traffic to a function's new version with CodeDeploy (deploymentType), rolled back by its alarms. */
+  readonly gradualDeployment: boolean;
+  /** The CodeDeploy Lambda deployment configuration (CodeDeployDefault.Lambda<deploymentType>). */
+  readonly deploymentType: DeploymentType;
+  /** CloudFormation termination protection of the tenant's stack. */
+  readonly terminationProtection: boolean;
 }
+
+/** Same as template.yaml's DeploymentType AllowedValues. */
+export const DEPLOYMENT_TYPES = [
+  'Canary10Percent5Minutes',
+  'Canary10Percent10Minutes',
+  'Canary10Percent15Minutes',
+  'Canary10Percent30Minutes',
+  'Linear10PercentEvery1Minute',
+  'Linear10PercentEvery2Minutes',
+  'Linear10PercentEvery3Minutes',
+  'Linear10PercentEvery10Minutes',
+  'AllAtOnce',
+] as const;
+export type DeploymentType = (typeof DEPLOYMENT_TYPES)[number];
 
 export interface TenantDef {
   readonly id: string;
@@ -122,6 +142,9 @@ export const DEFAULT_OPTIONS: TenantOptions = {
   accessTokenLifetime: 3600,
   entraLoginUrl: 'https://login.microsoftonline.com',
   alarmEmail: '',
+  gradualDeployment: false,
+  deploymentType: 'Canary10Percent5Minutes',
+  terminationProtection: true,
 };
 
 /** Same bounds as template.yaml's AccessTokenLifetime (Entra requires 1 to 6 hours). */
@@ -326,6 +349,12 @@ export function loadTenants(file: string): TenantDef[] {
     }
     if (typeof options.alarmEmail !== 'string' || !ALARM_EMAIL.test(options.alarmEmail)) {
       fail(file, `${t.id}: alarmEmail must be empty or an e-mail address (${ALARM_EMAIL})`);
+    }
+    for (const key of ['gradualDeployment', 'terminationProtection'] as const) {
+      if (typeof options[key] !== 'boolean') fail(file, `${t.id}: ${key} must be true or false`);
+    }
+    if (!(DEPLOYMENT_TYPES as readonly string[]).includes(options.deploymentType)) {
+      fail(file, `${t.id}: deploymentType must be one of ${DEPLOYMENT_TYPES.join(', ')}`);
     }
     stringList(file, `${t.id}.productRoleArns`, options.productRoleArns);
     for (const arn of options.productRoleArns) {

@@ -3,6 +3,8 @@
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -23,7 +25,13 @@ export interface TenantStackProps extends StackProps {
   readonly functions: FunctionDef[];
   readonly table: TableDef;
   readonly assetMode: AssetMode;
+  /** The build's version: the Version output and the scim:version tag. */
+  readonly version: string;
 }
+
+/** Every function is published behind this alias, and invoked through it (but by Secrets
+ * Manager, which calls rotate-token by its unqualified ARN). */
+export const ALIAS = 'live';
 
 // Entra ID's provisioning service sends at most ~25 requests/s per tenant; Okta pushes
 // changes as they happen and bursts during bulk assignments and imports. Each route gets
@@ -107,9 +115,10 @@ function camelKeys(value: unknown): unknown {
 export class TenantStack extends Stack {
   constructor(scope: Construct, id: string, props: TenantStackProps) {
     super(scope, id, props);
-    const { tenant, functions, table: tableDef, assetMode } = props;
+    const { tenant, functions, table: tableDef, assetMode, version } = props;
     const opts = tenant.options;
     Tags.of(this).add('scim:tenant', tenant.id);
+    Tags.of(this).add('scim:version', version);
 
     // ------------------------------------------------------------ alarms reach someone
     // One topic per tenant stack; every alarm (see ./alarms.ts) publishes to it. Not encrypted:
@@ -273,6 +282,8 @@ export class TenantStack extends Stack {
       }
     };
 
+    // Per function: its alias and the alarms that roll a gradual deployment of it back.
+    const published: { P: string; alias: lambda.Alias; alarms: cloudwatch.CfnAlarm[] }[] = [];
     for (const def of functions) {
       const P = pascal(def.name);
       // Event and schedule functions: undeliverable events and invocations that still fail.
@@ -380,10 +391,13 @@ export class TenantStack extends Stack {
         reservedConcurrentExecutions: def.kind === 'schedule' ? SCHEDULE_CONCURRENCY : undefined,
       });
       Tags.of(fn).add('scim:function', def.name);
-      alarms.forFunction(P, def.name, fn.functionName, TIMEOUT_SECONDS[def.kind]);
+      const rollback = alarms.forFunction(P, def.name, fn.functionName, TIMEOUT_SECONDS[def.kind]);
+      // Published as a version behind the alias; everything but Secrets Manager invokes the alias.
+      const alias = new lambda.Alias(this, `${P}Alias`, { aliasName: ALIAS, version: fn.currentVersion });
+      published.push({ P, alias, alarms: rollback });
 
       if (def.kind === 'http') {
-        const integration = new HttpLambdaIntegration(`${P}Integration`, fn);
+        const integration = new HttpLambdaIntegration(`${P}Integration`, alias);
         // SCIM routes: no authorizer (the function checks the bearer token). App routes: AWS_IAM.
         const app = def.api === 'app';
         for (const route of def.routes) {
@@ -407,19 +421,19 @@ export class TenantStack extends Stack {
           targets: [
             {
               id: def.name,
-              arn: fn.functionArn,
+              arn: alias.functionArn,
               retryPolicy: SCHEDULE_DELIVERY,
               deadLetterConfig: { arn: failures.queueArn },
             },
           ],
         });
-        this.failureTargets(P, fn, rule, failures, SCHEDULE_INVOKE);
+        this.failureTargets(P, alias, rule, failures, SCHEDULE_INVOKE);
         alarms.forRule(`${P}ScheduleFailuresAlarm`, `${def.name}-schedule`, rule.ref, undefined,
           `${def.name}: the schedule could not run the job (see its dead-letter queue)`);
       } else if (def.kind === 'stream') {
         // L1 on purpose: the L2 DynamoEventSource would add its own grants to the role.
         new lambda.CfnEventSourceMapping(this, `${P}AuditRecords`, {
-          functionName: fn.functionName,
+          functionName: alias.functionArn,
           eventSourceArn: table.attrStreamArn,
           startingPosition: 'TRIM_HORIZON',
           batchSize: STREAM_MAPPING.batchSize,
@@ -442,13 +456,13 @@ export class TenantStack extends Stack {
           targets: [
             {
               id: def.name,
-              arn: fn.functionArn,
+              arn: alias.functionArn,
               retryPolicy: EVENT_DELIVERY,
               deadLetterConfig: { arn: failures.queueArn },
             },
           ],
         });
-        this.failureTargets(P, fn, rule, failures, EVENT_INVOKE);
+        this.failureTargets(P, alias, rule, failures, EVENT_INVOKE);
         alarms.forRule(`${P}RuleFailuresAlarm`, `${def.name}-rule`, rule.ref, bus.eventBusName,
           `${def.name}: change events could not be delivered to it (see its dead-letter queue)`);
       } else {
@@ -471,8 +485,8 @@ export class TenantStack extends Stack {
     }
 
     // ------------------------------------------------------------ API and table alarms
-    alarms.forApi('HttpApi5xxAlarm', 'api', api.apiId, 'SCIM API');
-    alarms.forApi('ApplicationApi5xxAlarm', 'app-api', appApi.apiId, 'Application API');
+    const api5xx = alarms.forApi('HttpApi5xxAlarm', 'api', api.apiId, 'SCIM API');
+    const appApi5xx = alarms.forApi('ApplicationApi5xxAlarm', 'app-api', appApi.apiId, 'Application API');
     // 401s: API Gateway's 4xx metric also counts the 404s and 409s Entra causes in every
     // cycle, so the SCIM API's access log is filtered for status 401.
     new logs.CfnMetricFilter(this, 'UnauthorizedMetricFilter', {
@@ -483,7 +497,42 @@ export class TenantStack extends Stack {
       ],
     });
     alarms.forUnauthorized('HttpApiUnauthorizedAlarm', api.apiId);
-    alarms.forTable(table.ref);
+    const tableAlarms = alarms.forTable(table.ref);
+
+    // ------------------------------------------------------------ gradual deployment
+    // Off by default (gradualDeployment): the alias moves to a new version at once. On: CodeDeploy
+    // shifts traffic (deploymentType) and rolls back when the function's errors or duration
+    // alarm, either API's 5xx alarm or the table's system-errors alarm fires (as template.yaml's
+    // DeploymentPreference: Globals' alarms, then the function's own).
+    if (opts.gradualDeployment) {
+      const application = new codedeploy.LambdaApplication(this, 'DeploymentApplication', {
+        applicationName: `scim-${tenant.id}`,
+      });
+      const config = codedeploy.LambdaDeploymentConfig.fromLambdaDeploymentConfigName(
+        this,
+        'DeploymentConfig',
+        `CodeDeployDefault.Lambda${opts.deploymentType}`,
+      );
+      // One service role for every group (as SAM's CodeDeployServiceRole), not one per group:
+      // IAM roles per account is a fleet quota (README, "A fleet in one account").
+      const role = new iam.Role(this, 'CodeDeployServiceRole', {
+        assumedBy: new iam.ServicePrincipal('codedeploy.amazonaws.com'),
+        managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSCodeDeployRoleForLambdaLimited')],
+      });
+      const stackAlarms = [api5xx, appApi5xx, tableAlarms.systemErrors];
+      for (const { P, alias, alarms: own } of published) {
+        const rollback = [...stackAlarms, ...own];
+        const group = new codedeploy.LambdaDeploymentGroup(this, `${P}DeploymentGroup`, {
+          application,
+          alias,
+          deploymentConfig: config,
+          role,
+          alarms: rollback.map((a, i) => cloudwatch.Alarm.fromAlarmName(this, `${P}RollbackAlarm${i}`, a.alarmName!)),
+          autoRollback: { failedDeployment: true, stoppedDeployment: true, deploymentInAlarm: true },
+        });
+        for (const a of rollback) (group.node.defaultChild as codedeploy.CfnDeploymentGroup).node.addDependency(a);
+      }
+    }
 
     // ------------------------------------------------------------ the product's roles
     // Same as template.yaml's ApplicationApiInvokePolicy: execute-api:Invoke on /app/v1 of the
@@ -514,6 +563,10 @@ export class TenantStack extends Stack {
         : undefined;
 
     // ------------------------------------------------------------ outputs
+    new CfnOutput(this, 'Version', {
+      description: "The build's version this stack runs (also the scim:version tag of every resource).",
+      value: version,
+    });
     new CfnOutput(this, 'TenantUrl', {
       description: 'Paste into Entra ID (Tenant URL) or Okta (SCIM connector base URL).',
       value: tenantUrl,
@@ -569,14 +622,14 @@ export class TenantStack extends Stack {
    * undeliverable events, and Lambda's retries and on-failure destination. */
   private failureTargets(
     P: string,
-    fn: lambda.IFunction,
+    alias: lambda.Alias,
     rule: events.CfnRule,
     failures: sqs.Queue,
     invoke: { maximumRetryAttempts: number; maximumEventAgeInSeconds: number },
   ): void {
     new lambda.CfnPermission(this, `${P}InvokePermission`, {
       action: 'lambda:InvokeFunction',
-      functionName: fn.functionArn,
+      functionName: alias.functionArn,
       principal: 'events.amazonaws.com',
       sourceArn: rule.attrArn,
     });
@@ -589,12 +642,13 @@ export class TenantStack extends Stack {
         conditions: { ArnEquals: { 'aws:SourceArn': rule.attrArn } },
       }),
     );
-    new lambda.CfnEventInvokeConfig(this, `${P}AsyncInvoke`, {
-      functionName: fn.functionName,
-      qualifier: '$LATEST',
+    const config = new lambda.CfnEventInvokeConfig(this, `${P}AsyncInvoke`, {
+      functionName: alias.version.lambda.functionName,
+      qualifier: ALIAS,
       ...invoke,
       destinationConfig: { onFailure: { destination: failures.queueArn } },
     });
+    config.node.addDependency(alias);
   }
 }
 

@@ -194,6 +194,25 @@ class Stack:
     def function_name_by_logical_id(self) -> dict[str, str]:
         return {f.logical_id: name for name, f in self.functions().items()}
 
+    # -- what an ARN or name in an invoker (integration, mapping, rule target, permission) calls
+    def invoked(self, expr: Any) -> tuple[str, str | None]:
+        """(function logical id, alias name or None for the unqualified function): `{Arn:F}` or
+        `{Ref:F}` is F itself; `{Ref:F.Alias}` (SAM) is F's AutoPublishAlias; `{Ref:A}` of an
+        AWS::Lambda::Alias (CDK, SAM expanded) is that alias of its function."""
+        s = sym(expr)
+        m = re.fullmatch(r"\{(Ref|Arn):([A-Za-z0-9]+)(\.Alias)?\}", s)
+        assert m, f"{self.label}: {s} names no function of the template"
+        kind, target, sam_alias = m.groups()
+        if sam_alias:
+            alias = ((self.template.get("Globals") or {}).get("Function") or {}).get("AutoPublishAlias")
+            props = self.resources[target].get("Properties") or {}
+            return target, props.get("AutoPublishAlias", alias)
+        resource = self.resources[target]
+        if resource["Type"] == "AWS::Lambda::Alias" and kind == "Ref":
+            return ref_target(resource["Properties"]["FunctionName"]), resource["Properties"]["Name"]
+        assert resource["Type"] in (SAM_FUNCTION, LAMBDA_FUNCTION), f"{self.label}: {s} is a {resource['Type']}"
+        return target, None
+
     # -- IAM
     def role_statements(self, role_id: str) -> list[Statement]:
         role = self.resources[role_id]
@@ -232,9 +251,9 @@ class Stack:
             by_logical = self.function_name_by_logical_id()
             for res in self.of_type("AWS::Lambda::EventSourceMapping").values():
                 p = dict(res["Properties"])
-                fn = sym(p["FunctionName"])
-                logical = fn[1:-1].split(":", 1)[1]
-                p["FunctionName"] = fn
+                logical, alias = self.invoked(p["FunctionName"])
+                p["FunctionName"] = "{Ref:%s}" % logical
+                p["Qualifier"] = alias
                 out.append((by_logical[logical], p))
         return sorted(out, key=lambda m: m[0])
 
@@ -287,7 +306,7 @@ class Stack:
             integration = self.resources[target[len("integrations/{Ref:") : -1]]["Properties"]
             assert integration["IntegrationType"] == "AWS_PROXY"
             assert ref_target(integration["ApiId"]) == api, f"{route_id}: integration on another API"
-            fn_id = ref_target(integration["IntegrationUri"], "Arn")
+            fn_id, _ = self.invoked(integration["IntegrationUri"])
             key = p["RouteKey"]
             assert key not in out, f"route {key} defined twice"
             out[key] = RouteView(by_logical[fn_id], api, p.get("AuthorizationType", "NONE"))

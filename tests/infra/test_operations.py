@@ -9,13 +9,22 @@ Run through infra/check.sh, or alone with `pytest tests/infra` (see test_infra.p
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from cfn_model import Stack, ref_target, sym
+import pytest
+
+from cfn_model import Stack, ref_target, sym, tags_of
 from test_infra import (  # noqa: F401 - cdk_out, sam_stack and stack are fixtures
     BY_NAME,
+    DEFAULT_OPTIONS,
     FUNCTIONS,
+    TENANTS,
     api_ids,
     cdk_out,
     expected_tenant_id,
@@ -256,3 +265,186 @@ def test_the_table_alarms_cover_every_operation_the_functions_call():
     assert "TransactWriteItems" in DYNAMODB_OPERATIONS and len(DYNAMODB_OPERATIONS) <= 10
     assert "dynamodb:Scan" not in {a for f in FUNCTIONS for a in f["dynamodb"]}
     assert BY_NAME["publish-events"]["kind"] == "stream"
+
+
+# --------------------------------------------------------------------------- safe rollout
+
+ALIAS = "live"
+STACK_ROLLBACK_ALARMS = ("HttpApi5xxAlarm", "ApplicationApi5xxAlarm", "TableSystemErrorsAlarm")
+
+
+def expand_sam(sam_stack: Stack, parameters: dict[str, str], tmp_path: Path | None = None) -> Stack:
+    """template.yaml as `sam deploy` submits it (the SAM transform, offline), optionally linted."""
+    translator = pytest.importorskip("samtranslator.translator.transform")
+    template = json.loads(json.dumps(sam_stack.template))
+    template["Globals"]["Function"]["CodeUri"] = "s3://placeholder-bucket/placeholder-key"
+
+    class NoManagedPolicies:
+        def load(self):
+            return {}
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    expanded = translator.transform(template, parameters, NoManagedPolicies())
+    if tmp_path is not None:
+        out = tmp_path / "expanded.json"
+        out.write_text(json.dumps(expanded))
+        cfn_lint = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or shutil.which("cfn-lint")
+        assert cfn_lint, "cfn-lint not installed"
+        proc = subprocess.run([cfn_lint, "--ignore-checks", "W2001", "--", str(out)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return Stack("template.yaml expanded", expanded)
+
+
+def deployed(stack: Stack) -> Stack:
+    """The template CloudFormation runs: CDK's as synthesised, SAM's expanded on its defaults."""
+    return expand_sam(stack, {}) if stack.is_sam else stack
+
+
+def invokers(stack: Stack) -> list[tuple[str, Any]]:
+    """(what, ARN expression) of everything in a deployed template that invokes a function."""
+    out: list[tuple[str, Any]] = []
+    for k, r in stack.of_type("AWS::ApiGatewayV2::Integration").items():
+        out.append((k, r["Properties"]["IntegrationUri"]))
+    for api in stack.of_type("AWS::ApiGatewayV2::Api").values():  # SAM: the OpenAPI body
+        for path, methods in ((api["Properties"].get("Body") or {}).get("paths") or {}).items():
+            for method, operation in methods.items():
+                uri = sym(operation["x-amazon-apigateway-integration"]["uri"])
+                ref = uri.split(":lambda:path/2015-03-31/functions/")[1].removesuffix("/invocations")
+                out.append((f"{method} {path}", {"Ref": ref[len("{Ref:") : -1]}))
+    for k, r in stack.of_type("AWS::Lambda::EventSourceMapping").items():
+        out.append((k, r["Properties"]["FunctionName"]))
+    for k, r in stack.of_type("AWS::Events::Rule").items():
+        out += [(f"{k} target", t["Arn"]) for t in r["Properties"]["Targets"]]
+    for k, r in stack.of_type("AWS::Lambda::Permission").items():
+        out.append((k, r["Properties"]["FunctionName"]))
+    return out
+
+
+def test_every_function_is_published_behind_its_alias_and_invoked_through_it(stack: Stack):
+    """Every function has one alias `live` on one of its versions, and every route, stream
+    mapping, rule and invoke permission calls the alias, so a version is what runs and an
+    update moves the alias (at once, or by CodeDeploy). The one exception: Secrets Manager
+    calls rotate-token by its unqualified ARN ($LATEST, the last deployed code)."""
+    d = deployed(stack)
+    if stack.is_sam:
+        assert stack.template["Globals"]["Function"]["AutoPublishAlias"] == ALIAS
+    functions = d.functions()
+    aliases = {ref_target(a["Properties"]["FunctionName"]): a["Properties"] for a in d.of_type("AWS::Lambda::Alias").values()}
+    assert len(aliases) == len(d.of_type("AWS::Lambda::Alias")) == len(FUNCTIONS), f"{stack.label}: one alias per function"
+    for name, fn in functions.items():
+        alias = aliases[fn.logical_id]
+        assert alias["Name"] == ALIAS, name
+        version = ref_target(alias["FunctionVersion"], "Version")
+        assert d.resources[version]["Type"] == "AWS::Lambda::Version", name
+        assert ref_target(d.resources[version]["Properties"]["FunctionName"]) == fn.logical_id, name
+    unqualified = []
+    for what, arn in invokers(d):
+        logical, qualifier = d.invoked(arn)
+        if qualifier is None:
+            unqualified.append(what)
+        else:
+            assert qualifier == ALIAS, f"{stack.label} {what}: {qualifier}"
+    # Secrets Manager's permission on rotate-token; nothing else calls a function unqualified.
+    rotator = functions["rotate-token"].logical_id
+    (schedule,) = d.of_type("AWS::SecretsManager::RotationSchedule").values()
+    assert d.invoked(schedule["Properties"]["RotationLambdaARN"]) == (rotator, None)
+    principals = [((d.resources.get(w) or {}).get("Properties") or {}).get("Principal") for w in unqualified]
+    assert principals == ["secretsmanager.amazonaws.com"], f"{stack.label}: invoked without the alias: {unqualified}"
+    for config in d.of_type("AWS::Lambda::EventInvokeConfig").values():
+        assert config["Properties"]["Qualifier"] == ALIAS
+
+
+def rollback_alarm_ids(stack: Stack, name: str) -> set[str]:
+    """The alarms that roll a gradual deployment of function `name` back: its errors and
+    duration alarms, both APIs' 5xx and the table's system errors."""
+    want = expected_alarms(stack)
+    by_view = {without_expression_order(view(p)): k for k, p in stack_alarms(stack).items()}
+    own = {by_view[without_expression_order(want[f"{name} {what}"])] for what in ("errors", "duration")}
+    return own | set(STACK_ROLLBACK_ALARMS)
+
+
+def check_deployment_groups(d: Stack, source: Stack, config: str, alarm_name) -> None:
+    groups = d.of_type("AWS::CodeDeploy::DeploymentGroup")
+    assert len(groups) == len(FUNCTIONS), f"{d.label}: one deployment group per function"
+    (application,) = d.of_type("AWS::CodeDeploy::Application")
+    functions = d.functions()
+    for alias_id, alias in d.of_type("AWS::Lambda::Alias").items():
+        name = d.function_name_by_logical_id()[ref_target(alias["Properties"]["FunctionName"])]
+        update = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
+        assert ref_target(update["ApplicationName"]) == application
+        group = groups[ref_target(update["DeploymentGroupName"])]["Properties"]
+        assert ref_target(group["ApplicationName"]) == application
+        assert sym(group["DeploymentConfigName"]) == f"CodeDeployDefault.Lambda{config}", name
+        assert group["DeploymentStyle"] == {"DeploymentType": "BLUE_GREEN", "DeploymentOption": "WITH_TRAFFIC_CONTROL"}
+        assert group["AlarmConfiguration"]["Enabled"] is True
+        got = {alarm_name(a["Name"]) for a in group["AlarmConfiguration"]["Alarms"]}
+        assert got == rollback_alarm_ids(source, name), f"{d.label} {name}: rollback alarms {got}"
+        rollback = group["AutoRollbackConfiguration"]
+        assert rollback["Enabled"] is True and "DEPLOYMENT_STOP_ON_ALARM" in rollback["Events"], name
+        assert name in functions
+
+
+def test_gradual_deployment_is_off_by_default_and_rolls_back_on_the_alarms(stack: Stack, tmp_path: Path):
+    """Off (the default): no CodeDeploy resource, the alias moves at once. On: one CodeDeploy
+    application, one deployment group per function with the chosen configuration, rolled back
+    by the function's errors and duration alarms, both APIs' 5xx and the table's system errors."""
+    options = tenant_options(stack)
+    if stack.is_sam:
+        params = stack.template["Parameters"]
+        assert params["GradualDeployment"]["Default"] == "false"
+        assert params["DeploymentType"]["Default"] == "Canary10Percent5Minutes"
+        preference = stack.template["Globals"]["Function"]["DeploymentPreference"]
+        assert preference["Enabled"] == {"Ref": "GradualDeployment"} and preference["Type"] == {"Ref": "DeploymentType"}
+        off = expand_sam(stack, {})
+        assert not off.of_type("AWS::CodeDeploy::DeploymentGroup") and not off.of_type("AWS::CodeDeploy::Application")
+        on = expand_sam(stack, {"GradualDeployment": "true", "DeploymentType": "Linear10PercentEvery2Minutes"}, tmp_path)
+        # SAM writes {"Fn::Sub": ["CodeDeployDefault.Lambda${ConfigName}", {"ConfigName": ...}]}.
+        for group in on.of_type("AWS::CodeDeploy::DeploymentGroup").values():
+            sub = group["Properties"]["DeploymentConfigName"]["Fn::Sub"]
+            group["Properties"]["DeploymentConfigName"] = sub[0].replace("${ConfigName}", sub[1]["ConfigName"])
+        names = {sym(p["AlarmName"]): k for k, p in stack_alarms(stack).items()}
+        check_deployment_groups(on, stack, "Linear10PercentEvery2Minutes", lambda n: names[sym(n)])
+        return
+    if not options["gradualDeployment"]:
+        assert not stack.of_type("AWS::CodeDeploy::DeploymentGroup") and not stack.of_type("AWS::CodeDeploy::Application")
+        return
+    names = {sym(p["AlarmName"]): k for k, p in stack_alarms(stack).items()}
+    check_deployment_groups(stack, stack, options["deploymentType"], lambda n: names[sym(n)])
+    # One service role for all groups (IAM roles are a per-account quota), CodeDeploy's own policy.
+    roles = [r["Properties"] for r in stack.of_type("AWS::IAM::Role").values() if "codedeploy" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])]
+    assert len(roles) == 1
+    assert [sym(a) for a in roles[0]["ManagedPolicyArns"]] == [
+        "arn:{Ref:AWS::Partition}:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"
+    ]
+    groups = stack.of_type("AWS::CodeDeploy::DeploymentGroup").values()
+    assert {ref_target(g["Properties"]["ServiceRoleArn"], "Arn") for g in groups} == {
+        k for k, r in stack.of_type("AWS::IAM::Role").items() if r["Properties"] is roles[0]
+    }
+
+
+def test_version_output_and_tag(stack: Stack):
+    """The build's version: the Version output, and the scim:version tag of every function
+    (SAM: Globals; `sam deploy --tags` puts it on the rest) or every resource (CDK)."""
+    outputs = {k: sym(v["Value"]) for k, v in stack.template["Outputs"].items()}
+    if stack.is_sam:
+        assert outputs["Version"] == "{Ref:Version}"
+        assert sym(stack.template["Globals"]["Function"]["Tags"]["scim:version"]) == "{Ref:Version}"
+        assert stack.template["Parameters"]["Version"]["Default"] == "unknown"
+        return
+    version = outputs["Version"]
+    assert version and version != "unknown" or os.environ.get("SCIM_VERSION") == "unknown"
+    tagged = [k for k, r in stack.resources.items() if "Tags" in (r.get("Properties") or {})]
+    assert len(tagged) > 50
+    for k in tagged:
+        assert tags_of(stack.resources[k]["Properties"]).get("scim:version") == version, k
+    for name, fn in stack.functions().items():
+        assert tags_of(fn.props)["scim:version"] == version, name
+
+
+def test_cdk_stacks_have_termination_protection(cdk_out: Path):
+    """On by default (tenant option terminationProtection); SAM has no such setting (README)."""
+    manifest = json.loads((cdk_out / "manifest.json").read_text())
+    for t in TENANTS:
+        options = {**DEFAULT_OPTIONS, **t.get("options", {})}
+        props = manifest["artifacts"][f"Scim-{t['id']}"]["properties"]
+        assert props.get("terminationProtection", False) is options["terminationProtection"] is True, t["id"]
