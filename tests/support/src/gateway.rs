@@ -650,6 +650,14 @@ impl Settings {
         let target = env("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
+        // A relative SCIM_ROUTES is relative to where the gateway was started.
+        let routes = match env("SCIM_ROUTES").map(PathBuf::from) {
+            Some(r) if r.is_relative() => std::env::current_dir()
+                .map_err(|e| format!("current directory: {e}"))?
+                .join(r),
+            Some(r) => r,
+            None => root.join("infra/functions.json"),
+        };
         Ok(Settings {
             port,
             table: env("TABLE_NAME").unwrap_or_else(|| "scim".into()),
@@ -661,21 +669,11 @@ impl Settings {
                 Some(k) => k,
                 None => scim_service::auth::generate_token()?,
             },
-            routes: env("SCIM_ROUTES")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join("infra/functions.json")),
+            routes,
             build: env("SCIM_GATEWAY_BUILD").is_none_or(|v| v != "0"),
             out_dir: target.join("lambda-gateway"),
             tenant,
-            root: root.clone(),
-        })
-        .map(|mut s| {
-            if !s.routes.is_absolute() {
-                s.routes = std::env::current_dir()
-                    .map(|d| d.join(&s.routes))
-                    .unwrap_or(s.routes);
-            }
-            s
+            root,
         })
     }
 
