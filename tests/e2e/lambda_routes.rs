@@ -4,15 +4,17 @@
 //! binary compiles in (`op_set` in `functions/*/src/main.rs`) and the application API's
 //! operations (its `openapi.json`) disagree — by real requests, not by reading files.
 //!
-//! `#[ignore]`d: they need the gateway. `tests/run.sh` starts it and runs them by name with
-//! `SCIM_BASE_URL`, `SCIM_TOKEN` and `SCIM_APP_KEY` set; by hand:
+//! `#[ignore]`d: they need the gateway, which sets `SCIM_BASE_URL`, `SCIM_TOKEN`,
+//! `SCIM_APP_KEY` and `SCIM_ROUTES` for the command it runs (as `tests/run.sh` does):
 //!
 //! ```sh
-//! SCIM_TOKEN=$(tests/tools/.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))') \
-//!   SCIM_APP_KEY=app-key-of-at-least-32-characters-long cargo run -p scim-tests --bin lambda-gateway &
-//! SCIM_BASE_URL=http://127.0.0.1:8080/scim/v2 SCIM_TOKEN=... SCIM_APP_KEY=... \
-//!   cargo nextest run -p scim-tests --test e2e --run-ignored only lambda_routes
+//! cargo build --workspace --bins
+//! SCIM_GATEWAY_BUILD=0 target/debug/lambda-gateway \
+//!   cargo nextest run -p scim-tests --test e2e --run-ignored only --test-threads 1 lambda_routes
 //! ```
+//!
+//! Run one at a time: `every_route_answers_from_a_function_that_serves_it` makes a new
+//! bearer token (the gateway's becomes the previous one, still accepted), once per gateway.
 
 use futures::future::join_all;
 use reqwest::Method;
