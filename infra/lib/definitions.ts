@@ -107,6 +107,12 @@ export interface TenantOptions {
   readonly deploymentType: DeploymentType;
   /** CloudFormation termination protection of the tenant's stack. */
   readonly terminationProtection: boolean;
+  /** Custom domain of the SCIM API ('' : the execute-api URL); TenantUrl and TokenEndpoint use it. */
+  readonly domainName: string;
+  /** ACM certificate of domainName, in the tenant's region (required with domainName). */
+  readonly certificateArn: string;
+  /** Route 53 hosted zone of domainName ('' : create the DNS record yourself). */
+  readonly hostedZoneId: string;
 }
 
 /** Same as template.yaml's DeploymentType AllowedValues. */
@@ -145,7 +151,15 @@ export const DEFAULT_OPTIONS: TenantOptions = {
   gradualDeployment: false,
   deploymentType: 'Canary10Percent5Minutes',
   terminationProtection: true,
+  domainName: '',
+  certificateArn: '',
+  hostedZoneId: '',
 };
+
+/** Same as template.yaml's DomainName, CertificateArn and HostedZoneId AllowedPatterns. */
+export const DOMAIN_NAME = /^$|^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+export const CERTIFICATE_ARN = /^$|^arn:aws(-[a-z]+)*:acm:[a-z0-9-]+:[0-9]{12}:certificate\/[A-Za-z0-9-]+$/;
+export const HOSTED_ZONE_ID = /^$|^Z[A-Z0-9]{1,31}$/;
 
 /** Same bounds as template.yaml's AccessTokenLifetime (Entra requires 1 to 6 hours). */
 export const ACCESS_TOKEN_LIFETIME = { min: 3600, max: 21600 } as const;
@@ -355,6 +369,15 @@ export function loadTenants(file: string): TenantDef[] {
     }
     if (!(DEPLOYMENT_TYPES as readonly string[]).includes(options.deploymentType)) {
       fail(file, `${t.id}: deploymentType must be one of ${DEPLOYMENT_TYPES.join(', ')}`);
+    }
+    for (const [key, pattern] of [['domainName', DOMAIN_NAME], ['certificateArn', CERTIFICATE_ARN], ['hostedZoneId', HOSTED_ZONE_ID]] as const) {
+      if (typeof options[key] !== 'string' || !pattern.test(options[key])) fail(file, `${t.id}: ${key} must match ${pattern}`);
+    }
+    // Same as template.yaml's Rules.
+    if (options.domainName !== '' && options.certificateArn === '') fail(file, `${t.id}: domainName needs certificateArn`);
+    if (options.hostedZoneId !== '' && options.domainName === '') fail(file, `${t.id}: hostedZoneId needs domainName`);
+    if (options.certificateArn !== '' && options.certificateArn.split(':')[3] !== t.region) {
+      fail(file, `${t.id}: certificateArn must be in the tenant's region ${t.region} (a regional API)`);
     }
     stringList(file, `${t.id}.productRoleArns`, options.productRoleArns);
     for (const arn of options.productRoleArns) {

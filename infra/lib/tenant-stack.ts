@@ -13,6 +13,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -213,7 +214,7 @@ export class TenantStack extends Stack {
       description: `SCIM 2.0 endpoint for tenant ${tenant.id}`,
       createDefaultStage: false,
     });
-    new apigwv2.HttpStage(this, 'HttpApiDefaultStage', {
+    const scimStage = new apigwv2.HttpStage(this, 'HttpApiDefaultStage', {
       httpApi: api,
       stageName: '$default',
       autoDeploy: true,
@@ -250,9 +251,29 @@ export class TenantStack extends Stack {
       },
     });
     const iamAuthorizer = new HttpIamAuthorizer();
-    const tenantUrl = `${api.apiEndpoint}/scim/v2`;
+    // The URL that survives the stack: with domainName, the IdP holds https://<domainName>/scim/v2,
+    // and a new API (a replaced or re-created stack) only needs the mapping to move.
+    let domain: apigwv2.CfnDomainName | undefined;
+    if (opts.domainName !== '') {
+      domain = new apigwv2.CfnDomainName(this, 'ApiDomainName', {
+        domainName: opts.domainName,
+        domainNameConfigurations: [{ certificateArn: opts.certificateArn, endpointType: 'REGIONAL', securityPolicy: 'TLS_1_2' }],
+      });
+      const mapping = new apigwv2.CfnApiMapping(this, 'ApiMapping', { domainName: domain.ref, apiId: api.apiId, stage: scimStage.stageName });
+      mapping.node.addDependency(scimStage);
+      if (opts.hostedZoneId !== '') {
+        new route53.CfnRecordSet(this, 'ApiDnsRecord', {
+          hostedZoneId: opts.hostedZoneId,
+          name: opts.domainName,
+          type: 'A',
+          aliasTarget: { dnsName: domain.attrRegionalDomainName, hostedZoneId: domain.attrRegionalHostedZoneId },
+        });
+      }
+    }
+    const scimBase = domain ? `https://${opts.domainName}` : api.apiEndpoint;
+    const tenantUrl = `${scimBase}/scim/v2`;
     // The OAuth 2.0 token endpoint: on the SCIM API, beside /scim/v2 (same host as TenantUrl).
-    const tokenEndpoint = `${api.apiEndpoint}${TOKEN_ROUTE.split(' ')[1]}`;
+    const tokenEndpoint = `${scimBase}${TOKEN_ROUTE.split(' ')[1]}`;
 
     // ------------------------------------------------------------ functions
     const architecture = opts.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
@@ -611,6 +632,12 @@ export class TenantStack extends Stack {
       description: 'SQS queue recording stream batches whose change events could not be published.',
       value: deadLetters.queueUrl,
     });
+    if (domain) {
+      new CfnOutput(this, 'ApiDomainTarget', {
+        description: "Where domainName's DNS record points (a CNAME, or a Route 53 alias, to this name); made by the stack when hostedZoneId is given.",
+        value: domain.attrRegionalDomainName,
+      });
+    }
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'SNS topic every alarm of this stack publishes to (subscribe e-mail, a pager or chat to it).',
       value: alarmTopic.ref,

@@ -78,6 +78,9 @@ def sym(expr: Any) -> str:
         if key == "Fn::Join":
             separator, parts = value
             return separator.join(sym(p) for p in parts)
+        if key == "Fn::If":
+            condition, then, otherwise = value
+            return "{If:%s ? %s : %s}" % (condition, sym(then), sym(otherwise))
     raise ValueError(f"cannot reduce {expr!r} to a symbol")
 
 

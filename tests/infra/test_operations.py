@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -448,3 +449,107 @@ def test_cdk_stacks_have_termination_protection(cdk_out: Path):
         options = {**DEFAULT_OPTIONS, **t.get("options", {})}
         props = manifest["artifacts"][f"Scim-{t['id']}"]["properties"]
         assert props.get("terminationProtection", False) is options["terminationProtection"] is True, t["id"]
+
+
+# --------------------------------------------------------------------------- a URL that survives the stack
+
+DOMAIN = "scim.contoso.example"
+CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+ZONE = "Z0123456789EXAMPLE"
+
+
+def sam_domain(sam_stack: Stack, domain: str, certificate: str, zone: str) -> dict[str, Any]:
+    """What template.yaml makes for these DomainName/CertificateArn/HostedZoneId values: the
+    rules it refuses, the domain resources it creates, TenantUrl and TokenEndpoint."""
+    from test_infra import _sam_eval
+
+    t = sam_stack.template
+    values = {"DomainName": domain, "CertificateArn": certificate, "HostedZoneId": zone}
+    for name, value in values.items():
+        assert re.fullmatch(t["Parameters"][name]["AllowedPattern"], value), f"{name}: {value}"
+    params = {**values, "HttpApi": "abc123", "AWS::Region": "eu-west-1", "AWS::URLSuffix": "amazonaws.com"}
+
+    class Conditions(dict):
+        def __missing__(self, name: str) -> bool:
+            self[name] = bool(_sam_eval(t["Conditions"][name], params, self))
+            return self[name]
+
+    conditions = Conditions()
+    refused = [
+        name
+        for name, rule in t["Rules"].items()
+        if _sam_eval(rule["RuleCondition"], params, conditions)
+        and not all(_sam_eval(a["Assert"], params, conditions) for a in rule["Assertions"])
+    ]
+
+    def url(output: str) -> str:
+        expr = t["Outputs"][output]["Value"]
+        chosen = _sam_eval({"Fn::If": [expr["Fn::If"][0], "then", "else"]}, params, conditions)
+        sub = expr["Fn::If"][1 if chosen == "then" else 2]["Fn::Sub"]
+        return re.sub(r"\$\{([^}]+)\}", lambda m: params[m.group(1)], sub)
+
+    created = sorted(k for k, r in sam_stack.resources.items() if "Condition" in r and r["Condition"] in ("HasDomainName", "HasHostedZone") and conditions[r["Condition"]])
+    return {"refused": refused, "created": created, "TenantUrl": url("TenantUrl"), "TokenEndpoint": url("TokenEndpoint")}
+
+
+def test_sam_custom_domain_conditions(sam_stack: Stack):
+    none = sam_domain(sam_stack, "", "", "")
+    assert none == {
+        "refused": [],
+        "created": [],
+        "TenantUrl": "https://abc123.execute-api.eu-west-1.amazonaws.com/scim/v2",
+        "TokenEndpoint": "https://abc123.execute-api.eu-west-1.amazonaws.com/oauth2/token",
+    }
+    domain = sam_domain(sam_stack, DOMAIN, CERTIFICATE, "")
+    assert domain == {
+        "refused": [],
+        "created": ["ApiDomainName", "ApiMapping"],
+        "TenantUrl": f"https://{DOMAIN}/scim/v2",
+        "TokenEndpoint": f"https://{DOMAIN}/oauth2/token",
+    }
+    zone = sam_domain(sam_stack, DOMAIN, CERTIFICATE, ZONE)
+    assert zone["created"] == ["ApiDnsRecord", "ApiDomainName", "ApiMapping"] and zone["TenantUrl"] == domain["TenantUrl"]
+    assert sam_domain(sam_stack, DOMAIN, "", "")["refused"] == ["DomainNameNeedsCertificate"]
+    assert sam_domain(sam_stack, "", "", ZONE)["refused"] == ["HostedZoneNeedsDomainName"]
+    assert sam_domain(sam_stack, "", "", ZONE)["created"] == [], "no record without a domain, even past the rule"
+    # The outputs and the functions' TENANT_URL/TOKEN_ENDPOINT are the same expression
+    # (test_infra.py test_environment); the DomainName-only outputs exist only with a domain.
+    assert sam_stack.template["Outputs"]["ApiDomainTarget"]["Condition"] == "HasDomainName"
+
+
+def test_custom_domain_resources(stack: Stack):
+    """The domain (regional, TLS 1.2, the certificate), its mapping to the SCIM API's $default
+    stage (never the application API: its URL is for the product, IAM-signed), and the alias
+    record in the zone."""
+    options = tenant_options(stack)
+    domains = stack.of_type("AWS::ApiGatewayV2::DomainName")
+    if options is not None and not options["domainName"]:
+        assert not domains and not stack.of_type("AWS::ApiGatewayV2::ApiMapping") and not stack.of_type("AWS::Route53::RecordSet")
+        assert "ApiDomainTarget" not in stack.template["Outputs"]
+        return
+    want = {"DomainName": "{Ref:DomainName}", "CertificateArn": "{Ref:CertificateArn}", "HostedZoneId": "{Ref:HostedZoneId}"}
+    if options is not None:
+        want = {"DomainName": options["domainName"], "CertificateArn": options["certificateArn"], "HostedZoneId": options["hostedZoneId"]}
+    ((domain_id, domain),) = domains.items()
+    p = domain["Properties"]
+    assert sym(p["DomainName"]) == want["DomainName"]
+    (config,) = p["DomainNameConfigurations"]
+    assert sym(config["CertificateArn"]) == want["CertificateArn"]
+    assert config["EndpointType"] == "REGIONAL" and config["SecurityPolicy"] == "TLS_1_2"
+    (mapping,) = [m["Properties"] for m in stack.of_type("AWS::ApiGatewayV2::ApiMapping").values()]
+    assert ref_target(mapping["DomainName"]) == domain_id
+    assert ref_target(mapping["ApiId"]) == api_ids(stack)["scim"]
+    assert "ApiMappingKey" not in mapping, "the domain's root is the API's root: https://<domain>/scim/v2"
+    if stack.is_sam:
+        assert sym(mapping["Stage"]) == "{Ref:%s.Stage}" % api_ids(stack)["scim"]
+    else:
+        assert mapping["Stage"] == "$default"
+    records = stack.of_type("AWS::Route53::RecordSet")
+    if options is not None and not options["hostedZoneId"]:
+        assert not records
+    else:
+        (record,) = [r["Properties"] for r in records.values()]
+        assert (sym(record["HostedZoneId"]), sym(record["Name"]), record["Type"]) == (want["HostedZoneId"], want["DomainName"], "A")
+        assert sym(record["AliasTarget"]["DNSName"]) == "{RegionalDomainName:%s}" % domain_id
+        assert sym(record["AliasTarget"]["HostedZoneId"]) == "{RegionalHostedZoneId:%s}" % domain_id
+    assert sym(stack.template["Outputs"]["ApiDomainTarget"]["Value"]) == "{RegionalDomainName:%s}" % domain_id
