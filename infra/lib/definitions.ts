@@ -113,6 +113,8 @@ export interface TenantOptions {
   readonly certificateArn: string;
   /** Route 53 hosted zone of domainName ('' : create the DNS record yourself). */
   readonly hostedZoneId: string;
+  /** Reserved concurrency of every function but expire-contacts (always 1); 0: none. */
+  readonly reservedConcurrency: number;
 }
 
 /** Same as template.yaml's DeploymentType AllowedValues. */
@@ -154,6 +156,7 @@ export const DEFAULT_OPTIONS: TenantOptions = {
   domainName: '',
   certificateArn: '',
   hostedZoneId: '',
+  reservedConcurrency: 0,
 };
 
 /** Same as template.yaml's DomainName, CertificateArn and HostedZoneId AllowedPatterns. */
@@ -373,6 +376,8 @@ export function loadTenants(file: string): TenantDef[] {
     for (const [key, pattern] of [['domainName', DOMAIN_NAME], ['certificateArn', CERTIFICATE_ARN], ['hostedZoneId', HOSTED_ZONE_ID]] as const) {
       if (typeof options[key] !== 'string' || !pattern.test(options[key])) fail(file, `${t.id}: ${key} must match ${pattern}`);
     }
+    const rc = options.reservedConcurrency;
+    if (!Number.isInteger(rc) || rc < 0 || rc > 1000) fail(file, `${t.id}: reservedConcurrency must be an integer from 0 (none) to 1000`);
     // Same as template.yaml's Rules.
     if (options.domainName !== '' && options.certificateArn === '') fail(file, `${t.id}: domainName needs certificateArn`);
     if (options.hostedZoneId !== '' && options.domainName === '') fail(file, `${t.id}: hostedZoneId needs domainName`);

@@ -409,7 +409,9 @@ export class TenantStack extends Stack {
         memorySize: 256,
         timeout: Duration.seconds(TIMEOUT_SECONDS[def.kind]),
         environment: environmentOf(def),
-        reservedConcurrentExecutions: def.kind === 'schedule' ? SCHEDULE_CONCURRENCY : undefined,
+        // expire-contacts: always 1. The others: the tenant's cap, if any (template.yaml's Globals).
+        reservedConcurrentExecutions:
+          def.kind === 'schedule' ? SCHEDULE_CONCURRENCY : opts.reservedConcurrency > 0 ? opts.reservedConcurrency : undefined,
       });
       Tags.of(fn).add('scim:function', def.name);
       const rollback = alarms.forFunction(P, def.name, fn.functionName, TIMEOUT_SECONDS[def.kind]);

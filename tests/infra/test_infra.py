@@ -48,6 +48,7 @@ DEFAULT_OPTIONS = {
     "domainName": "",
     "certificateArn": "",
     "hostedZoneId": "",
+    "reservedConcurrency": 0,
 }
 SAM_PARAMETERS = {
     "TenantId",
@@ -67,6 +68,7 @@ SAM_PARAMETERS = {
     "DomainName",
     "CertificateArn",
     "HostedZoneId",
+    "ReservedConcurrency",
 }
 COMMON_ENV = {"TABLE_NAME", "TENANT_ID", "TOKEN_SECRET_ARN", "EVENT_BUS_NAME", "RUST_LOG"}
 # The functions.json keys that list IAM actions.

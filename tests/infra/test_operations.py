@@ -338,6 +338,8 @@ def test_every_function_is_published_behind_its_alias_and_invoked_through_it(sta
         version = ref_target(alias["FunctionVersion"], "Version")
         assert d.resources[version]["Type"] == "AWS::Lambda::Version", name
         assert ref_target(d.resources[version]["Properties"]["FunctionName"]) == fn.logical_id, name
+        # Replaced versions are deleted, not retained (Lambda code storage is a per-region quota).
+        assert d.resources[version].get("DeletionPolicy", "Delete") == "Delete", name
     unqualified = []
     for what, arn in invokers(d):
         logical, qualifier = d.invoked(arn)
@@ -553,3 +555,28 @@ def test_custom_domain_resources(stack: Stack):
         assert sym(record["AliasTarget"]["DNSName"]) == "{RegionalDomainName:%s}" % domain_id
         assert sym(record["AliasTarget"]["HostedZoneId"]) == "{RegionalHostedZoneId:%s}" % domain_id
     assert sym(stack.template["Outputs"]["ApiDomainTarget"]["Value"]) == "{RegionalDomainName:%s}" % domain_id
+
+
+# --------------------------------------------------------------------------- tenants isolated in one account
+
+
+def test_reserved_concurrency_is_optional_and_expire_contacts_always_has_one(stack: Stack):
+    """Off by default (the functions share the account's pool); when set, every function but
+    expire-contacts reserves it; expire-contacts always reserves exactly 1 (runs never overlap)."""
+    options = tenant_options(stack)
+    for name, fn in stack.functions().items():
+        got = fn.props.get("ReservedConcurrentExecutions")
+        if name == "expire-contacts":
+            assert got == 1, f"{stack.label} {name}: {got}"
+        elif options is None:
+            assert got == {"Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}, name
+        elif options["reservedConcurrency"]:
+            assert got == options["reservedConcurrency"], f"{stack.label} {name}: {got}"
+        else:
+            assert got is None, f"{stack.label} {name}: {got}"
+    if options is None:
+        param = stack.template["Parameters"]["ReservedConcurrency"]
+        assert (param["Type"], param["Default"], param["MinValue"]) == ("Number", 0, 0)
+        assert stack.template["Conditions"]["HasReservedConcurrency"] == {
+            "Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, 0]}]
+        }
