@@ -4,8 +4,12 @@
 //                            during synth (needs cargo-lambda, or Docker as its fallback).
 //                            Use this for real deployments.
 //   prebuilt                 Code.fromAsset(<SCIM_ASSETS_DIR>/<name>), default dir
-//                            <repo>/target/lambda, i.e. the output of
-//                            `cargo lambda build --release --arm64` (or --x86-64) run first.
+//                            <repo>/target/lambda-<architecture> when it exists (the output
+//                            of `cargo lambda build --release --arm64 --lambda-dir
+//                            target/lambda-arm64`, or --x86-64 into target/lambda-x86_64),
+//                            else <repo>/target/lambda. Each bootstrap's ELF header must name
+//                            the tenant's architecture, or synth fails: a binary of the other
+//                            architecture would break every request.
 //   placeholder              A tiny placeholder `bootstrap` per function in a temp folder.
 //                            Synthesises in seconds with no Rust toolchain; the templates
 //                            are identical apart from asset hashes. For checks only:
@@ -38,13 +42,41 @@ function placeholderDir(name: string): string {
   return dir;
 }
 
-function prebuiltDir(name: string, env: NodeJS.ProcessEnv): string {
-  const root = env.SCIM_ASSETS_DIR ?? path.join(REPO_ROOT, 'target', 'lambda');
+export type ArchitectureName = 'arm64' | 'x86_64';
+
+// ELF e_machine values (EM_X86_64, EM_AARCH64), as infra/artifacts.py reads them.
+const ELF_MACHINES: Record<number, ArchitectureName> = { 0x3e: 'x86_64', 0xb7: 'arm64' };
+
+/** The architecture an ELF binary was built for, or a description of what it is instead. */
+export function elfArchitecture(file: string): string {
+  const head = Buffer.alloc(20);
+  const fd = fs.openSync(file, 'r');
+  let read: number;
+  try {
+    read = fs.readSync(fd, head, 0, 20, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (read < 20 || head.readUInt32BE(0) !== 0x7f454c46) return 'not an ELF binary';
+  if (head[4] !== 2) return 'not a 64-bit ELF binary';
+  const machine = head[5] === 1 ? head.readUInt16LE(18) : head.readUInt16BE(18);
+  return ELF_MACHINES[machine] ?? `ELF machine 0x${machine.toString(16)}`;
+}
+
+function prebuiltDir(name: string, architecture: ArchitectureName, env: NodeJS.ProcessEnv): string {
+  const perArchitecture = path.join(REPO_ROOT, 'target', `lambda-${architecture}`);
+  const root = env.SCIM_ASSETS_DIR ?? (fs.existsSync(perArchitecture) ? perArchitecture : path.join(REPO_ROOT, 'target', 'lambda'));
   const dir = path.join(root, name);
+  const flag = architecture === 'arm64' ? '--arm64' : '--x86-64';
+  const build = `cargo lambda build --release ${flag} --lambda-dir target/lambda-${architecture}`;
   if (!fs.existsSync(path.join(dir, 'bootstrap'))) {
+    throw new Error(`SCIM_ASSETS=prebuilt: ${dir}/bootstrap not found; run \`${build}\` in the repository root first`);
+  }
+  const built = elfArchitecture(path.join(dir, 'bootstrap'));
+  if (built !== architecture) {
     throw new Error(
-      `SCIM_ASSETS=prebuilt: ${dir}/bootstrap not found; run \`cargo lambda build --release --arm64\` ` +
-        '(or --x86-64, matching the tenant\'s architecture) in the repository root first',
+      `SCIM_ASSETS=prebuilt: ${dir}/bootstrap is ${built}, but the tenant's functions run ${architecture}; ` +
+        `run \`${build}\` (or set SCIM_ASSETS_DIR to binaries built for ${architecture})`,
     );
   }
   return dir;
@@ -54,6 +86,12 @@ export interface RustLambdaProps extends lambda.FunctionOptions {
   /** Cargo package and binary name (functions/<name>). */
   readonly binary: string;
   readonly architecture: lambda.Architecture;
+}
+
+function architectureName(architecture: lambda.Architecture): ArchitectureName {
+  if (architecture === lambda.Architecture.ARM_64) return 'arm64';
+  if (architecture === lambda.Architecture.X86_64) return 'x86_64';
+  throw new Error(`unsupported architecture ${architecture.name}`);
 }
 
 /** A provided.al2023 function running the named Rust binary, its code chosen by `mode`. */
@@ -70,7 +108,7 @@ export function rustLambda(scope: Construct, id: string, mode: AssetMode, props:
       bundling: { architecture: props.architecture },
     });
   }
-  const dir = mode === 'placeholder' ? placeholderDir(binary) : prebuiltDir(binary, process.env);
+  const dir = mode === 'placeholder' ? placeholderDir(binary) : prebuiltDir(binary, architectureName(props.architecture), process.env);
   return new lambda.Function(scope, id, {
     ...options,
     runtime: lambda.Runtime.PROVIDED_AL2023,

@@ -8,12 +8,16 @@ Run through infra/check.sh, or alone with `pytest tests/infra` (see test_infra.p
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
+import struct
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,8 @@ from test_infra import (  # noqa: F401 - cdk_out, sam_stack and stack are fixtur
     BY_NAME,
     DEFAULT_OPTIONS,
     FUNCTIONS,
+    INFRA,
+    REPO,
     TENANTS,
     api_ids,
     cdk_out,
@@ -580,3 +586,185 @@ def test_reserved_concurrency_is_optional_and_expire_contacts_always_has_one(sta
         assert stack.template["Conditions"]["HasReservedConcurrency"] == {
             "Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, 0]}]
         }
+
+
+# --------------------------------------------------------------------------- deploying a tenant, listing tenants
+
+SAMCONFIG = REPO / "samconfig.toml"
+
+
+def samconfig_environments() -> dict[str, dict[str, dict[str, Any]]]:
+    config = tomllib.loads(SAMCONFIG.read_text())
+    assert config.pop("version") == 0.1
+    return {env: {cmd: (v.get("parameters") or {}) for cmd, v in sections.items()} for env, sections in config.items()}
+
+
+def overrides_of(params: dict[str, Any]) -> dict[str, str]:
+    return dict(kv.split("=", 1) for kv in shlex.split(params.get("parameter_overrides", "")))
+
+
+def test_samconfig_environments_deploy_a_tenant_without_prompts(sam_stack: Stack):
+    """One environment per tenant: not guided, the change set not confirmed, an artifact
+    bucket resolved, the IAM capability given, the stack tagged with its tenant, only real
+    parameters with values the template accepts, and the build's Architecture the deploy's."""
+    envs = samconfig_environments()
+    assert envs and "default" not in envs, "no default environment: every deploy names its tenant"
+    params = sam_stack.template["Parameters"]
+    for env, sections in envs.items():
+        assert set(sections) <= {"global", "build", "deploy"}, env
+        stack_settings = {**sections.get("global", {}), **sections["deploy"]}
+        deploy = sections["deploy"]
+        assert stack_settings["stack_name"] == f"scim-{env}", env
+        assert re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", stack_settings["region"]), env
+        assert "guided" not in deploy and deploy["confirm_changeset"] is False, env
+        assert deploy["resolve_s3"] is True or deploy.get("s3_bucket"), env
+        assert "CAPABILITY_IAM" in deploy["capabilities"].split(), env
+        overrides = overrides_of(deploy)
+        assert overrides["TenantId"] == env, env
+        for name, value in overrides.items():
+            assert name in params, f"{env}: {name} is not a parameter of template.yaml"
+            p = params[name]
+            if "AllowedValues" in p:
+                assert value in [str(v) for v in p["AllowedValues"]], f"{env}: {name}={value}"
+            if "AllowedPattern" in p:
+                assert re.fullmatch(p["AllowedPattern"], value), f"{env}: {name}={value}"
+            if p["Type"] == "Number":
+                assert p.get("MinValue", -1e18) <= float(value) <= p.get("MaxValue", 1e18), f"{env}: {name}={value}"
+        assert "Version" not in overrides, f"{env}: infra/sam-deploy.sh gives the build's version"
+        tags = dict(kv.split("=", 1) for kv in shlex.split(deploy["tags"]))
+        assert tags["scim:tenant"] == env, env
+        build = overrides_of(sections.get("build", {}))
+        assert build.get("Architecture", "arm64") == overrides.get("Architecture", "arm64"), f"{env}: build and deploy architectures"
+
+
+FAKE_SAM = """#!/usr/bin/env bash
+echo "$@" >> "$FAKE_SAM_LOG"
+if [[ "$1" == build ]]; then
+    for fn in UsersGetFunction PublishEventsFunction; do
+        mkdir -p "$SAM_BUILD_DIR/$fn"
+        python3 -c "import struct,sys; sys.stdout.buffer.write(b'\\x7fELF\\x02\\x01\\x01' + bytes(9) + struct.pack('<HH', 2, int(sys.argv[1], 16)) + bytes(44))" "$FAKE_MACHINE" > "$SAM_BUILD_DIR/$fn/bootstrap"
+    done
+    echo "Resources: {}" > "$SAM_BUILD_DIR/template.yaml"
+fi
+"""
+
+
+def run_sam_deploy(tmp_path: Path, tenant: str, machine: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    fake = tmp_path / "sam"
+    fake.write_text(FAKE_SAM)
+    fake.chmod(0o755)
+    log = tmp_path / "sam.log"
+    log.write_text("")
+    env = dict(
+        os.environ,
+        SAM=str(fake),
+        SAM_BUILD_DIR=str(tmp_path / "build"),
+        FAKE_SAM_LOG=str(log),
+        FAKE_MACHINE=machine,
+        PYTHON=sys.executable,
+    )
+    proc = subprocess.run([str(INFRA / "sam-deploy.sh"), tenant], env=env, capture_output=True, text=True, timeout=60)
+    return proc, log.read_text().splitlines()
+
+
+def test_sam_deploy_refuses_binaries_of_another_architecture(tmp_path: Path):
+    """fabrikam runs x86_64: binaries built for arm64 (EM_AARCH64 0xb7) stop the deploy after
+    the build; x86_64 ones (EM_X86_64 0x3e) deploy, with the build's version added to the
+    environment's own overrides and tags."""
+    envs = samconfig_environments()
+    assert overrides_of(envs["fabrikam"]["deploy"])["Architecture"] == "x86_64"
+    proc, calls = run_sam_deploy(tmp_path, "fabrikam", "b7")
+    assert proc.returncode != 0 and "is arm64, the stack runs x86_64" in proc.stderr, proc.stderr
+    assert [c.split()[0] for c in calls] == ["build"], calls
+    proc, calls = run_sam_deploy(tmp_path, "fabrikam", "3e")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    build, deploy = calls
+    assert build.startswith("build --config-env fabrikam --build-dir ")
+    version = subprocess.run([str(INFRA / "version.sh")], capture_output=True, text=True, check=True).stdout.strip()
+    assert deploy.startswith("deploy --config-env fabrikam --template-file "), deploy
+    assert f"{envs['fabrikam']['deploy']['parameter_overrides']} Version={version}" in deploy
+    assert f"scim:tenant=fabrikam scim:version={version}" in deploy
+
+
+def test_artifact_checker_reads_the_elf_header(tmp_path: Path):
+    """infra/artifacts.py on a real binary of this machine (a host build of users-get, when
+    target/debug has one: x86_64 here) and on headers of both architectures."""
+    sys.path.insert(0, str(INFRA))
+    try:
+        import artifacts
+    finally:
+        sys.path.remove(str(INFRA))
+    host = REPO / "target" / "debug" / "users-get"
+    if host.exists() and os.uname().machine == "x86_64":
+        assert artifacts.architecture(host) == "x86_64"
+    for machine, name in ((0xB7, "arm64"), (0x3E, "x86_64"), (0x28, "ELF machine 0x28")):
+        f = tmp_path / name.replace(" ", "_")
+        f.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack("<HH", 2, machine) + bytes(44))
+        assert artifacts.architecture(f) == name
+    (tmp_path / "script").write_text("#!/bin/sh\n")
+    assert artifacts.architecture(tmp_path / "script") == "not an ELF binary"
+
+
+def test_cdk_prebuilt_refuses_binaries_of_another_architecture(tmp_path: Path):
+    """SCIM_ASSETS=prebuilt: an arm64 tenant with x86_64 binaries fails at synth, naming the
+    binary and the build command; with arm64 binaries it synthesises."""
+    ts_node = INFRA / "node_modules" / ".bin" / "ts-node"
+    if not ts_node.exists():
+        pytest.skip("infra/node_modules is missing (infra/check.sh installs it)")
+    tenants = tmp_path / "tenants.json"
+    tenants.write_text(json.dumps({"tenants": [{"id": "archtest", "account": "111111111111", "region": "eu-west-1", "options": {"architecture": "arm64"}}]}))
+    results = {}
+    for label, machine in (("x86_64", 0x3E), ("arm64", 0xB7)):
+        assets = tmp_path / label
+        for f in FUNCTIONS:
+            (assets / f["name"]).mkdir(parents=True)
+            (assets / f["name"] / "bootstrap").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack("<HH", 2, machine) + bytes(44))
+        env = dict(
+            os.environ,
+            SCIM_ASSETS="prebuilt",
+            SCIM_ASSETS_DIR=str(assets),
+            SCIM_TENANTS_FILE=str(tenants),
+            CDK_OUTDIR=str(tmp_path / f"out-{label}"),
+            SCIM_VERSION="0.0.0+test",
+        )
+        results[label] = subprocess.run(
+            [str(ts_node), "--transpile-only", "bin/app.ts"], cwd=INFRA, env=env, capture_output=True, text=True, timeout=300
+        )
+    wrong, right = results["x86_64"], results["arm64"]
+    assert wrong.returncode != 0
+    assert "bootstrap is x86_64, but the tenant's functions run arm64" in wrong.stderr, wrong.stderr[-2000:]
+    assert "cargo lambda build --release --arm64" in wrong.stderr
+    assert right.returncode == 0, right.stderr[-2000:]
+    assert (tmp_path / "out-arm64" / "Scim-archtest.template.json").exists()
+
+
+def test_list_tenants_finds_sam_and_cdk_stacks():
+    """infra/list-tenants.py on moto: the stacks tagged scim:tenant (a SAM one, a CDK one),
+    with their Version output; nothing else."""
+    moto = pytest.importorskip("moto")
+    import boto3
+
+    spec = importlib.util.spec_from_file_location("list_tenants", INFRA / "list-tenants.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    body = json.dumps(
+        {
+            "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": {"Version": {"Value": "0.1.0+abc"}, "TenantUrl": {"Value": "https://scim.example/scim/v2"}},
+        }
+    )
+    with moto.mock_aws():
+        os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+        for region, name, tags in (
+            ("eu-west-1", "scim-contoso", {"scim:tenant": "contoso"}),  # SAM: samconfig.toml tags
+            ("us-east-1", "Scim-fabrikam", {"scim:tenant": "fabrikam", "scim:version": "0.1.0+abc"}),  # CDK
+            ("eu-west-1", "unrelated", {"team": "x"}),
+        ):
+            boto3.client("cloudformation", region_name=region).create_stack(
+                StackName=name, TemplateBody=body, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+            )
+        rows = module.tenants(["eu-west-1", "us-east-1"])
+    assert [(r["tenant"], r["region"], r["stack"], r["version"]) for r in rows] == [
+        ("contoso", "eu-west-1", "scim-contoso", "0.1.0+abc"),
+        ("fabrikam", "us-east-1", "Scim-fabrikam", "0.1.0+abc"),
+    ]
