@@ -7,7 +7,7 @@
 # change event per user.
 #
 #   cargo build --release -p scim-local -p scim-load
-#   tests/load/flat-writes.sh                 # 50,000 users, ~3-5 minutes
+#   tests/load/flat-writes.sh                 # 50,000 users: 6-7 minutes on a loaded 2-core machine
 #   USERS=10000 tests/load/flat-writes.sh
 #
 # Environment: USERS (50000), FLAT_WITHIN (20), BIN (target/release), SCIM_PORT (18380),
