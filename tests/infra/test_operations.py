@@ -768,3 +768,83 @@ def test_list_tenants_finds_sam_and_cdk_stacks():
         ("contoso", "eu-west-1", "scim-contoso", "0.1.0+abc"),
         ("fabrikam", "us-east-1", "Scim-fabrikam", "0.1.0+abc"),
     ]
+
+
+# --------------------------------------------------------------------------- runbooks
+
+
+def test_resend_change_events_writes_the_windows_audit_records_again(tmp_path: Path):
+    """infra/resend-change-events.py on moto, with the table of shared/table.json: each audit
+    record of the tenant in the window (only those: not another tenant's, not other records,
+    not outside the window) is deleted and put back unchanged, the put conditional on its
+    absence, which DynamoDB's stream reports as an INSERT of an audit record: what
+    publish-events publishes. (moto 5.2.5 answers the streams API's DescribeStream with "Not
+    yet implemented", so the stream itself is not read here.)"""
+    moto = pytest.importorskip("moto")
+    import boto3
+
+    spec = importlib.util.spec_from_file_location("resend", INFRA / "resend-change-events.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table_def = json.loads((REPO / "shared" / "table.json").read_text())
+
+    def audit(tenant: str, at: str, resource: str, request: str, rec: str = "audit") -> dict:
+        return {
+            "pk": {"S": f"{tenant}#A#{resource}"},
+            "sk": {"S": f"{at}#{request}"},
+            "apk": {"S": f"{tenant}#A"},
+            "ask": {"S": f"{at}#{resource}#{request}"},
+            "rec": {"S": rec},
+            "event": {"S": "user.updated"},
+            "expiresAt": {"N": "1900000000"},
+        }
+
+    inside = [audit("contoso", "2026-12-06T10:01:00Z", "u1", "r1"), audit("contoso", "2026-12-06T10:04:59Z", "u2", "r2")]
+    others = [
+        audit("contoso", "2026-12-06T09:59:59Z", "u3", "r3"),  # before the window
+        audit("contoso", "2026-12-06T10:06:00Z", "u4", "r4"),  # after
+        audit("fabrikam", "2026-12-06T10:02:00Z", "u5", "r5"),  # another tenant
+        audit("contoso", "2026-12-06T10:03:00Z", "u6", "r6", rec="audit-ext"),  # never a change event
+    ]
+
+    class Recording:
+        def __init__(self, client):
+            self.client, self.calls = client, []
+
+        def __getattr__(self, name):
+            method = getattr(self.client, name)
+
+            def call(**kwargs):
+                self.calls.append((name, kwargs))
+                return method(**kwargs)
+
+            return call
+
+    with moto.mock_aws():
+        raw = boto3.client("dynamodb", region_name="eu-west-1")
+        raw.create_table(
+            TableName="t",
+            KeySchema=table_def["KeySchema"],
+            AttributeDefinitions=table_def["AttributeDefinitions"],
+            GlobalSecondaryIndexes=table_def["GlobalSecondaryIndexes"],
+            BillingMode=table_def["BillingMode"],
+            StreamSpecification=table_def["StreamSpecification"],
+        )
+        for item in inside + others:
+            raw.put_item(TableName="t", Item=item)
+        client = Recording(raw)
+        backup = tmp_path / "backup.jsonl"
+        n = module.resend(client, "t", "contoso", "2026-12-06T10:00:00Z", "2026-12-06T10:05:00Z", str(backup))
+        stored = [raw.get_item(TableName="t", Key={"pk": i["pk"], "sk": i["sk"]})["Item"] for i in inside + others]
+        dry = Recording(raw)
+        assert module.resend(dry, "t", "contoso", "2026-12-06T10:00:00Z", "2026-12-06T10:05:00Z", str(tmp_path / "d"), True) == 2
+    assert n == 2
+    writes = [(name, kw) for name, kw in client.calls if name != "query"]
+    expected = []
+    for item in inside:
+        expected.append(("delete_item", {"TableName": "t", "Key": {"pk": item["pk"], "sk": item["sk"]}}))
+        expected.append(("put_item", {"TableName": "t", "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}))
+    assert writes == expected
+    assert stored == inside + others, "every record is still there, unchanged"
+    assert [json.loads(line) for line in backup.read_text().splitlines()] == inside
+    assert [name for name, _ in dry.calls] == ["query"], "--dry-run writes nothing"
