@@ -848,3 +848,21 @@ def test_resend_change_events_writes_the_windows_audit_records_again(tmp_path: P
     assert stored == inside + others, "every record is still there, unchanged"
     assert [json.loads(line) for line in backup.read_text().splitlines()] == inside
     assert [name for name, _ in dry.calls] == ["query"], "--dry-run writes nothing"
+
+
+def test_access_logs_name_the_request_id_the_functions_record(stack: Stack):
+    """Correlation: both access logs write `$context.requestId`, which is the request
+    context's `requestId` a function receives (shared/aws/src/lambda.rs `from_lambda`) and
+    puts on the audit record and the change event."""
+    from test_infra import access_log_of  # noqa: F401 - the same lookup as the access-log test
+
+    for api in stack.apis():
+        if stack.is_sam:
+            fmt = stack.resources[api]["Properties"]["AccessLogSettings"]["Format"]
+        else:
+            (fmt,) = [
+                s["Properties"]["AccessLogSettings"]["Format"]
+                for s in stack.of_type("AWS::ApiGatewayV2::Stage").values()
+                if ref_target(s["Properties"]["ApiId"]) == api
+            ]
+        assert json.loads(fmt)["requestId"] == "$context.requestId", f"{stack.label} {api}"

@@ -22,10 +22,12 @@ pub fn from_lambda(req: Request) -> ScimRequest {
     use lambda_http::request::RequestContext;
     use lambda_http::RequestExt;
     // A REST API (v1) strips its stage from the path; its request context keeps the full
-    // path, so `Location` and `meta.location` carry the stage the client called.
-    let full_path = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.path.clone(),
-        _ => None,
+    // path, so `Location` and `meta.location` carry the stage the client called. The request
+    // id is API Gateway's (the access log's `requestId`), from the context, not a header.
+    let (full_path, request_id) = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => (ctx.path.clone(), ctx.request_id.clone()),
+        Some(RequestContext::ApiGatewayV2(ctx)) => (None, ctx.request_id.clone()),
+        _ => (None, None),
     };
     let (parts, body) = req.into_parts();
     let body = match body {
@@ -40,6 +42,7 @@ pub fn from_lambda(req: Request) -> ScimRequest {
         query: parts.uri.query().map(str::to_string),
         headers: parts.headers,
         body,
+        request_id,
     }
 }
 
@@ -309,5 +312,54 @@ pub async fn serve_app() -> Result<(), Error> {
             })
             .await
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::from_lambda;
+    use serde_json::json;
+
+    /// An HTTP API (payload 2.0) event whose client sent the headers that used to name the
+    /// request: the request id is the context's, which API Gateway sets and logs.
+    #[test]
+    fn the_request_id_is_api_gateways_from_the_context_never_a_header() {
+        let event = json!({
+            "version": "2.0",
+            "routeKey": "POST /scim/v2/Users",
+            "rawPath": "/scim/v2/Users",
+            "rawQueryString": "",
+            "headers": {
+                "x-amzn-requestid": "spoofed-1",
+                "x-amz-apigw-id": "spoofed-2",
+                "x-request-id": "spoofed-3",
+                "content-type": "application/scim+json"
+            },
+            "requestContext": {
+                "accountId": "111111111111",
+                "apiId": "abc123",
+                "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+                "domainPrefix": "abc123",
+                "http": {
+                    "method": "POST",
+                    "path": "/scim/v2/Users",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "192.0.2.1",
+                    "userAgent": "test"
+                },
+                "requestId": "JKJaXmPLvHcESHA=",
+                "routeKey": "POST /scim/v2/Users",
+                "stage": "$default",
+                "time": "06/Dec/2026:10:00:00 +0000",
+                "timeEpoch": 1796551200000u64
+            },
+            "body": "{}",
+            "isBase64Encoded": false
+        });
+        let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let scim = from_lambda(req);
+        assert_eq!(scim.request_id.as_deref(), Some("JKJaXmPLvHcESHA="));
+        assert_eq!(scim.path, "/scim/v2/Users");
     }
 }

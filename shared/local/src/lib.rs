@@ -390,6 +390,7 @@ async fn read(
         query: parts.uri.query().map(str::to_string),
         headers: parts.headers,
         body,
+        request_id: None,
     })
 }
 

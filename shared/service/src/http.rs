@@ -146,6 +146,10 @@ pub struct ScimRequest {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// API Gateway's id of this request (its request context's `requestId`: the access log's
+    /// `requestId`), which audit records and change events carry. `None` off API Gateway (the
+    /// local server: a new id per request). Never read from a header: a client sets those.
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -504,9 +508,8 @@ pub(crate) fn request_base(req: &ScimRequest, prefix: &str) -> String {
 
 /// The request id API Gateway assigned (or the client's), else a new one.
 pub(crate) fn request_id(req: &ScimRequest) -> String {
-    ["x-amzn-requestid", "x-amz-apigw-id", "x-request-id"]
-        .iter()
-        .find_map(|h| req.headers.get(*h).and_then(|v| v.to_str().ok()))
+    req.request_id
+        .as_deref()
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
@@ -785,5 +788,40 @@ mod tests {
     fn wrong_methods_are_405() {
         let e = operation(&Target::Collection(ResourceKind::User), &Method::DELETE).unwrap_err();
         assert_eq!(e.status, 405);
+    }
+}
+
+#[cfg(test)]
+mod request_id_tests {
+    use super::{request_id, ScimRequest};
+    use bytes::Bytes;
+    use http::{HeaderMap, HeaderValue, Method};
+
+    fn req(id: Option<&str>) -> ScimRequest {
+        let mut headers = HeaderMap::new();
+        for h in ["x-amzn-requestid", "x-amz-apigw-id", "x-request-id"] {
+            headers.insert(h, HeaderValue::from_static("set-by-the-client"));
+        }
+        ScimRequest {
+            method: Method::GET,
+            path: "/scim/v2/Users".into(),
+            query: None,
+            headers,
+            body: Bytes::new(),
+            request_id: id.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_request_id_is_the_gateways_and_never_a_header_a_client_sets() {
+        assert_eq!(
+            request_id(&req(Some("JKJaXmPLvHcESHA="))),
+            "JKJaXmPLvHcESHA="
+        );
+        let local = request_id(&req(None));
+        assert_ne!(local, "set-by-the-client");
+        assert!(uuid::Uuid::parse_str(&local).is_ok(), "{local}");
+        let odd = request_id(&req(Some("has space")));
+        assert_ne!(odd, "has space");
     }
 }

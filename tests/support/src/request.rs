@@ -39,5 +39,6 @@ pub fn scim_request(
         query,
         headers,
         body,
+        request_id: None,
     }
 }

@@ -235,6 +235,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
                 serde_json::to_vec(&scim_load::entra_user("cold@contoso.com", 1))
                     .unwrap_or_default(),
             ),
+            request_id: None,
         },
     )
     .await;
