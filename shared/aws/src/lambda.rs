@@ -80,6 +80,13 @@ pub async fn handle_request<S: Store + SettingsStore, A: Authenticator, const OP
             .ok()
             .map(|left| left.saturating_sub(DEADLINE_MARGIN))
     });
+    let started = std::time::Instant::now();
+    let route_key = route_key(&req);
+    let client = scim_service::settings::ClientKind::from_user_agent(
+        req.headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    );
     let request = handle_set::<S, A, OPS>(app, from_lambda(req));
     let response = match remaining {
         Some(left) => match tokio::time::timeout(left, request).await {
@@ -91,7 +98,44 @@ pub async fn handle_request<S: Store + SettingsStore, A: Authenticator, const OP
         },
         None => request.await,
     };
+    let emit = EMIT_METRICS.get_or_init(|| std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some());
+    if *emit {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        let record = crate::metrics::request_record(
+            app.config.tenant.as_deref().unwrap_or("unknown"),
+            route_key.as_deref().unwrap_or(""),
+            response.status.as_u16(),
+            client,
+            started.elapsed().as_secs_f64() * 1000.0,
+            now,
+        );
+        // One line on stdout: the function's log group, where CloudWatch reads EMF.
+        println!("{record}");
+    }
     to_lambda(response)
+}
+
+/// Metrics (crate::metrics) are written on Lambda (and under `cargo lambda watch`), which sets
+/// `AWS_LAMBDA_FUNCTION_NAME`; not by tests or the local server.
+static EMIT_METRICS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// The API Gateway route key of the request (`POST /scim/v2/Users`, `$default`; REST: the
+/// resource path), from its request context.
+fn route_key(req: &Request) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => Some(format!(
+            "{} {}",
+            ctx.http_method,
+            ctx.resource_path.clone().unwrap_or_default()
+        )),
+        _ => None,
+    }
 }
 
 /// Runs the Lambda event loop for the operations in `OPS` (`scim_service::http::op_set`),

@@ -10,6 +10,7 @@ pub mod expiry;
 #[cfg(feature = "https")]
 pub mod https;
 pub mod lambda;
+pub mod metrics;
 pub mod oauth;
 pub mod retry;
 pub mod sdk;
