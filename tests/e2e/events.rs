@@ -115,18 +115,34 @@ async fn follow<S: EventSink + 'static>(s: &Server, sink: S) -> scim_local::stre
     .expect("follow the table's stream")
 }
 
-async fn send(
-    s: &Server,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-    request_id: &str,
-) -> Value {
-    let r = s
-        .send(method, path, body, &[("X-Request-Id", request_id)])
-        .await;
+/// Sends a request and remembers the id the service gave it (its `X-Request-Id` answer,
+/// which its audit record and change event carry) under `label`, for [`id_of`]. A client's
+/// own `X-Request-Id` is ignored by the service (only API Gateway's id counts), so the test
+/// sends one to show that.
+async fn send(s: &Server, method: Method, path: &str, body: Option<&Value>, label: &str) -> Value {
+    let r = s.send(method, path, body, &[("X-Request-Id", label)]).await;
     assert!(r.status.is_success(), "{path}: {} {}", r.status, r.text);
+    let id = r.header("x-request-id").expect("X-Request-Id").to_string();
+    assert_ne!(
+        id, label,
+        "a client's X-Request-Id must not become the request id"
+    );
+    LABELS.lock().expect("labels").insert(label.to_string(), id);
     r.body
+}
+
+/// Request ids by the labels tests gave them (labels are unique across this module).
+static LABELS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The request id of the request sent as `label`.
+fn id_of(label: &str) -> String {
+    LABELS
+        .lock()
+        .expect("labels")
+        .get(label)
+        .cloned()
+        .unwrap_or_else(|| panic!("no request was sent as {label}"))
 }
 
 // ------------------------------------------------------------------ over HTTP, to EventBridge
@@ -226,12 +242,12 @@ async fn a_provisioning_scenario_publishes_its_events_to_eventbridge() {
 
     // (request id, event, resource type, id, externalId, changed, added, removed)
     let u = |event: &str, req: &str, changed: &[&str]| {
-        json!({"requestId": req, "event": event, "resourceType": "User", "id": user,
+        json!({"requestId": id_of(req), "event": event, "resourceType": "User", "id": user,
                "externalId": "ext-ann", "changedAttributes": changed,
                "membersAdded": [], "membersRemoved": []})
     };
     let g = |event: &str, req: &str, changed: &[&str], added: &[&str], removed: &[&str]| {
-        json!({"requestId": req, "event": event, "resourceType": "Group", "id": group,
+        json!({"requestId": id_of(req), "event": event, "resourceType": "Group", "id": group,
                "externalId": "ext-sales", "changedAttributes": changed,
                "membersAdded": added, "membersRemoved": removed})
     };
@@ -687,7 +703,7 @@ async fn the_local_stream_follower_writes_the_event_of_a_write_to_a_file() {
     assert_eq!(d["id"], user.as_str());
     assert_eq!(d["tenant"], TENANT);
     assert_eq!(d["resourceType"], "User");
-    assert_eq!(d["requestId"], "req-local-1");
+    assert_eq!(d["requestId"], id_of("req-local-1").as_str());
     assert_eq!(d["externalId"], Value::Null);
     assert_eq!(d["actor"], token_id(&s.token).as_str());
     assert_eq!(e["time"], d["at"]);
@@ -768,9 +784,13 @@ async fn a_department_change_is_published_as_the_department_attribute() {
         ])),
         "{lines:?}"
     );
-    assert_eq!(changed("req-dept"), Some(json!([DEPARTMENT])), "{lines:?}");
     assert_eq!(
-        changed("req-put"),
+        changed(&id_of("req-dept")),
+        Some(json!([DEPARTMENT])),
+        "{lines:?}"
+    );
+    assert_eq!(
+        changed(&id_of("req-put")),
         Some(json!([
             "title",
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
@@ -785,7 +805,7 @@ async fn a_department_change_is_published_as_the_department_attribute() {
         .expect("audit trail");
     let dept = trail
         .iter()
-        .find(|r| r["req"] == "req-dept")
+        .find(|r| r["req"] == id_of("req-dept").as_str())
         .expect("the PATCH's audit record");
     assert_eq!(dept["changed"], json!([DEPARTMENT]), "{dept}");
 }

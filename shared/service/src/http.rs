@@ -252,13 +252,16 @@ pub async fn handle_set<S: Store + SettingsStore, A: Authenticator, const OPS: u
     use futures::FutureExt;
     let started = Instant::now();
     let method = req.method.clone();
-    let outcome = std::panic::AssertUnwindSafe(handle_inner::<S, A, OPS>(app, &req))
+    // The id audit records and change events carry, also answered as `X-Request-Id` so a
+    // client (or a test) can find them.
+    let rid = request_id(&req);
+    let outcome = std::panic::AssertUnwindSafe(handle_inner::<S, A, OPS>(app, &req, &rid))
         .catch_unwind()
         .await;
     let Ok(outcome) = outcome else {
         let elapsed_us = started.elapsed().as_micros() as u64;
         tracing::error!(%method, status = 500, elapsed_us, "request panicked");
-        return ScimResponse::error(&ScimError::internal());
+        return ScimResponse::error(&ScimError::internal()).header(X_REQUEST_ID, &rid);
     };
     let (response, token_id, op) = match outcome {
         Ok((r, token, op)) => (r, token, op),
@@ -287,14 +290,19 @@ pub async fn handle_set<S: Store + SettingsStore, A: Authenticator, const OPS: u
     } else {
         tracing::info!(%method, op = op_name, status, elapsed_us, token_id = token_id.as_deref().unwrap_or("-"), "request");
     }
-    response
+    response.header(X_REQUEST_ID, &rid)
 }
+
+/// The response header naming the request's id (see [`request_id`]).
+const X_REQUEST_ID: http::header::HeaderName =
+    http::header::HeaderName::from_static("x-request-id");
 
 type Failure = (ScimError, Option<String>, Option<Operation>);
 
 async fn handle_inner<S: Store + SettingsStore, A: Authenticator, const OPS: u16>(
     app: &App<S, A>,
     req: &ScimRequest,
+    request_id: &str,
 ) -> Result<(ScimResponse, Option<String>, Option<Operation>), Failure> {
     let authorization = req
         .headers
@@ -354,7 +362,7 @@ async fn handle_inner<S: Store + SettingsStore, A: Authenticator, const OPS: u16
         tenant: principal.tenant.clone(),
         base_url: base_url(&app.config, req, &prefix),
         token_id: principal.token_id.clone(),
-        request_id: request_id(req),
+        request_id: request_id.to_string(),
         now: clock,
     };
     // An id longer than any the store assigns names nothing, and would not fit a key
