@@ -459,6 +459,18 @@ impl DynamoStore {
         }
     }
 
+    /// Every match of `f` in the partition, within the store's scan limit.
+    async fn walk_all(
+        &self,
+        t: &str,
+        kind: ResourceKind,
+        f: &filter::CompiledFilter,
+        now: time::OffsetDateTime,
+    ) -> StoreResult<Vec<Stored>> {
+        self.walk(t, kind, Some(f), None, None, now, self.scan_limit)
+            .await
+    }
+
     /// A filter no index serves: a bounded walk of the tenant's own partition. The first
     /// page walks it all (`totalResults` is exact); the page boundary after it is
     /// remembered with that total (a page memo, like unfiltered lists', void after a
@@ -499,17 +511,7 @@ impl DynamoStore {
                         (items, total)
                     }
                     None => {
-                        let all = self
-                            .walk(
-                                t,
-                                kind,
-                                Some(compiled),
-                                None,
-                                None,
-                                req.now,
-                                self.scan_limit,
-                            )
-                            .await?;
+                        let all = self.walk_all(t, kind, compiled, req.now).await?;
                         let total = all.len() as u64;
                         let items = all
                             .into_iter()
@@ -555,17 +557,7 @@ impl DynamoStore {
                         (items, total, more)
                     }
                     None => {
-                        let mut all = self
-                            .walk(
-                                t,
-                                kind,
-                                Some(compiled),
-                                None,
-                                None,
-                                req.now,
-                                self.scan_limit,
-                            )
-                            .await?;
+                        let mut all = self.walk_all(t, kind, compiled, req.now).await?;
                         let total = all.len() as u64;
                         let more = all.len() > count;
                         all.truncate(count);
@@ -659,10 +651,7 @@ fn encode_cursor(scope: &str, after: &str) -> String {
 
 /// A filtered walk's cursor: `{after}|{total}` in the filter's scope.
 fn decode_walk_cursor(cursor: &str, scope: &str) -> StoreResult<(String, u64)> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor.trim())
-        .map_err(|_| StoreError::InvalidCursor)?;
-    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
+    let text = cursor_text(cursor)?;
     let mut parts = text.splitn(3, '|');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(sc), Some(after), Some(total))
@@ -675,11 +664,16 @@ fn decode_walk_cursor(cursor: &str, scope: &str) -> StoreResult<(String, u64)> {
     }
 }
 
-fn decode_cursor(cursor: &str, scope: &str) -> StoreResult<String> {
+/// A cursor's text (base64url of `{scope}|…`).
+fn cursor_text(cursor: &str) -> StoreResult<String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor.trim())
         .map_err(|_| StoreError::InvalidCursor)?;
-    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
+    String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)
+}
+
+fn decode_cursor(cursor: &str, scope: &str) -> StoreResult<String> {
+    let text = cursor_text(cursor)?;
     match text.split_once('|') {
         Some((sc, after)) if sc == scope && !after.is_empty() && after.len() <= 64 => {
             Ok(after.to_string())
