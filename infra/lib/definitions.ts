@@ -40,6 +40,8 @@ export interface FunctionDef {
   readonly kind: FunctionKind;
   /** "METHOD /path" route keys, or "$default". */
   readonly routes: string[];
+  /** The function's timeout (seconds) when not its kind's (bulk). */
+  readonly timeoutSeconds?: number;
   /** http functions: the API their routes are on (all routes of a function are on one). */
   readonly api?: ApiKind;
   readonly dynamodb: string[];
@@ -233,6 +235,7 @@ export function loadFunctions(file: string): FunctionDef[] {
       name: f.name,
       kind: f.kind as FunctionKind,
       routes,
+      timeoutSeconds: f.timeoutSeconds as number | undefined,
       api: apiOf(file, f.name, f.kind, routes),
       dynamodb: stringList(file, `${f.name}.dynamodb`, f.dynamodb ?? []),
       indexes: stringList(file, `${f.name}.indexes`, f.indexes ?? []),
@@ -252,6 +255,9 @@ export function loadFunctions(file: string): FunctionDef[] {
       eventPattern: f.eventPattern as FunctionDef['eventPattern'],
       whenExpiredActionDelete: f.whenExpiredActionDelete as FunctionDef['whenExpiredActionDelete'],
     };
+    if (def.timeoutSeconds !== undefined && !(Number.isInteger(def.timeoutSeconds) && def.timeoutSeconds >= 1 && def.timeoutSeconds <= 900)) {
+      fail(file, `${f.name}: timeoutSeconds is a whole number of seconds, 1 to 900`);
+    }
     noWildcards(file, `${f.name}.dynamodb`, def.dynamodb, 'dynamodb');
     noWildcards(file, `${f.name}.settingsItem`, def.settingsItem, 'dynamodb');
     noWildcards(file, `${f.name}.secretsmanager`, def.secretsmanager, 'secretsmanager');

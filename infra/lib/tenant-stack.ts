@@ -407,14 +407,14 @@ export class TenantStack extends Stack {
         role,
         logGroup,
         memorySize: 256,
-        timeout: Duration.seconds(TIMEOUT_SECONDS[def.kind]),
+        timeout: Duration.seconds(def.timeoutSeconds ?? TIMEOUT_SECONDS[def.kind]),
         environment: environmentOf(def),
         // expire-contacts: always 1. The others: the tenant's cap, if any (template.yaml's Globals).
         reservedConcurrentExecutions:
           def.kind === 'schedule' ? SCHEDULE_CONCURRENCY : opts.reservedConcurrency > 0 ? opts.reservedConcurrency : undefined,
       });
       Tags.of(fn).add('scim:function', def.name);
-      const rollback = alarms.forFunction(P, def.name, fn.functionName, TIMEOUT_SECONDS[def.kind]);
+      const rollback = alarms.forFunction(P, def.name, fn.functionName, def.timeoutSeconds ?? TIMEOUT_SECONDS[def.kind]);
       // Published as a version behind the alias; everything but Secrets Manager invokes the alias.
       const alias = new lambda.Alias(this, `${P}Alias`, { aliasName: ALIAS, version: fn.currentVersion });
       published.push({ P, alias, alarms: rollback });

@@ -48,6 +48,7 @@ const SCIM_OPERATIONS: &[&str] = &[
     "GET /scim/v2/ResourceTypes/{id}",
     "GET /scim/v2/Schemas",
     "GET /scim/v2/Schemas/{id}",
+    "POST /scim/v2/Bulk",
 ];
 
 struct Gateway {

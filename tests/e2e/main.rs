@@ -10,6 +10,7 @@ use scim_test_support::{harness, moto};
 
 mod app_api;
 mod budgets;
+mod bulk;
 mod concurrency;
 mod entra;
 mod entra_cleanup;

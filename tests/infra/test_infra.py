@@ -753,8 +753,21 @@ def test_token_function_has_least_privilege(stack: Stack):
     assert env["SIGNING_SECRET_ARN"] == signing
     assert env["ACCESS_TOKEN_LIFETIME"] == expected(stack, "accessTokenLifetime", "AccessTokenLifetime")
     assert env["ENTRA_LOGIN_URL"] == expected(stack, "entraLoginUrl", "EntraLoginUrl")
-    http = {n: f for n, f in stack.functions().items() if BY_NAME[n]["kind"] == "http" and n != TOKEN_FUNCTION}
+    http = {
+        n: f
+        for n, f in stack.functions().items()
+        if BY_NAME[n]["kind"] == "http" and n != TOKEN_FUNCTION and "timeoutSeconds" not in BY_NAME[n]
+    }
     assert {f.props["Timeout"] for f in http.values()} == {fn.props["Timeout"]}, "timeout like the other HTTP functions"
+
+
+def test_a_function_with_its_own_timeout_gets_it(stack: Stack):
+    """functions.json's timeoutSeconds (bulk) is the function's timeout in both templates."""
+    own = {n: d["timeoutSeconds"] for n, d in BY_NAME.items() if "timeoutSeconds" in d}
+    assert own.get("bulk") == 29, own
+    functions = stack.functions()
+    for name, seconds in own.items():
+        assert int(functions[name].props["Timeout"]) == seconds, f"{stack.label} {name}"
 
 
 def test_token_route_is_on_the_scim_api_without_authorizer(stack: Stack):

@@ -26,7 +26,11 @@ pub fn service_provider_config(facts: &ProviderFacts) -> Value {
     let mut doc = json!({
         "schemas": [SERVICE_PROVIDER_CONFIG_URN],
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": MAX_BODY_BYTES},
+        "bulk": {
+            "supported": true,
+            "maxOperations": crate::bulk::MAX_OPERATIONS,
+            "maxPayloadSize": crate::bulk::MAX_PAYLOAD_BYTES
+        },
         "filter": {"supported": true, "maxResults": MAX_PAGE_SIZE},
         "changePassword": {"supported": facts.change_password},
         "sort": {"supported": true},
@@ -215,7 +219,12 @@ mod tests {
         );
         assert_eq!(spc["filter"]["maxResults"], MAX_PAGE_SIZE);
         assert_eq!(spc["patch"]["supported"], true);
-        assert_eq!(spc["bulk"]["maxPayloadSize"], MAX_BODY_BYTES);
+        assert_eq!(spc["bulk"]["supported"], true);
+        assert_eq!(spc["bulk"]["maxOperations"], crate::bulk::MAX_OPERATIONS);
+        assert_eq!(
+            spc["bulk"]["maxPayloadSize"],
+            crate::bulk::MAX_PAYLOAD_BYTES
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 pub enum ScimType {
     InvalidFilter,
     TooMany,
+    /// Not in RFC 7644's table: a bulk request over `maxPayloadSize` (its `413`).
+    TooLarge,
     Uniqueness,
     Mutability,
     InvalidSyntax,
@@ -30,6 +32,7 @@ impl ScimType {
         match self {
             ScimType::InvalidFilter => "invalidFilter",
             ScimType::TooMany => "tooMany",
+            ScimType::TooLarge => "tooLarge",
             ScimType::Uniqueness => "uniqueness",
             ScimType::Mutability => "mutability",
             ScimType::InvalidSyntax => "invalidSyntax",

@@ -3,6 +3,7 @@
 //! Invariant: this crate does no I/O and reads no clock. It takes values (and `now`) in and
 //! gives values out; the adapters in `scim-aws` and the functions do everything else.
 
+pub mod bulk;
 pub mod error;
 pub mod filter;
 pub mod json;

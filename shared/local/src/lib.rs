@@ -405,8 +405,10 @@ fn refusal(status: u16, detail: &str) -> axum::response::Response {
     resp
 }
 
+/// The largest body read: a bulk request's limit (the larger); the handler refuses a
+/// body over its own endpoint's limit.
 fn scim_core_limit() -> usize {
-    scim_service::http::MAX_BODY_BYTES
+    scim_service::http::MAX_BODY_BYTES.max(scim_core::bulk::MAX_PAYLOAD_BYTES)
 }
 
 /// Binds the local server's address.

@@ -22,6 +22,8 @@ use time::OffsetDateTime;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
+mod bulk;
+
 /// A SCIM operation; each Lambda function serves one (discovery serves the rest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -32,6 +34,8 @@ pub enum Operation {
     Patch(ResourceKind),
     Delete(ResourceKind),
     Discovery,
+    /// `POST /Bulk` (RFC 7644 §3.7): each operation runs as its own single request would.
+    Bulk,
 }
 
 impl Operation {
@@ -49,6 +53,7 @@ impl Operation {
         Operation::Patch(ResourceKind::Group),
         Operation::Delete(ResourceKind::Group),
         Operation::Discovery,
+        Operation::Bulk,
     ];
 
     /// This operation's bit in an operation set ([`op_set`]).
@@ -68,6 +73,7 @@ impl Operation {
             Operation::Patch(Group) => 1 << 10,
             Operation::Delete(Group) => 1 << 11,
             Operation::Discovery => 1 << 12,
+            Operation::Bulk => 1 << 13,
         }
     }
 
@@ -88,6 +94,7 @@ impl Operation {
             Operation::Patch(Group) => "groups-patch",
             Operation::Delete(Group) => "groups-delete",
             Operation::Discovery => "discovery",
+            Operation::Bulk => "bulk",
         }
     }
 }
@@ -120,8 +127,20 @@ const fn holds(set: u16, op: Operation) -> bool {
         Operation::Patch(_) => Operation::Patch(User).bit() | Operation::Patch(Group).bit(),
         Operation::Delete(_) => Operation::Delete(User).bit() | Operation::Delete(Group).bit(),
         Operation::Discovery => Operation::Discovery.bit(),
+        Operation::Bulk => Operation::Bulk.bit(),
     };
     set & both != 0
+}
+
+/// Whether a binary of the set `set` links `op`'s code: the operations it serves, and, in
+/// a binary that serves `POST /Bulk`, the writes a bulk request may hold (run only inside a
+/// bulk request: such a binary still answers `POST /Users` with "no such endpoint").
+const fn compiles(set: u16, op: Operation) -> bool {
+    let in_bulk = matches!(
+        op,
+        Operation::Create(_) | Operation::Replace(_) | Operation::Patch(_) | Operation::Delete(_)
+    );
+    holds(set, op) || (in_bulk && holds(set, Operation::Bulk))
 }
 
 /// What a request addresses, before the method is considered.
@@ -133,6 +152,7 @@ enum Target {
     ServiceProviderConfig,
     ResourceTypes(Option<String>),
     Schemas(Option<String>),
+    Bulk,
     Unsupported(&'static str),
 }
 
@@ -416,7 +436,7 @@ fn route(path: &str) -> Option<(Target, String)> {
         ("serviceproviderconfig" | "serviceproviderconfigs", None) => Target::ServiceProviderConfig,
         ("resourcetypes", r) => Target::ResourceTypes(r),
         ("schemas", r) => Target::Schemas(r),
-        ("bulk", None) => Target::Unsupported("Bulk operations are not supported."),
+        ("bulk", None) => Target::Bulk,
         ("me", _) => Target::Unsupported("The /Me endpoint is not supported."),
         _ => return None,
     };
@@ -474,6 +494,10 @@ fn operation(target: &Target, method: &Method) -> ScimResult<Operation> {
                 _ => return Err(wrong()),
             }
         }
+        Target::Bulk => match *method {
+            Method::POST => Operation::Bulk,
+            _ => return Err(wrong()),
+        },
         Target::Unsupported(_) => match *method {
             Method::GET | Method::POST => Operation::Discovery,
             _ => return Err(wrong()),
@@ -484,7 +508,7 @@ fn operation(target: &Target, method: &Method) -> ScimResult<Operation> {
 fn allowed_methods(path: &str) -> &'static str {
     match route(path).map(|(t, _)| t) {
         Some(Target::Collection(_)) => "GET, POST",
-        Some(Target::Search(_)) => "POST",
+        Some(Target::Search(_) | Target::Bulk) => "POST",
         Some(Target::Item(..)) => "GET, PUT, PATCH, DELETE",
         _ => "GET",
     }
@@ -544,6 +568,11 @@ fn json_body(req: &ScimRequest) -> ScimResult<Value> {
             "The request body is larger than {MAX_BODY_BYTES} bytes."
         )));
     }
+    json_body_unbounded(req)
+}
+
+/// [`json_body`] without its size check (the caller made its own).
+fn json_body_unbounded(req: &ScimRequest) -> ScimResult<Value> {
     if let Some(ct) = req.headers.get(http::header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
         let essence = ct.split(';').next().unwrap_or("").trim();
@@ -645,7 +674,8 @@ async fn dispatch<S: Store, A: Authenticator, const OPS: u16>(
                 ListQuery::from_params(kind, params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
             Ok(list_response(ops::list(store, ctx, kind, &query).await?))
         }
-        (Operation::Create(kind), _) if const { holds(OPS, Operation::Create(ResourceKind::User)) } =>
+        (Operation::Create(kind), _)
+            if const { compiles(OPS, Operation::Create(ResourceKind::User)) } =>
         {
             let body = json_body(req)?;
             let reply = ops::create(store, ctx, kind, &body, &projection(kind, &params)?).await?;
@@ -667,7 +697,7 @@ async fn dispatch<S: Store, A: Authenticator, const OPS: u16>(
             Ok(resource_response(StatusCode::OK, reply, true))
         }
         (Operation::Replace(kind), Target::Item(_, id))
-            if const { holds(OPS, Operation::Replace(ResourceKind::User)) } =>
+            if const { compiles(OPS, Operation::Replace(ResourceKind::User)) } =>
         {
             let body = json_body(req)?;
             let write = ops::ItemWrite {
@@ -681,7 +711,7 @@ async fn dispatch<S: Store, A: Authenticator, const OPS: u16>(
             Ok(resource_response(StatusCode::OK, reply, true))
         }
         (Operation::Patch(kind), Target::Item(_, id))
-            if const { holds(OPS, Operation::Patch(ResourceKind::User)) } =>
+            if const { compiles(OPS, Operation::Patch(ResourceKind::User)) } =>
         {
             let body = json_body(req)?;
             let wants_body = param(&params, "attributes").is_some();
@@ -696,10 +726,13 @@ async fn dispatch<S: Store, A: Authenticator, const OPS: u16>(
             Ok(resource_response(StatusCode::OK, reply, true))
         }
         (Operation::Delete(kind), Target::Item(_, id))
-            if const { holds(OPS, Operation::Delete(ResourceKind::User)) } =>
+            if const { compiles(OPS, Operation::Delete(ResourceKind::User)) } =>
         {
             ops::delete(store, ctx, kind, id, if_match(req)).await?;
             Ok(ScimResponse::empty(StatusCode::NO_CONTENT))
+        }
+        (Operation::Bulk, _) if const { holds(OPS, Operation::Bulk) } => {
+            bulk::run::<S, A, OPS>(app, ctx, req).await
         }
         (Operation::Discovery, t) if const { holds(OPS, Operation::Discovery) } => {
             discovery_response(ctx, t)

@@ -1,0 +1,243 @@
+//! `POST /Bulk` (RFC 7644 §3.7). The request was authenticated and admitted once; each of
+//! its operations then runs through [`dispatch`] as the single request it stands for (the
+//! same validation, uniqueness guards, audit record and change event, and the same
+//! DynamoDB budget as that request). The order and the `bulkId:` references are the core's
+//! ([`scim_core::bulk`]).
+
+use super::{
+    dispatch, json_body_unbounded, operation, route, App, Authenticator, Context, ScimRequest,
+    ScimResponse, Store, Target, SCIM_CONTENT_TYPE,
+};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use scim_core::bulk::{self, BulkMethod, BulkOperation, Step, BULK_RESPONSE_URN};
+use scim_core::error::{ScimError, ScimResult};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// No operation starts after this much of the request has passed; the rest answer `503`
+/// (not run; send them again). With one store call bounded at 7 s (`dynamo::timeouts`),
+/// the last operation ends before the bulk function's 29 s timeout and its 1.5 s margin.
+pub const TIME_BUDGET: Duration = Duration::from_secs(20);
+
+/// What one operation answered.
+struct Outcome {
+    status: StatusCode,
+    location: Option<String>,
+    version: Option<String>,
+    /// The id a successful POST created (what `bulkId:` references resolve to).
+    created: Option<String>,
+    error: Option<ScimError>,
+}
+
+impl Outcome {
+    fn failed(e: ScimError) -> Outcome {
+        Outcome {
+            status: StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            location: None,
+            version: None,
+            created: None,
+            error: Some(e),
+        }
+    }
+}
+
+pub(super) async fn run<S: Store, A: Authenticator, const OPS: u16>(
+    app: &App<S, A>,
+    ctx: &Context,
+    req: &ScimRequest,
+) -> ScimResult<ScimResponse> {
+    let started = Instant::now();
+    if req.body.len() > bulk::MAX_PAYLOAD_BYTES {
+        return Err(bulk::too_large(req.body.len()));
+    }
+    let body = json_body_unbounded(req)?;
+    let request = bulk::parse(&body)?;
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut outcomes: Vec<Option<Outcome>> = request.operations.iter().map(|_| None).collect();
+    let mut errors = 0usize;
+    for step in bulk::plan(&request) {
+        if request.fail_on_errors.is_some_and(|limit| errors >= limit) {
+            break;
+        }
+        let (index, outcome) = match step {
+            Step::Refuse(i, why) => (i, Outcome::failed(why.error())),
+            Step::Run(i) if started.elapsed() >= TIME_BUDGET => (
+                i,
+                Outcome::failed(ScimError::new(
+                    503,
+                    None,
+                    "Not run: the bulk request ran out of time before this operation; send it again.",
+                )),
+            ),
+            Step::Run(i) => {
+                let op = &request.operations[i];
+                (i, run_one::<S, A, OPS>(app, ctx, req, op, &ids).await)
+            }
+        };
+        if outcome.error.is_some() {
+            errors += 1;
+        }
+        if let (Some(bulk_id), Some(id)) = (&request.operations[index].bulk_id, &outcome.created) {
+            ids.insert(bulk_id.clone(), id.clone());
+        }
+        outcomes[index] = Some(outcome);
+    }
+    // The operations that ran (or were refused), in request order.
+    let results: Vec<Value> = request
+        .operations
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(op, outcome)| outcome.map(|o| result(op, o)))
+        .collect();
+    let body = json!({"schemas": [BULK_RESPONSE_URN], "Operations": results});
+    Ok(ScimResponse::json(StatusCode::OK, &body))
+}
+
+/// Runs one operation as the single request it stands for.
+async fn run_one<S: Store, A: Authenticator, const OPS: u16>(
+    app: &App<S, A>,
+    ctx: &Context,
+    outer: &ScimRequest,
+    op: &BulkOperation,
+    ids: &HashMap<String, String>,
+) -> Outcome {
+    let method = match &op.method {
+        Ok(m) => *m,
+        Err(e) => return Outcome::failed(e.clone()),
+    };
+    // An operation that names a resource another operation was to create, which failed.
+    if let Some(missing) = bulk::references(op)
+        .into_iter()
+        .find(|r| !ids.contains_key(r))
+    {
+        return Outcome::failed(ScimError::conflict(format!(
+            "The operation with bulkId '{}' that this one references did not create its resource.",
+            scim_core::path::truncate(&missing, 64)
+        )));
+    }
+    let (path, data) = bulk::substitute(op, ids);
+    let target = match route(&path) {
+        Some((t @ (Target::Collection(_) | Target::Item(..)), prefix)) if prefix.is_empty() => t,
+        _ => {
+            return Outcome::failed(ScimError::invalid_value(format!(
+                "A bulk operation's path is /Users, /Groups, /Users/{{id}} or /Groups/{{id}}; not '{}'.",
+                scim_core::path::truncate(&path, 128)
+            )))
+        }
+    };
+    let location = match &target {
+        Target::Item(kind, id) => Some(format!(
+            "{}{}/{}",
+            ctx.base_url.trim_end_matches('/'),
+            kind.endpoint(),
+            id
+        )),
+        _ => None,
+    };
+    let http_method = match method {
+        BulkMethod::Post => Method::POST,
+        BulkMethod::Put => Method::PUT,
+        BulkMethod::Patch => Method::PATCH,
+        BulkMethod::Delete => Method::DELETE,
+    };
+    let single = match operation(&target, &http_method) {
+        Ok(o) => o,
+        Err(e) => {
+            return Outcome {
+                location,
+                ..Outcome::failed(e)
+            }
+        }
+    };
+    if let Target::Item(kind, id) = &target {
+        if !scim_core::limits::is_possible_id(id) {
+            let e = ScimError::not_found(format!("The {} does not exist.", kind.name()));
+            return Outcome {
+                location,
+                ..Outcome::failed(e)
+            };
+        }
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(SCIM_CONTENT_TYPE),
+    );
+    if let Some(v) = op
+        .version
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        headers.insert(http::header::IF_MATCH, v);
+    }
+    let inner = ScimRequest {
+        method: http_method,
+        path,
+        query: None,
+        headers,
+        body: data
+            .map(|d| Bytes::from(serde_json::to_vec(&d).unwrap_or_default()))
+            .unwrap_or_default(),
+        request_id: outer.request_id.clone(),
+    };
+    // Boxed: `dispatch` is what called this bulk request (an operation is never a bulk).
+    let answered = Box::pin(dispatch::<S, A, OPS>(app, ctx, &target, single, &inner)).await;
+    match answered {
+        Err(e) => Outcome {
+            location,
+            ..Outcome::failed(e)
+        },
+        Ok(r) => {
+            let header = |name: http::header::HeaderName| {
+                r.headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let location = header(http::header::LOCATION).or(location);
+            let created = (method == BulkMethod::Post)
+                .then(|| {
+                    serde_json::from_slice::<Value>(&r.body)
+                        .ok()
+                        .and_then(|b| b.get("id").and_then(Value::as_str).map(str::to_string))
+                        .or_else(|| {
+                            location
+                                .as_deref()
+                                .and_then(|l| l.rsplit('/').next())
+                                .map(str::to_string)
+                        })
+                })
+                .flatten();
+            Outcome {
+                status: r.status,
+                version: header(http::header::ETAG),
+                location,
+                created,
+                error: None,
+            }
+        }
+    }
+}
+
+/// One entry of the response's `Operations` (RFC 7644 §3.7.3): `status` as a string, the
+/// SCIM error as `response` for a failure.
+fn result(op: &BulkOperation, o: Outcome) -> Value {
+    let mut m = Map::new();
+    m.insert("method".into(), json!(op.method_name));
+    if let Some(b) = &op.bulk_id {
+        m.insert("bulkId".into(), json!(b));
+    }
+    if let Some(l) = o.location {
+        m.insert("location".into(), json!(l));
+    }
+    if let Some(v) = o.version {
+        m.insert("version".into(), json!(v));
+    }
+    m.insert("status".into(), json!(o.status.as_u16().to_string()));
+    if let Some(e) = o.error {
+        m.insert("response".into(), e.to_json());
+    }
+    Value::Object(m)
+}
