@@ -61,6 +61,8 @@ export interface FunctionDef {
   readonly stream: string[];
   /** Actions on the change events' dead-letter queue. */
   readonly sqs: string[];
+  /** Actions on the SET signing key secret (publish-events signs the RFC 9967 SETs). */
+  readonly setSigningSecret: string[];
   /** Actions on the Entra app registration's credentials secret (entra-guest-cleanup). */
   readonly entraSecret: string[];
   /** Actions on the function's own dead-letter queue (event functions). */
@@ -250,6 +252,7 @@ export function loadFunctions(file: string): FunctionDef[] {
       events: stringList(file, `${f.name}.events`, f.events ?? []),
       stream: stringList(file, `${f.name}.stream`, f.stream ?? []),
       sqs: stringList(file, `${f.name}.sqs`, f.sqs ?? []),
+      setSigningSecret: stringList(file, `${f.name}.setSigningSecret`, f.setSigningSecret ?? []),
       entraSecret: stringList(file, `${f.name}.entraSecret`, f.entraSecret ?? []),
       failureQueue: stringList(file, `${f.name}.failureQueue`, f.failureQueue ?? []),
       eventPattern: f.eventPattern as FunctionDef['eventPattern'],
@@ -273,6 +276,8 @@ export function loadFunctions(file: string): FunctionDef[] {
     noWildcards(file, `${f.name}.stream`, def.stream, 'dynamodb');
     noWildcards(file, `${f.name}.sqs`, def.sqs, 'sqs');
     noWildcards(file, `${f.name}.entraSecret`, def.entraSecret, 'secretsmanager');
+    noWildcards(file, `${f.name}.setSigningSecret`, def.setSigningSecret, 'secretsmanager');
+    if (def.setSigningSecret.length > 0 && def.kind !== 'stream') fail(file, `${f.name}: only the stream publisher signs SETs`);
     noWildcards(file, `${f.name}.failureQueue`, def.failureQueue, 'sqs');
     if ((def.kind === 'event') !== (def.eventPattern !== undefined)) {
       fail(file, `${f.name}: event functions, and only they, have an eventPattern`);

@@ -183,6 +183,20 @@ export class TenantStack extends Stack {
       },
     });
 
+    // ------------------------------------------------------------ SET signing key
+    // The key publish-events signs the RFC 9967 Security Event Tokens with (HS256): its own
+    // secret, same shape as the access-token key; a receiver is given it to verify SETs.
+    const setSigningSecret = new secretsmanager.Secret(this, 'SetSigningKeySecret', {
+      secretName: `scim/${tenant.id}/set-signing-key`,
+      description: `Key signing the Security Event Tokens (RFC 9967) of tenant ${tenant.id}`,
+      generateSecretString: {
+        secretStringTemplate: '{}',
+        generateStringKey: 'key',
+        passwordLength: 64,
+        excludePunctuation: true,
+      },
+    });
+
     // ------------------------------------------------------------ change events
     const bus = new events.EventBus(this, 'EventBus', { eventBusName: `scim-${tenant.id}` });
     // Stream batches publish-events could not publish after the mapping's retries.
@@ -298,6 +312,14 @@ export class TenantStack extends Stack {
           return { ...environment, EXPIRED_ACTION: opts.expiredContactAction };
         case 'event':
           return { ...environment, ENTRA_CLEANUP_MODE: opts.entraCleanupMode, ENTRA_CREDENTIALS_SECRET_ARN: entraSecret.ref };
+        case 'stream':
+          // The SETs' issuer (the Tenant URL), key and audience (the tenant's bus).
+          return {
+            ...environment,
+            TENANT_URL: variables.TENANT_URL,
+            SET_SIGNING_SECRET_ARN: setSigningSecret.secretArn,
+            SET_AUDIENCE: bus.eventBusArn,
+          };
         default:
           return environment;
       }
@@ -378,6 +400,11 @@ export class TenantStack extends Stack {
       }
       if (def.sqs.length > 0) {
         statements.push(new iam.PolicyStatement({ sid: 'DeadLetterQueue', actions: def.sqs, resources: [deadLetters.queueArn] }));
+      }
+      if (def.setSigningSecret.length > 0) {
+        statements.push(
+          new iam.PolicyStatement({ sid: 'SetSigningSecret', actions: def.setSigningSecret, resources: [setSigningSecret.secretArn] }),
+        );
       }
       if (def.entraSecret.length > 0) {
         statements.push(new iam.PolicyStatement({ sid: 'EntraCredentials', actions: def.entraSecret, resources: [entraSecret.ref] }));

@@ -888,3 +888,107 @@ async fn a_table_whose_stream_was_turned_off_gets_it_back_from_ensure_table() {
     scim_aws::table::ensure_table(client, table).await.unwrap();
     assert!(stream_on().await);
 }
+
+// ------------------------------------------------------------------ RFC 9967 SETs
+
+/// A receiver stand-in for the SETs on the bus: checks each token's signature with the
+/// stack's key and its claims, and keeps the `jti`s it has seen (RFC 9967: a receiver drops
+/// a SET whose `jti` it already processed).
+#[derive(Default)]
+struct SetReceiver {
+    seen: std::collections::BTreeMap<String, Value>,
+    repeats: usize,
+}
+
+impl SetReceiver {
+    fn take(&mut self, detail: &Value, key: &str, issuer: &str, audience: &str) {
+        use scim_service::oauth::jwt::Jws;
+        let token = detail["set"].as_str().expect("a SET in the detail");
+        let jws = Jws::parse(token).expect("a JWS");
+        jws.verify_hs256(key.as_bytes())
+            .expect("signed with the stack's SET key");
+        assert_eq!(jws.alg(), Some("HS256"));
+        let claims: Value = serde_json::from_slice(
+            &scim_service::oauth::jwt::b64url(token.split('.').nth(1).unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["iss"], issuer, "{claims}");
+        assert_eq!(claims["aud"], audience, "{claims}");
+        assert!(
+            claims["iat"].as_i64().is_some_and(|t| t > 1_700_000_000),
+            "{claims}"
+        );
+        assert_eq!(claims["sub_id"]["format"], "scim", "{claims}");
+        assert!(
+            claims.get("sub").is_none(),
+            "RFC 9967 §2.1: no sub: {claims}"
+        );
+        assert_eq!(detail["jti"], claims["jti"]);
+        assert_eq!(detail["txn"], claims["txn"]);
+        let jti = claims["jti"].as_str().unwrap().to_string();
+        if self.seen.insert(jti, claims).is_some() {
+            self.repeats += 1;
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_change_event_goes_with_a_signed_set_and_a_redelivery_repeats_its_jti() {
+    use scim_aws::events::{SetKeys, SetPublishing};
+    use scim_service::events::set;
+    use scim_service::oauth::keys::{KeySet, SigningKey};
+    let moto = moto::start();
+    let eb = eventbridge(&moto.endpoint);
+    let sq = sqs(&moto.endpoint);
+    let bus = "scim-sets";
+    let queue = bus_into_queue(&eb, &sq, bus).await;
+    let key = "set-signing-key-".repeat(4);
+    let (issuer, audience) = ("https://scim.example/scim/v2", "urn:example:product");
+    let sink = EventBridgeSink::new(eb.clone(), bus).with_sets(SetPublishing {
+        issuer: issuer.into(),
+        audience: audience.into(),
+        keys: SetKeys::Fixed(std::sync::Arc::new(KeySet::new(
+            SigningKey::new(&key).unwrap(),
+        ))),
+    });
+    let mut receiver = SetReceiver::default();
+    let mut change_events = Vec::new();
+    // The batch twice: Lambda redelivers a batch whose invocation failed.
+    for round in 0..2 {
+        let r = handle_stream_batch(&sink, &batch()).await.expect("handled");
+        assert!(r.batch_item_failures.is_empty(), "{r:?}");
+        for body in receive(&sq, &queue, 4).await {
+            let m: Value = serde_json::from_str(&body).unwrap();
+            if m["detail-type"] == set::DETAIL_TYPE {
+                receiver.take(&m["detail"], &key, issuer, audience);
+            } else {
+                change_events.push(m["detail"].clone());
+            }
+        }
+        assert_eq!(receiver.seen.len(), 2, "round {round}");
+    }
+    // Each change once per round, today's contract unchanged; each SET's jti seen twice.
+    assert_eq!(change_events.len(), 4);
+    assert_eq!(change_events[0]["event"], "user.deactivated");
+    assert_eq!(receiver.repeats, 2);
+    let by_subject: std::collections::BTreeMap<String, Value> = receiver
+        .seen
+        .values()
+        .map(|c| (c["sub_id"]["uri"].as_str().unwrap().to_string(), c.clone()))
+        .collect();
+    let user = &by_subject["/Users/01972a3b-7c1d-7f00-8000-0a1b2c3d4e5f"];
+    assert_eq!(
+        user["sub_id"]["externalId"],
+        "5f2c9a7e-1d3b-4c8e-9f0a-b1c2d3e4f5a6"
+    );
+    assert_eq!(
+        user["events"],
+        json!({set::DEACTIVATE: {}, set::PATCH_NOTICE: {"attributes": ["active"]}})
+    );
+    let group = &by_subject["/Groups/01972a3c-0000-7000-8000-000000000001"];
+    assert_eq!(
+        group["events"],
+        json!({set::PATCH_NOTICE: {"attributes": ["members"]}})
+    );
+    assert_ne!(user["txn"], group["txn"]);
+}

@@ -72,7 +72,7 @@ SAM_PARAMETERS = {
 }
 COMMON_ENV = {"TABLE_NAME", "TENANT_ID", "TOKEN_SECRET_ARN", "EVENT_BUS_NAME", "RUST_LOG"}
 # The functions.json keys that list IAM actions.
-ACTION_KEYS = ("dynamodb", "settingsItem", "stream", "secretsmanager", "signingSecret", "events", "sqs", "entraSecret", "failureQueue")
+ACTION_KEYS = ("dynamodb", "settingsItem", "stream", "secretsmanager", "signingSecret", "setSigningSecret", "events", "sqs", "entraSecret", "failureQueue")
 ENTRA_RPS_PER_TENANT = 25
 STACK_IDS = ["sam"] + [f"cdk:Scim-{t['id']}" for t in TENANTS]
 ENV_VARIABLES = COMMON_ENV | {"TENANT_URL", "TOKEN_ENDPOINT", "SIGNING_SECRET_ARN", "ACCESS_TOKEN_LIFETIME", "ENTRA_LOGIN_URL"}
@@ -218,6 +218,10 @@ def token_secret(stack: Stack) -> str:
 
 def signing_secret(stack: Stack) -> str:
     return named(stack, "AWS::SecretsManager::Secret", "Name", "/signing-key")
+
+
+def set_signing_secret(stack: Stack) -> str:
+    return named(stack, "AWS::SecretsManager::Secret", "Name", "/set-signing-key")
 
 
 def entra_secret(stack: Stack) -> str:
@@ -429,6 +433,10 @@ def test_environment(stack: Stack):
         wanted |= {"EXPIRED_ACTION"} if BY_NAME[name]["kind"] == "schedule" else set()
         if BY_NAME[name]["kind"] == "event":
             wanted |= {"ENTRA_CLEANUP_MODE", "ENTRA_CREDENTIALS_SECRET_ARN"}
+        if BY_NAME[name]["kind"] == "stream":
+            wanted |= {"TENANT_URL", "SET_SIGNING_SECRET_ARN", "SET_AUDIENCE"}
+            assert env["SET_SIGNING_SECRET_ARN"] == "{Ref:%s}" % set_signing_secret(stack), f"{stack.label} {name}"
+            assert env["SET_AUDIENCE"] == "{Arn:%s}" % bus, f"{stack.label} {name}: {env['SET_AUDIENCE']}"
         assert set(env) == wanted, f"{stack.label} {name}: environment {sorted(env)}"
         assert env["TABLE_NAME"] == "{Ref:%s}" % table
         if "TOKEN_SECRET_ARN" in env:
@@ -601,6 +609,8 @@ def expected_statements(stack: Stack, name: str, log_group_id: str) -> set[State
         statements.add(Statement(frozenset(f["sqs"]), frozenset({dead_letters})))
     if f.get("entraSecret"):
         statements.add(Statement(frozenset(f["entraSecret"]), frozenset({"{Ref:%s}" % entra_secret(stack)})))
+    if f.get("setSigningSecret"):
+        statements.add(Statement(frozenset(f["setSigningSecret"]), frozenset({"{Ref:%s}" % set_signing_secret(stack)})))
     if f.get("failureQueue"):
         statements.add(Statement(frozenset(f["failureQueue"]), frozenset({"{Arn:%s}" % failure_queue(stack, name)})))
     extra = f.get("whenExpiredActionDelete")
@@ -806,7 +816,8 @@ def test_signing_key_secret(stack: Stack):
     wanted = sorted(SCIM_FUNCTIONS + [TOKEN_FUNCTION])
     readers = {}
     for name, fn in functions.items():
-        statements = [s for s in stack.role_statements(fn.role_id) if any(secret in r for r in s.resources)]
+        # Exactly this secret (SetSigningKeySecret's name contains SigningKeySecret).
+        statements = [s for s in stack.role_statements(fn.role_id) if "{Ref:%s}" % secret in s.resources]
         if statements:
             readers[name] = statements
     assert sorted(readers) == wanted, f"{stack.label}: signing key readers {sorted(readers)}"
@@ -814,7 +825,7 @@ def test_signing_key_secret(stack: Stack):
         assert statements == [Statement(frozenset({"secretsmanager:GetSecretValue"}), frozenset({"{Ref:%s}" % secret}))], name
     holders = sorted(n for n, fn in functions.items() if "SIGNING_SECRET_ARN" in fn.environment)
     assert holders == wanted, f"{stack.label}: SIGNING_SECRET_ARN in {holders}"
-    mentions = sorted(n for n, fn in functions.items() if secret in json.dumps(fn.props))
+    mentions = sorted(n for n, fn in functions.items() if re.search(r"\b%s\b" % re.escape(secret), json.dumps(fn.props)))
     assert mentions == wanted, f"{stack.label}: functions naming the signing key {mentions}"
 
 
@@ -1379,3 +1390,26 @@ def test_sam_template_expands_and_lints(sam_stack: Stack, tmp_path: Path):
 def test_function_tags_name_the_binary(sam_stack: Stack):
     for name, fn in sam_stack.functions().items():
         assert tags_of(fn.props)["scim:function"] == fn.metadata["BuildProperties"]["Binary"] == name
+
+
+def test_set_signing_key_secret(stack: Stack):
+    """The RFC 9967 SET signing key: its own secret, generated at creation like the
+    access-token key, read (GetSecretValue only) by publish-events alone, which is the only
+    function given its ARN."""
+    secret = set_signing_secret(stack)
+    p = stack.resources[secret]["Properties"]
+    assert sym(p["Name"]) == "scim/%s/set-signing-key" % expected_tenant_id(stack)
+    assert p["GenerateSecretString"] == SIGNING_KEY_GENERATION, p["GenerateSecretString"]
+    assert secret != signing_secret(stack), "SETs and access tokens have separate keys"
+    functions = stack.functions()
+    readers = {
+        name: [s for s in stack.role_statements(fn.role_id) if "{Ref:%s}" % secret in s.resources]
+        for name, fn in functions.items()
+    }
+    readers = {n: s for n, s in readers.items() if s}
+    assert sorted(readers) == ["publish-events"], f"{stack.label}: {sorted(readers)}"
+    assert readers["publish-events"] == [
+        Statement(frozenset({"secretsmanager:GetSecretValue"}), frozenset({"{Ref:%s}" % secret}))
+    ]
+    holders = sorted(n for n, fn in functions.items() if "SET_SIGNING_SECRET_ARN" in fn.environment)
+    assert holders == ["publish-events"], holders

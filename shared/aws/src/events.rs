@@ -19,7 +19,7 @@ use crate::config::init_tracing;
 use crate::retry::Backoff;
 use aws_sdk_eventbridge::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use scim_service::events::{ChangeEvent, EVENT_SOURCE};
+use scim_service::events::{set, ChangeEvent, EVENT_SOURCE};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::future::Future;
@@ -220,12 +220,48 @@ where
     pending
 }
 
+/// What signs the RFC 9967 SETs published beside the change events
+/// (`scim_service::events::set`): the issuer (the Tenant URL), the audience, and the
+/// stack's SET signing key (its own secret, cached like the OAuth keys).
+pub struct SetPublishing {
+    pub issuer: String,
+    pub audience: String,
+    pub keys: SetKeys,
+}
+
+/// The SET signing keys: the stack's secret (`SET_SIGNING_SECRET_ARN`) or fixed keys (tests).
+pub enum SetKeys {
+    Secret(crate::oauth::SecretsKeySource),
+    Fixed(Arc<scim_service::oauth::keys::KeySet>),
+}
+
+impl SetPublishing {
+    async fn keys(&self) -> Option<Arc<scim_service::oauth::keys::KeySet>> {
+        use scim_service::oauth::keys::KeySource;
+        match &self.keys {
+            SetKeys::Fixed(k) => Some(Arc::clone(k)),
+            SetKeys::Secret(s) => s.keys(None).await.ok(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SetPublishing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetPublishing")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
 /// `PutEvents` on the tenant's bus.
 #[derive(Debug, Clone)]
 pub struct EventBridgeSink {
     client: aws_sdk_eventbridge::Client,
     bus: String,
     retry: Retry,
+    /// When set, each change event goes with its signed SET (two entries per event).
+    sets: Option<Arc<SetPublishing>>,
 }
 
 impl EventBridgeSink {
@@ -234,6 +270,22 @@ impl EventBridgeSink {
             client,
             bus: bus.into(),
             retry: Retry::default(),
+            sets: None,
+        }
+    }
+
+    /// Publishes each change event's RFC 9967 SET beside it.
+    pub fn with_sets(mut self, sets: SetPublishing) -> Self {
+        self.sets = Some(Arc::new(sets));
+        self
+    }
+
+    /// Events per `PutEvents` call: 10 entries, two per event when SETs go with them.
+    fn events_per_call(&self) -> usize {
+        if self.sets.is_some() {
+            MAX_ENTRIES_PER_PUT / 2
+        } else {
+            MAX_ENTRIES_PER_PUT
         }
     }
 
@@ -258,10 +310,41 @@ impl EventBridgeSink {
         entry.build()
     }
 
-    /// One `PutEvents` call for `chunk[positions]`; returns the positions that failed.
+    /// The SET entry of a change event.
+    fn set_entry(&self, e: &ChangeEvent, token: &str) -> PutEventsRequestEntry {
+        let mut entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(EVENT_SOURCE)
+            .detail_type(set::DETAIL_TYPE)
+            .detail(set::detail(e, token).to_string());
+        if let Ok(t) = DateTime::from_str(&e.at, DateTimeFormat::DateTime) {
+            entry = entry.time(t);
+        }
+        entry.build()
+    }
+
+    /// One `PutEvents` call for `chunk[positions]` (each event's entries side by side);
+    /// returns the positions that failed (an event fails when any of its entries does).
     async fn put(&self, chunk: &[ChangeEvent], positions: Vec<usize>) -> Vec<usize> {
-        let entries: Vec<PutEventsRequestEntry> =
-            positions.iter().map(|&p| self.entry(&chunk[p])).collect();
+        let signing = match &self.sets {
+            Some(sets) => match sets.keys().await {
+                Some(keys) => Some((sets, keys)),
+                None => {
+                    tracing::warn!("the SET signing key cannot be read: events not published");
+                    return positions;
+                }
+            },
+            None => None,
+        };
+        let per_event = if signing.is_some() { 2 } else { 1 };
+        let mut entries: Vec<PutEventsRequestEntry> = Vec::with_capacity(positions.len() * 2);
+        for &p in &positions {
+            entries.push(self.entry(&chunk[p]));
+            if let Some((sets, keys)) = &signing {
+                let token = set::sign(&chunk[p], &sets.issuer, &sets.audience, keys.current());
+                entries.push(self.set_entry(&chunk[p], &token));
+            }
+        }
         match self
             .client
             .put_events()
@@ -275,21 +358,27 @@ impl EventBridgeSink {
                 positions
                     .iter()
                     .enumerate()
-                    .filter(|(k, _)| {
-                        // A missing result entry counts as failed.
-                        results.get(*k).is_none_or(|r| r.error_code().is_some())
-                    })
-                    .map(|(k, &p)| {
-                        if let Some(r) = results.get(k) {
-                            tracing::warn!(
-                                error_code = r.error_code().unwrap_or("-"),
-                                error = r.error_message().unwrap_or("-"),
-                                event = %chunk[p].event,
-                                "PutEvents entry failed"
-                            );
+                    .filter(|(k, &p)| {
+                        let mut failed = false;
+                        for j in k * per_event..(k + 1) * per_event {
+                            // A missing result entry counts as failed.
+                            match results.get(j) {
+                                Some(r) if r.error_code().is_none() => {}
+                                Some(r) => {
+                                    tracing::warn!(
+                                        error_code = r.error_code().unwrap_or("-"),
+                                        error = r.error_message().unwrap_or("-"),
+                                        event = %chunk[p].event,
+                                        "PutEvents entry failed"
+                                    );
+                                    failed = true;
+                                }
+                                None => failed = true,
+                            }
                         }
-                        p
+                        failed
                     })
+                    .map(|(_, &p)| p)
                     .collect()
             }
             Err(e) => {
@@ -306,8 +395,9 @@ impl EventSink for EventBridgeSink {
     /// the batch then publishes them after the earlier ones, keeping the order.
     async fn publish(&self, events: &[ChangeEvent]) -> Vec<usize> {
         let mut failed = Vec::new();
-        for (c, chunk) in events.chunks(MAX_ENTRIES_PER_PUT).enumerate() {
-            let offset = c * MAX_ENTRIES_PER_PUT;
+        let size = self.events_per_call();
+        for (c, chunk) in events.chunks(size).enumerate() {
+            let offset = c * size;
             if !failed.is_empty() {
                 failed.extend(offset..offset + chunk.len());
                 continue;
@@ -432,10 +522,24 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
         .filter(|v| !v.trim().is_empty())
         .ok_or("EVENT_BUS_NAME is not set")?;
     let sdk = crate::sdk::load().await;
-    let sink = Arc::new(EventBridgeSink::new(
-        aws_sdk_eventbridge::Client::new(&sdk),
-        bus,
-    ));
+    let mut sink = EventBridgeSink::new(aws_sdk_eventbridge::Client::new(&sdk), bus);
+    // RFC 9967 SETs beside the change events when the stack gives a SET signing key.
+    if let Some(secret) = env_value("SET_SIGNING_SECRET_ARN") {
+        let issuer = env_value("TENANT_URL").ok_or("TENANT_URL is not set")?;
+        let audience = env_value("SET_AUDIENCE").ok_or("SET_AUDIENCE is not set")?;
+        let keys =
+            crate::oauth::SecretsKeySource::new(aws_sdk_secretsmanager::Client::new(&sdk), secret);
+        if let Err(e) = keys.refresh().await {
+            // Not fatal: each batch tries again, and fails (to be retried) until it reads.
+            tracing::error!(error = %e, "cannot read the SET signing key");
+        }
+        sink = sink.with_sets(SetPublishing {
+            issuer,
+            audience,
+            keys: SetKeys::Secret(keys),
+        });
+    }
+    let sink = Arc::new(sink);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<StreamEvent>| {
             let sink = Arc::clone(&sink);
@@ -452,6 +556,10 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
         },
     ))
     .await
+}
+
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 #[cfg(test)]

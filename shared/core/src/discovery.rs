@@ -19,6 +19,9 @@ pub struct ProviderFacts {
     pub documentation_uri: Option<String>,
     /// The OAuth 2.0 token endpoint, when access tokens are accepted beside the bearer token.
     pub token_endpoint: Option<String>,
+    /// The RFC 9967 SET event URIs the service publishes (`securityEvents.eventUris`);
+    /// none: no `securityEvents` attribute.
+    pub event_uris: &'static [&'static str],
 }
 
 pub fn service_provider_config(facts: &ProviderFacts) -> Value {
@@ -68,6 +71,14 @@ pub fn service_provider_config(facts: &ProviderFacts) -> Value {
     }
     if let (Some(uri), Some(obj)) = (&facts.documentation_uri, doc.as_object_mut()) {
         obj.insert("documentationUri".into(), json!(uri));
+    }
+    // RFC 9967 §4. Asynchronous requests (`Prefer: respond-async`) are not offered: every
+    // request completes before its answer.
+    if let (false, Some(obj)) = (facts.event_uris.is_empty(), doc.as_object_mut()) {
+        obj.insert(
+            "securityEvents".into(),
+            json!({"asyncRequest": "none", "eventUris": facts.event_uris}),
+        );
     }
     doc
 }
@@ -202,16 +213,23 @@ mod tests {
             change_password: false,
             documentation_uri: None,
             token_endpoint: None,
+            event_uris: &[],
         };
         let spc = service_provider_config(&facts);
+        assert!(spc.get("securityEvents").is_none());
         assert_eq!(
             spc["authenticationSchemes"].as_array().map(Vec::len),
             Some(1)
         );
         let spc = service_provider_config(&ProviderFacts {
             token_endpoint: Some("https://x/oauth2/token".into()),
+            event_uris: &["urn:ietf:params:scim:event:prov:delete"],
             ..facts
         });
+        assert_eq!(
+            spc["securityEvents"],
+            json!({"asyncRequest": "none", "eventUris": ["urn:ietf:params:scim:event:prov:delete"]})
+        );
         assert_eq!(spc["authenticationSchemes"][1]["type"], "oauth2");
         assert_eq!(
             spc["authenticationSchemes"][1]["documentationUri"],

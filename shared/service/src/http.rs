@@ -759,6 +759,7 @@ fn discovery_response(ctx: &Context, target: &Target) -> ScimResult<ScimResponse
             change_password: true,
             documentation_uri: None,
             token_endpoint: Some(crate::oauth::token_endpoint_for(base)),
+            event_uris: crate::events::set::EVENT_URIS,
         }),
         Target::ResourceTypes(None) => list(discovery::resource_types(base)),
         Target::ResourceTypes(Some(id)) => discovery::find_resource_type(id, base)

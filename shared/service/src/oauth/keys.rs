@@ -69,6 +69,12 @@ impl SigningKey {
         })
     }
 
+    /// `claims` signed with this key (`HS256`, JWS compact), the JWS `typ` naming what the
+    /// token is.
+    pub fn sign(&self, typ: &str, claims: &Value) -> String {
+        sign_hs256(&self.kid, typ, claims, self.key.as_bytes())
+    }
+
     /// A new random key (two 256-bit tokens from the workspace's one generator).
     pub fn generate() -> Result<SigningKey, String> {
         let a = crate::auth::generate_token()?;
