@@ -23,6 +23,7 @@ export const ENVIRONMENT_VARIABLES = [
   'ENTRA_LOGIN_URL',
   'EVENT_BUS_NAME',
   'RUST_LOG',
+  'SET_RECEIVER_URL',
 ] as const;
 export type EnvironmentVariable = (typeof ENVIRONMENT_VARIABLES)[number];
 /** The environment of a function without an "environment" list (every function before /app/v1);
@@ -119,6 +120,8 @@ export interface TenantOptions {
   readonly hostedZoneId: string;
   /** Reserved concurrency of every function but expire-contacts (always 1); 0: none. */
   readonly reservedConcurrency: number;
+  /** Where push-sets delivers the tenant's Security Event Tokens (RFC 8935); '' : nowhere. */
+  readonly setReceiverUrl: string;
 }
 
 /** Same as template.yaml's DeploymentType AllowedValues. */
@@ -161,6 +164,7 @@ export const DEFAULT_OPTIONS: TenantOptions = {
   certificateArn: '',
   hostedZoneId: '',
   reservedConcurrency: 0,
+  setReceiverUrl: '',
 };
 
 /** Same as template.yaml's DomainName, CertificateArn and HostedZoneId AllowedPatterns. */
@@ -173,6 +177,8 @@ export const ACCESS_TOKEN_LIFETIME = { min: 3600, max: 21600 } as const;
 /** Same as template.yaml's EntraLoginUrl AllowedPattern: an https origin, no path. */
 export const ENTRA_LOGIN_URL = /^https:\/\/[^/]+$/;
 /** Same as template.yaml's AlarmEmail AllowedPattern: empty, or one e-mail address. */
+/** Same as template.yaml's SetReceiverUrl AllowedPattern. */
+export const SET_RECEIVER_URL = /^$|^https:\/\/[^\s]+$/;
 export const ALARM_EMAIL = /^$|^[^@\s,]+@[^@\s,]+\.[^@\s,]+$/;
 
 const KINDS: readonly string[] = ['http', 'rotation', 'schedule', 'stream', 'event'];
@@ -374,6 +380,9 @@ export function loadTenants(file: string): TenantDef[] {
     }
     if (typeof options.entraLoginUrl !== 'string' || !ENTRA_LOGIN_URL.test(options.entraLoginUrl)) {
       fail(file, `${t.id}: entraLoginUrl must match ${ENTRA_LOGIN_URL} (https://<host>, no path)`);
+    }
+    if (typeof options.setReceiverUrl !== 'string' || !SET_RECEIVER_URL.test(options.setReceiverUrl)) {
+      fail(file, `${t.id}: setReceiverUrl must be empty or an https:// URL`);
     }
     if (typeof options.alarmEmail !== 'string' || !ALARM_EMAIL.test(options.alarmEmail)) {
       fail(file, `${t.id}: alarmEmail must be empty or an e-mail address (${ALARM_EMAIL})`);

@@ -302,6 +302,7 @@ export class TenantStack extends Stack {
       ENTRA_LOGIN_URL: opts.entraLoginUrl,
       EVENT_BUS_NAME: bus.eventBusName,
       RUST_LOG: 'info',
+      SET_RECEIVER_URL: opts.setReceiverUrl,
     };
     const deleteExpired = opts.expiredContactAction === 'delete';
 
@@ -311,7 +312,10 @@ export class TenantStack extends Stack {
         case 'schedule':
           return { ...environment, EXPIRED_ACTION: opts.expiredContactAction };
         case 'event':
-          return { ...environment, ENTRA_CLEANUP_MODE: opts.entraCleanupMode, ENTRA_CREDENTIALS_SECRET_ARN: entraSecret.ref };
+          // entra-guest-cleanup: its mode and credentials; push-sets has its own list.
+          return def.entraSecret.length > 0
+            ? { ...environment, ENTRA_CLEANUP_MODE: opts.entraCleanupMode, ENTRA_CREDENTIALS_SECRET_ARN: entraSecret.ref }
+            : environment;
         case 'stream':
           // The SETs' issuer (the Tenant URL), key and audience (the tenant's bus).
           return {

@@ -992,3 +992,88 @@ async fn every_change_event_goes_with_a_signed_set_and_a_redelivery_repeats_its_
     );
     assert_ne!(user["txn"], group["txn"]);
 }
+
+#[tokio::test]
+async fn sets_are_pushed_to_the_receiver_and_a_refused_push_fails_for_lambda_to_retry() {
+    use scim_aws::events::{SetKeys, SetPublishing};
+    use scim_service::events::set;
+    use scim_service::oauth::keys::{KeySet, SigningKey};
+    use scim_test_support::graph::{reply, StandIn};
+    // The SETs as the bus delivers them to a rule's target: published through moto's
+    // EventBridge and read back from the queue the rule feeds.
+    let moto = moto::start();
+    let eb = eventbridge(&moto.endpoint);
+    let sq = sqs(&moto.endpoint);
+    let bus = "scim-push";
+    let queue = bus_into_queue(&eb, &sq, bus).await;
+    let key = "push-signing-key-".repeat(4);
+    let (issuer, audience) = ("https://scim.example/scim/v2", "urn:example:receiver");
+    let sink = EventBridgeSink::new(eb.clone(), bus).with_sets(SetPublishing {
+        issuer: issuer.into(),
+        audience: audience.into(),
+        keys: SetKeys::Fixed(std::sync::Arc::new(KeySet::new(
+            SigningKey::new(&key).unwrap(),
+        ))),
+    });
+    handle_stream_batch(&sink, &batch()).await.expect("handled");
+    let events: Vec<Value> = receive(&sq, &queue, 4)
+        .await
+        .iter()
+        .map(|b| serde_json::from_str::<Value>(b).unwrap())
+        .filter(|m| m["detail-type"] == set::DETAIL_TYPE)
+        .collect();
+    assert_eq!(events.len(), 2);
+
+    // The receiver: 202 to every push but the third, which it answers 503.
+    let receiver = StandIn::start(|_, n| {
+        if n == 2 {
+            reply(503, json!({"err": "unavailable"}))
+        } else {
+            reply(202, Value::Null)
+        }
+    })
+    .await;
+    let pusher = push_sets::Pusher::new(Some(format!("{}/sets", receiver.base))).unwrap();
+    for e in &events {
+        pusher.handle(e).await.expect("delivered");
+    }
+    // Lambda delivers the first event again (a retried invocation): refused this time.
+    let refused = pusher.handle(&events[0]).await.unwrap_err();
+    assert_eq!(
+        refused,
+        push_sets::PushError::Refused(503, Some("unavailable".into()))
+    );
+    // And again: delivered.
+    pusher.handle(&events[0]).await.expect("delivered on retry");
+
+    let mut check = SetReceiver::default();
+    let pushes = receiver.requests();
+    assert_eq!(pushes.len(), 4);
+    for p in &pushes {
+        assert_eq!((p.method.as_str(), p.path.as_str()), ("POST", "/sets"));
+        assert_eq!(p.header("content-type"), Some("application/secevent+jwt"));
+        assert_eq!(p.header("accept"), Some("application/json"));
+        let claims = scim_service::oauth::jwt::Jws::parse(&p.body).expect("the body is the JWS");
+        let detail = json!({"set": p.body, "jti": claims.claim_str("jti"),
+            "txn": claims.claim_str("txn")});
+        check.take(&detail, &key, issuer, audience);
+    }
+    // Two SETs, each seen; the redeliveries repeat a jti the receiver already has.
+    assert_eq!(check.seen.len(), 2);
+    assert_eq!(check.repeats, 2);
+
+    // No receiver configured: nothing sent, nothing failed; not a SET: failed.
+    let idle = push_sets::Pusher::new(None).unwrap();
+    idle.handle(&events[0]).await.expect("no receiver: done");
+    assert_eq!(
+        idle.handle(&json!({"detail": {"event": "user.created"}}))
+            .await,
+        Err(push_sets::PushError::NotASet)
+    );
+    // Unreachable: fails.
+    let gone = push_sets::Pusher::new(Some("http://127.0.0.1:9/sets".into())).unwrap();
+    assert!(matches!(
+        gone.handle(&events[1]).await,
+        Err(push_sets::PushError::Unreachable(_))
+    ));
+}

@@ -48,6 +48,7 @@ DEFAULT_OPTIONS = {
     "domainName": "",
     "certificateArn": "",
     "hostedZoneId": "",
+    "setReceiverUrl": "",
     "reservedConcurrency": 0,
 }
 SAM_PARAMETERS = {
@@ -75,7 +76,7 @@ COMMON_ENV = {"TABLE_NAME", "TENANT_ID", "TOKEN_SECRET_ARN", "EVENT_BUS_NAME", "
 ACTION_KEYS = ("dynamodb", "settingsItem", "stream", "secretsmanager", "signingSecret", "setSigningSecret", "events", "sqs", "entraSecret", "failureQueue")
 ENTRA_RPS_PER_TENANT = 25
 STACK_IDS = ["sam"] + [f"cdk:Scim-{t['id']}" for t in TENANTS]
-ENV_VARIABLES = COMMON_ENV | {"TENANT_URL", "TOKEN_ENDPOINT", "SIGNING_SECRET_ARN", "ACCESS_TOKEN_LIFETIME", "ENTRA_LOGIN_URL"}
+ENV_VARIABLES = COMMON_ENV | {"TENANT_URL", "TOKEN_ENDPOINT", "SIGNING_SECRET_ARN", "ACCESS_TOKEN_LIFETIME", "ENTRA_LOGIN_URL", "SET_RECEIVER_URL"}
 
 # The OAuth 2.0 token endpoint: one function, one route on the SCIM API, no authorizer.
 TOKEN_FUNCTION = "oauth-token"
@@ -325,8 +326,10 @@ def test_function_list_is_consistent():
             assert set(f["environment"]) <= ENV_VARIABLES, f["name"]
             assert ("TOKEN_SECRET_ARN" in f["environment"]) == bool(f["secretsmanager"]), f["name"]
             assert ("SIGNING_SECRET_ARN" in f["environment"]) == bool(f.get("signingSecret")), f["name"]
-        wants_list = f["kind"] == "http" and f["name"] not in SCIM_FUNCTIONS
-        assert ("environment" in f) == wants_list, f"{f['name']}: only app functions and the token endpoint list their environment"
+        wants_list = (f["kind"] == "http" and f["name"] not in SCIM_FUNCTIONS) or f["name"] == "push-sets"
+        assert ("environment" in f) == wants_list, (
+            f"{f['name']}: only app functions, the token endpoint and push-sets list their environment"
+        )
         for key in f.get("leadingKeys", []):
             assert re.fullmatch(r"\{tenant\}#[A-Za-z0-9]+", key), f"{f['name']}: leadingKeys {key}"
         if f.get("leadingKeys"):
@@ -336,7 +339,7 @@ def test_function_list_is_consistent():
     assert [f["name"] for f in FUNCTIONS if f["kind"] == "rotation"] == ["rotate-token"]
     assert [f["name"] for f in FUNCTIONS if f["kind"] == "schedule"] == ["expire-contacts"]
     assert [f["name"] for f in FUNCTIONS if f["kind"] == "stream"] == ["publish-events"]
-    assert [f["name"] for f in FUNCTIONS if f["kind"] == "event"] == ["entra-guest-cleanup"]
+    assert [f["name"] for f in FUNCTIONS if f["kind"] == "event"] == ["entra-guest-cleanup", "push-sets"]
     assert [f["name"] for f in FUNCTIONS if f.get("entraSecret")] == ["entra-guest-cleanup"]
     # The signing key: every SCIM function verifies access tokens with it, the token endpoint
     # signs them; nothing else reads it, and nobody may change it but the operator.
@@ -431,8 +434,10 @@ def test_environment(stack: Stack):
         common = COMMON_ENV | ({"SIGNING_SECRET_ARN"} if BY_NAME[name].get("signingSecret") else set())
         wanted = set(BY_NAME[name].get("environment", common))
         wanted |= {"EXPIRED_ACTION"} if BY_NAME[name]["kind"] == "schedule" else set()
-        if BY_NAME[name]["kind"] == "event":
+        if BY_NAME[name].get("entraSecret"):
             wanted |= {"ENTRA_CLEANUP_MODE", "ENTRA_CREDENTIALS_SECRET_ARN"}
+        if "SET_RECEIVER_URL" in env:
+            assert env["SET_RECEIVER_URL"] == expected(stack, "setReceiverUrl", "SetReceiverUrl"), f"{stack.label} {name}"
         if BY_NAME[name]["kind"] == "stream":
             wanted |= {"TENANT_URL", "SET_SIGNING_SECRET_ARN", "SET_AUDIENCE"}
             assert env["SET_SIGNING_SECRET_ARN"] == "{Ref:%s}" % set_signing_secret(stack), f"{stack.label} {name}"
@@ -1148,24 +1153,41 @@ def test_change_events_come_from_the_table_stream(stack: Stack):
 EVENT_FUNCTION = "entra-guest-cleanup"
 
 
-def test_entra_guest_cleanup_rule_retries_and_dead_letter_queue(stack: Stack):
-    """entra-guest-cleanup: one rule on the tenant's bus with functions.json's pattern and
+EVENT_FUNCTIONS = sorted(f["name"] for f in FUNCTIONS if f["kind"] == "event")
+
+
+def test_the_event_functions_are_entra_guest_cleanup_and_push_sets():
+    assert EVENT_FUNCTIONS == ["entra-guest-cleanup", "push-sets"]
+
+
+@pytest.mark.parametrize("name", EVENT_FUNCTIONS)
+def test_event_function_rule_retries_and_dead_letter_queue(stack: Stack, name: str):
+    """An event function (entra-guest-cleanup, push-sets): one rule on the tenant's bus with functions.json's pattern and
     the function as its only target. Events EventBridge cannot deliver are retried by the
     target's retry policy, then sent to the function's queue; invocations that fail (Graph
     throttled past the time budget, missing permission) are retried by Lambda's asynchronous
     retries, then sent to the same queue. Only this rule (through EventBridge) and the
     function's role may send to it."""
-    fn = stack.functions()[EVENT_FUNCTION]
+    fn = stack.functions()[name]
     bus = stack.only("AWS::Events::EventBus")
-    queue = failure_queue(stack, EVENT_FUNCTION)
-    rules = {k: v["Properties"] for k, v in stack.of_type("AWS::Events::Rule").items() if "EventPattern" in v["Properties"]}
+    queue = failure_queue(stack, name)
+
+    def pattern_of(rule: dict) -> dict:
+        p = rule["EventPattern"]
+        return json.loads(p) if isinstance(p, str) else p
+
+    rules = {
+        k: v["Properties"]
+        for k, v in stack.of_type("AWS::Events::Rule").items()
+        if "EventPattern" in v["Properties"] and pattern_of(v["Properties"]) == BY_NAME[name]["eventPattern"]
+    }
     assert len(rules) == 1, f"{stack.label}: {rules}"
     ((rule_id, rule),) = rules.items()
     assert sym(rule["EventBusName"]) == "{Ref:%s}" % bus
     pattern = rule["EventPattern"]
     pattern = json.loads(pattern) if isinstance(pattern, str) else pattern
-    assert pattern == BY_NAME[EVENT_FUNCTION]["eventPattern"]
-    assert pattern == {"source": ["scim.provisioning"], "detail-type": ["user.expired"]}
+    wanted = {"entra-guest-cleanup": "user.expired", "push-sets": "scim.security-event"}[name]
+    assert pattern == {"source": ["scim.provisioning"], "detail-type": [wanted]}
     assert rule.get("State", "ENABLED") == "ENABLED"
     (target,) = rule["Targets"]
     assert stack.invoked(target["Arn"]) == (fn.logical_id, ALIAS), "the rule invokes the alias"
@@ -1195,7 +1217,7 @@ def test_entra_guest_cleanup_rule_retries_and_dead_letter_queue(stack: Stack):
     assert ref_target(config["DestinationConfig"]["OnFailure"]["Destination"], "Arn") == queue
 
     q = stack.resources[queue]["Properties"]
-    assert sym(q["QueueName"]) == "scim-%s-entra-guest-cleanup-dlq" % expected_tenant_id(stack)
+    assert sym(q["QueueName"]) == "scim-%s-%s-dlq" % (expected_tenant_id(stack), name)
     assert q["MessageRetentionPeriod"] == DEAD_LETTER_RETENTION
     assert q.get("SqsManagedSseEnabled", True) is True and "KmsMasterKeyId" not in q
     policies = [
@@ -1209,7 +1231,8 @@ def test_entra_guest_cleanup_rule_retries_and_dead_letter_queue(stack: Stack):
     assert statement["Action"] in ("sqs:SendMessage", ["sqs:SendMessage"])
     assert ref_target(statement["Resource"], "Arn") == queue
     assert ref_target(statement["Condition"]["ArnEquals"]["aws:SourceArn"], "Arn") == rule_id
-    # Room for Graph's Retry-After inside one invocation (the handler keeps 2 s back).
+    # entra-guest-cleanup: room for Graph's Retry-After inside one invocation (the handler
+    # keeps 2 s back); push-sets: its 10 s wait for the receiver, with margin.
     assert fn.props["Timeout"] == 60
 
 
@@ -1334,6 +1357,7 @@ def test_sam_parameters(sam_stack: Stack):
         "EntraCleanupMode": "entraCleanupMode",
         "AccessTokenLifetime": "accessTokenLifetime",
         "EntraLoginUrl": "entraLoginUrl",
+        "SetReceiverUrl": "setReceiverUrl",
     }
     for param, option in defaults.items():
         assert str(params[param]["Default"]) == str(DEFAULT_OPTIONS[option]), param
