@@ -19,13 +19,35 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+pub mod inprocess;
 pub mod refusals;
 
-/// The embedded engine, serving the DynamoDB API on a loopback port until dropped.
+pub use inprocess::InProcess;
+
+/// The embedded engine, serving the DynamoDB API on a loopback port until dropped, and in
+/// process ([`Embedded::client`]).
 pub struct Embedded {
+    /// The loopback endpoint: for clients in other processes or of other SDKs (the stream
+    /// follower, `cargo lambda watch`'s functions, the tests' fault proxy).
     pub endpoint: String,
+    /// The same engine's router, for the in-process transport.
+    router: axum::Router,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
+
+impl Embedded {
+    /// A DynamoDB client that calls the engine in this process, without a socket
+    /// ([`InProcess`]): what the local server's store uses.
+    pub fn client(&self) -> Client {
+        sdk_client(
+            InProcess::new(self.router.clone()).http_client(),
+            IN_PROCESS_ENDPOINT,
+        )
+    }
+}
+
+/// The endpoint the in-process client names (never resolved: no request leaves the process).
+const IN_PROCESS_ENDPOINT: &str = "http://dynoxide.in-process";
 
 impl Drop for Embedded {
     fn drop(&mut self) {
@@ -82,6 +104,7 @@ fn open_database(file: Option<&Path>) -> Result<(dynoxide::Database, String), St
 /// Starts dynoxide in this process on `127.0.0.1:<free port>`, in memory or on a file.
 pub async fn start_embedded(file: Option<&Path>) -> Result<Embedded, String> {
     let (db, _) = open_database(file)?;
+    let router = dynoxide::server::router(db.clone());
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -95,15 +118,23 @@ pub async fn start_embedded(file: Option<&Path>) -> Result<Embedded, String> {
     });
     Ok(Embedded {
         endpoint: format!("http://{addr}"),
+        router,
         stop: Some(stop),
     })
 }
 
 /// A DynamoDB client for a local endpoint (any credentials are accepted locally).
 pub async fn local_client(endpoint: &str) -> Client {
+    sdk_client(scim_aws::sdk::http_client(), endpoint)
+}
+
+fn sdk_client(
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    endpoint: &str,
+) -> Client {
     let creds = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local");
     let conf = aws_sdk_dynamodb::Config::builder()
-        .http_client(scim_aws::sdk::http_client())
+        .http_client(http)
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(creds)
@@ -502,6 +533,57 @@ mod tests {
         send("one").await.unwrap();
         send("one").await.unwrap();
         assert!(send("two").await.is_err());
+    }
+
+    /// The in-process client reaches the same engine as the loopback port: what one writes
+    /// the other reads, and the engine's errors come back as the SDK's typed errors.
+    #[tokio::test]
+    async fn the_in_process_client_and_the_loopback_port_share_one_engine() {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let engine = start_embedded(None).await.unwrap();
+        let inproc = engine.client();
+        let remote = local_client(&engine.endpoint).await;
+        scim_aws::table::ensure_table(&inproc, "shared")
+            .await
+            .unwrap();
+        inproc
+            .put_item()
+            .table_name("shared")
+            .item("pk", AttributeValue::S("a".into()))
+            .item("sk", AttributeValue::S("b".into()))
+            .item("v", AttributeValue::S("in process".into()))
+            .send()
+            .await
+            .unwrap();
+        let got = remote
+            .get_item()
+            .table_name("shared")
+            .key("pk", AttributeValue::S("a".into()))
+            .key("sk", AttributeValue::S("b".into()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.item().and_then(|i| i.get("v")),
+            Some(&AttributeValue::S("in process".into()))
+        );
+        let missing = inproc
+            .get_item()
+            .table_name("no-such-table")
+            .key("pk", AttributeValue::S("a".into()))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            missing
+                .into_service_error()
+                .is_resource_not_found_exception(),
+            "a typed error through the in-process transport"
+        );
+        assert!(
+            include_str!("../../../vendor/dynoxide-rs/src/server/mod.rs")
+                .contains("pub fn router(db: Database) -> Router")
+        );
     }
 
     #[test]

@@ -50,7 +50,13 @@ async fn main() -> Result<(), String> {
             let memory = env("SCIM_LOCAL_MEMORY").is_some_and(|v| v == "1" || v == "true");
             let file = (!memory).then(|| dir.join("dynoxide.db"));
             let embedded = scim_local::start_embedded(file.as_deref()).await?;
-            let client = scim_local::local_client(&embedded.endpoint).await;
+            // In process: the same SDK client and store, without a loopback socket
+            // (SCIM_LOCAL_LOOPBACK=1: over the engine's loopback port, to compare).
+            let client = if env("SCIM_LOCAL_LOOPBACK").is_some_and(|v| v == "1") {
+                scim_local::local_client(&embedded.endpoint).await
+            } else {
+                embedded.client()
+            };
             let what = match &file {
                 Some(f) => format!("embedded engine, data in {}", f.display()),
                 None => "embedded engine, in memory".to_string(),

@@ -71,7 +71,11 @@ impl Engine {
 
     /// The table `name` on this engine (created if missing).
     pub async fn table(&self, name: &str, stream: Stream) -> Result<Table, String> {
-        let client = scim_local::local_client(&self.endpoint).await;
+        // The embedded engine in process, as the local server uses it; an endpoint over HTTP.
+        let client = match &self.embedded {
+            Some(e) => e.client(),
+            None => scim_local::local_client(&self.endpoint).await,
+        };
         scim_aws::table::ensure_table(&client, name).await?;
         if stream == Stream::Off {
             scim_local::stream::disable(&client, name).await?;

@@ -145,6 +145,12 @@ pub async fn serve_with_shutdown(
 /// DynamoDB accepts bodies up to 16 MB.
 const MAX_BODY_SIZE: usize = 16 * 1024 * 1024;
 
+/// The DynamoDB API over `db` as an axum router, to call without a socket (an embedder's
+/// in-process transport). Patched in for scim-local (vendor/README.md).
+pub fn router(db: Database) -> Router {
+    build_router(db)
+}
+
 /// Build the shared axum router used by both `start` and `serve_on`.
 fn build_router(db: Database) -> Router {
     Router::new()
