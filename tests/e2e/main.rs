@@ -11,6 +11,7 @@ use scim_test_support::{harness, moto};
 mod app_api;
 mod budgets;
 mod concurrency;
+mod entitlements;
 mod entra;
 mod entra_cleanup;
 mod events;

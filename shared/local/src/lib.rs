@@ -167,6 +167,7 @@ pub trait LocalStore:
     + DirectoryStore
     + scim_service::expiry::ExpiryIndex
     + scim_service::oauth::clients::ClientStore
+    + scim_service::port::CatalogAdmin
     + 'static
 {
 }
@@ -177,6 +178,7 @@ impl<S> LocalStore for S where
         + DirectoryStore
         + scim_service::expiry::ExpiryIndex
         + scim_service::oauth::clients::ClientStore
+        + scim_service::port::CatalogAdmin
         + 'static
 {
 }
