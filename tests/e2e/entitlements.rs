@@ -516,3 +516,33 @@ async fn the_admin_command_sets_the_catalog_from_a_file_and_prints_it() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Every key carries the tenant: another tenant's catalog is neither listed nor used to
+/// check this tenant's users.
+#[tokio::test]
+async fn another_tenants_catalog_is_invisible() {
+    use scim_core::catalog::parse_entries;
+    use scim_core::schema::CatalogKind;
+    use scim_service::port::CatalogAdmin;
+    let s = Server::start().await;
+    let theirs = parse_entries(
+        CatalogKind::Role,
+        &json!([{"id": "their-role", "displayName": "Theirs"}]),
+    )
+    .unwrap();
+    s.store
+        .replace_catalog("tenant-b", CatalogKind::Role, &theirs)
+        .await
+        .unwrap();
+    let r = s.get("/Roles").await;
+    r.expect(200);
+    assert_eq!(r.body["totalResults"], 0, "{}", r.text);
+    s.get("/Roles/their-role").await.expect(404);
+    // With no roles catalog of its own, this tenant keeps any role.
+    s.post(
+        "/Users",
+        &json!({"userName": "iso@okta.local", "roles": [{"value": "mine"}]}),
+    )
+    .await
+    .expect(201);
+}
