@@ -63,7 +63,11 @@ for _ in $(seq 1 100); do
     curl -fs -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$port/scim/v2/ServiceProviderConfig" && break
     sleep 0.1
 done
-tests/tools/.venv/bin/python tests/tools/run_scim2_tester.py --base-url "http://127.0.0.1:$port/scim/v2" --token "$token"
+# Users and Groups only: scim2-tester creates, replaces and deletes resources of every
+# type /ResourceTypes lists, and the catalog's Entitlement and Role are read-only over SCIM
+# (the product defines them; a POST is 405). Their discovery documents are still checked,
+# and tests/e2e/entitlements.rs reads them as Okta does.
+tests/tools/.venv/bin/python tests/tools/run_scim2_tester.py --base-url "http://127.0.0.1:$port/scim/v2" --token "$token" --resource-types User,Group
 kill $server 2>/dev/null || true
 trap - EXIT
 

@@ -537,6 +537,23 @@ impl Faulty {
 }
 
 impl Store for Faulty {
+    async fn catalog(
+        &self,
+        t: &str,
+        kind: scim_core::schema::CatalogKind,
+    ) -> StoreResult<Vec<scim_core::catalog::CatalogEntry>> {
+        self.inner.catalog(t, kind).await
+    }
+
+    async fn catalog_entry(
+        &self,
+        t: &str,
+        kind: scim_core::schema::CatalogKind,
+        id: &str,
+    ) -> StoreResult<Option<scim_core::catalog::CatalogEntry>> {
+        self.inner.catalog_entry(t, kind, id).await
+    }
+
     async fn get(&self, t: &str, kind: ResourceKind, id: &str) -> StoreResult<Option<Stored>> {
         let got = self.inner.get(t, kind, id).await?;
         let race = self.race_on_read.lock().unwrap().remove(id);

@@ -230,8 +230,12 @@ async fn discovery_documents_are_served() {
     assert_eq!(r.body["filter"]["maxResults"], 200);
     let r = s.get("/ResourceTypes").await;
     r.expect(200);
-    assert_eq!(r.body["totalResults"], 2);
+    // User, Group, and the catalog's Entitlement and Role (Okta Identity Governance).
+    assert_eq!(r.body["totalResults"], 4);
     s.get("/ResourceTypes/User").await.expect(200);
+    let e = s.get("/ResourceTypes/Entitlement").await;
+    e.expect(200);
+    assert_eq!(e.body["endpoint"], "/Entitlements");
     s.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User")
         .await
         .expect(200);

@@ -48,6 +48,10 @@ const SCIM_OPERATIONS: &[&str] = &[
     "GET /scim/v2/ResourceTypes/{id}",
     "GET /scim/v2/Schemas",
     "GET /scim/v2/Schemas/{id}",
+    "GET /scim/v2/Entitlements",
+    "GET /scim/v2/Entitlements/{id}",
+    "GET /scim/v2/Roles",
+    "GET /scim/v2/Roles/{id}",
     "POST /scim/v2/Bulk",
 ];
 
@@ -411,7 +415,8 @@ async fn every_application_api_operation_has_a_route() {
 
 /// One tenant across the functions: the store (a client made by `app-settings` is read by
 /// `oauth-token`; a user made by `users-create` is found by `app-directory` and closed by
-/// `app-contacts`) and the signing key (an access token `oauth-token` signs opens
+/// `app-contacts`; an entitlement defined by `app-catalog` is read by `catalog-read` and
+/// checked by `users-patch`) and the signing key (an access token `oauth-token` signs opens
 /// `users-list`; after `app-settings` revokes the client it no longer gets one).
 #[tokio::test]
 #[ignore = "needs lambda-gateway (tests/run.sh starts it and runs this by name)"]
@@ -514,6 +519,47 @@ async fn the_functions_share_the_tenant_store_and_signing_key() {
         )
         .await;
     assert!(cleared.status < 300, "{}", cleared.text);
+    // The catalog: defined by `app-catalog`, read by `catalog-read`, checked by
+    // `users-patch`; then removed again (the tenant is shared with the other checks).
+    let defined = g
+        .call(
+            Method::PUT,
+            "/app/v1/entitlements",
+            Auth::Bearer(&g.app_key),
+            Some(&json!({"entitlements": [{"id": "gw-seat", "displayName": "Seat", "type": "License"}]})),
+        )
+        .await;
+    assert_eq!(defined.status, 200, "{}", defined.text);
+    let seat = g
+        .call(
+            Method::GET,
+            "/scim/v2/Entitlements/gw-seat",
+            Auth::Bearer(&access),
+            None,
+        )
+        .await;
+    assert_eq!(seat.status, 200, "{}", seat.text);
+    assert_eq!(seat.body["displayName"], "Seat");
+    for (value, status) in [("gw-seat", 200), ("gw-other", 400)] {
+        let granted = g
+            .call(
+                Method::PATCH,
+                &format!("/scim/v2/Users/{uid}"),
+                Auth::Bearer(&g.token),
+                Some(&json!({"Operations": [{"op": "add", "path": "entitlements", "value": [{"value": value}]}]})),
+            )
+            .await;
+        assert_eq!(granted.status, status, "{value}: {}", granted.text);
+    }
+    let removed = g
+        .call(
+            Method::PUT,
+            "/app/v1/entitlements",
+            Auth::Bearer(&g.app_key),
+            Some(&json!({"entitlements": []})),
+        )
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.text);
     let deleted = g
         .call(
             Method::DELETE,

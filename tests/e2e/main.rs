@@ -12,6 +12,7 @@ mod app_api;
 mod budgets;
 mod bulk;
 mod concurrency;
+mod entitlements;
 mod entra;
 mod entra_cleanup;
 mod events;

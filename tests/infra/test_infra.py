@@ -109,6 +109,13 @@ def function_api(f: dict) -> str | None:
 SCIM_FUNCTIONS = [f["name"] for f in FUNCTIONS if f["kind"] == "http" and all(is_scim_route(r) for r in f["routes"])]
 APP_FUNCTIONS = [f["name"] for f in FUNCTIONS if f["kind"] == "http" and function_api(f) == "app"]
 
+# The tenant's catalog of entitlements and roles: read over SCIM by catalog-read (GetItem,
+# Query), replaced by the product through app-catalog (Query, BatchWriteItem); neither may
+# touch any other partition.
+CATALOG_READER = "catalog-read"
+CATALOG_WRITER = "app-catalog"
+CATALOG_PARTITIONS = ["{tenant}#E", "{tenant}#R"]
+
 # The application API's functions and exactly what each may do (infra/README.md).
 # app-contacts writes through the SCIM PATCH path, so it has exactly users-patch's table access.
 APP_PERMISSIONS = {
@@ -142,6 +149,14 @@ APP_PERMISSIONS = {
         "indexes": set(BY_NAME["users-patch"]["indexes"]),
         "secretsmanager": set(),
         "environment": {"TABLE_NAME", "TENANT_ID", "TENANT_URL", "RUST_LOG"},
+    },
+    # The catalog: its two partitions only (CATALOG_PARTITIONS).
+    CATALOG_WRITER: {
+        "dynamodb": {"dynamodb:Query", "dynamodb:BatchWriteItem"},
+        "indexes": set(),
+        "secretsmanager": set(),
+        "environment": {"TABLE_NAME", "TENANT_ID", "TENANT_URL", "RUST_LOG"},
+        "leadingKeys": CATALOG_PARTITIONS,
     },
 }
 
@@ -347,7 +362,12 @@ def test_function_list_is_consistent():
     assert holders == sorted(SCIM_FUNCTIONS + [TOKEN_FUNCTION]), holders
     assert all(f["signingSecret"] == ["secretsmanager:GetSecretValue"] for f in FUNCTIONS if f.get("signingSecret"))
     assert [f["name"] for f in FUNCTIONS if TOKEN_ROUTE in f["routes"]] == [TOKEN_FUNCTION]
-    assert [f["name"] for f in FUNCTIONS if f.get("leadingKeys")] == [TOKEN_FUNCTION]
+    confined = {f["name"]: f["leadingKeys"] for f in FUNCTIONS if f.get("leadingKeys")}
+    assert confined == {
+        TOKEN_FUNCTION: [TOKEN_PARTITION],
+        CATALOG_READER: CATALOG_PARTITIONS,
+        CATALOG_WRITER: CATALOG_PARTITIONS,
+    }, confined
     # Writes only put their audit record; only the publisher talks to the bus.
     assert [f["name"] for f in FUNCTIONS if f["events"]] == ["publish-events"]
     assert TABLE["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
@@ -678,6 +698,12 @@ def test_scim_functions_update_only_the_settings_item(stack: Stack):
             assert not leading, f"{stack.label} {name}: already has UpdateItem; no second grant"
             assert any(s.iam_condition is None and table in s.resources for s in update), name
         else:
+            own = BY_NAME[name].get("leadingKeys")
+            if own:
+                # catalog-read: its reads confined to its own partitions, beside the settings grant.
+                mine = [s for s in leading if s.iam_condition == partition_condition(stack, own)]
+                assert [s.actions for s in mine] == [frozenset(BY_NAME[name]["dynamodb"])], f"{stack.label} {name}: {mine}"
+                leading = [s for s in leading if s not in mine]
             assert update == leading, f"{stack.label} {name}: an UpdateItem grant not confined to the settings item"
             (statement,) = leading
             assert statement == Statement(
@@ -700,11 +726,17 @@ def test_app_functions_have_exactly_their_permissions(stack: Stack):
         assert set(f["dynamodb"]) == wanted["dynamodb"] and set(f["indexes"]) == wanted["indexes"], name
         assert set(f["secretsmanager"]) == wanted["secretsmanager"] and set(f["environment"]) == wanted["environment"], name
         assert not (f["events"] or f.get("stream") or f.get("sqs") or f.get("settingsItem")), name
-        assert not (f.get("signingSecret") or f.get("leadingKeys")), name
+        assert not f.get("signingSecret"), name
+        assert f.get("leadingKeys") == wanted.get("leadingKeys"), name
         fn = functions[name]
+        own = wanted.get("leadingKeys")
         statements = {
             Statement(frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}), frozenset({"{Arn:%s}" % fn.log_group_id})),
-            Statement(frozenset(wanted["dynamodb"]), frozenset({table} | {f"{table}/index/{i}" for i in wanted["indexes"]})),
+            Statement(
+                frozenset(wanted["dynamodb"]),
+                frozenset({table} | {f"{table}/index/{i}" for i in wanted["indexes"]}),
+                iam_condition=partition_condition(stack, own) if own else None,
+            ),
         }
         if wanted["secretsmanager"]:
             statements.add(Statement(frozenset(wanted["secretsmanager"]), frozenset({secret})))

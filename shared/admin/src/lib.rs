@@ -13,7 +13,15 @@
 //! scim-admin oauth list-clients  --tenant <id>
 //! scim-admin oauth revoke-client --tenant <id> --client-id <id>
 //! scim-admin oauth rotate-key    (--tenant <id> | --secret-id <name|arn>)
+//! scim-admin catalog --tenant <id> [--file <catalog.json>]
 //! ```
+//!
+//! `catalog` sets the tenant's entitlements and roles (Okta Identity Governance reads them
+//! from `/Entitlements` and `/Roles`) from a JSON file
+//! `{"entitlements": [{"id", "displayName", "type"?, "description"?}], "roles": [...]}` —
+//! each kind given replaces that kind whole, a kind left out is kept — the same check and
+//! store call as the application API's `PUT /app/v1/entitlements`; it prints the catalog
+//! (without `--file`, only prints it). See [`catalog`].
 //!
 //! `oauth` manages the OAuth clients in the tenant's table (see [`oauth`]) and rotates the
 //! access-token signing key in `scim/<tenant>/signing-key`.
@@ -39,6 +47,7 @@ pub use scim_aws::tokens::admin::{generate, list, revoke_previous, NewToken, Tok
 use scim_aws::tokens::{TokenError, AWSCURRENT, AWSPREVIOUS, CACHE_TTL};
 use std::io::Write;
 
+pub mod catalog;
 pub mod contacts;
 pub mod oauth;
 
@@ -91,6 +100,24 @@ pub enum Command {
     EndDate(EndDate),
     Audit(Audit),
     OAuth(oauth::OAuth),
+    Catalog(Catalog),
+}
+
+/// set the tenant's entitlements and roles from a JSON file ({"entitlements": [...],
+/// "roles": [...]}; a kind given replaces that kind, one left out is kept), then print the
+/// catalog; without --file, only print it
+#[derive(argh::FromArgs, Debug)]
+#[argh(subcommand, name = "catalog")]
+pub struct Catalog {
+    /// the tenant id
+    #[argh(option)]
+    pub tenant: String,
+    /// the JSON file with the catalog to set
+    #[argh(option)]
+    pub file: Option<String>,
+    /// the tenant's table (default TABLE_NAME, else scim)
+    #[argh(option)]
+    pub table: Option<String>,
 }
 
 /// new token for the tenant: creates the secret, or rotates it (the new token becomes
@@ -232,6 +259,7 @@ pub async fn run_with(
             Command::EndDate(a) => end_date(dynamodb, &a, out).await,
             Command::Audit(a) => audit(dynamodb, &a, out).await,
             Command::OAuth(a) => oauth::run(client, dynamodb, &a.command, out, err).await,
+            Command::Catalog(a) => catalog_command(dynamodb, &a, out).await,
         },
     };
     match result {
@@ -282,6 +310,22 @@ async fn audit(
     for record in contacts::audit(&store, &args.tenant, &args.id).await? {
         writeln!(out, "{record}").map_err(output_error)?;
     }
+    Ok(())
+}
+
+async fn catalog_command(
+    dynamodb: Option<&aws_sdk_dynamodb::Client>,
+    args: &Catalog,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    let store = store(dynamodb, &args.tenant, args.table.as_deref())?;
+    if let Some(path) = &args.file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| AdminError::Usage(format!("cannot read {path}: {e}")))?;
+        catalog::set(&store, &args.tenant, &text).await?;
+    }
+    let current = catalog::show(&store, &args.tenant).await?;
+    writeln!(out, "{current}").map_err(output_error)?;
     Ok(())
 }
 
@@ -450,6 +494,7 @@ mod tests {
                 "end-date",
                 "audit",
                 "oauth",
+                "catalog",
             ] {
                 assert!(text.contains(c), "{h}: {text}");
             }

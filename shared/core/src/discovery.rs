@@ -3,8 +3,8 @@
 
 use crate::list::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::schema::{
-    find_attr, AttrDef, ResourceKind, ResourceTypeDef, SchemaDef, ALL_SCHEMAS, COMMON_ATTRS,
-    RESOURCE_TYPE_URN, SCHEMA_URN, SERVICE_PROVIDER_CONFIG_URN,
+    find_attr, AttrDef, ResourceKind, ResourceTypeDef, SchemaDef, ALL_RESOURCE_TYPES, ALL_SCHEMAS,
+    COMMON_ATTRS, RESOURCE_TYPE_URN, SCHEMA_URN, SERVICE_PROVIDER_CONFIG_URN,
 };
 use serde_json::{json, Value};
 
@@ -99,17 +99,19 @@ pub fn resource_type(rt: &ResourceTypeDef, base_url: &str) -> Value {
     })
 }
 
+/// Users, Groups, and the catalog's Entitlements and Roles (whose schemas are Okta's
+/// `urn:okta:scim:schemas:core:1.0:Entitlement` and `...:Role`: Okta Identity Governance
+/// discovers the catalog's endpoints from these documents).
 pub fn resource_types(base_url: &str) -> Vec<Value> {
-    [ResourceKind::User, ResourceKind::Group]
+    ALL_RESOURCE_TYPES
         .iter()
-        .map(|k| resource_type(k.def(), base_url))
+        .map(|rt| resource_type(rt, base_url))
         .collect()
 }
 
 pub fn find_resource_type(id: &str, base_url: &str) -> Option<Value> {
-    [ResourceKind::User, ResourceKind::Group]
+    ALL_RESOURCE_TYPES
         .iter()
-        .map(|k| k.def())
         .find(|rt| rt.id.eq_ignore_ascii_case(id))
         .map(|rt| resource_type(rt, base_url))
 }
@@ -251,5 +253,24 @@ mod tests {
         assert!(
             matches!(user, Some(u) if u["schemaExtensions"].as_array().map(|a| a.len()) == Some(2))
         );
+    }
+
+    #[test]
+    fn entitlements_and_roles_are_advertised_with_oktas_schemas() {
+        let all = resource_types("https://x/scim/v2");
+        let find = |id: &str| all.iter().find(|r| r["id"] == id).cloned();
+        let e = find("Entitlement").unwrap_or_default();
+        assert_eq!(e["endpoint"], "/Entitlements");
+        assert_eq!(e["schema"], "urn:okta:scim:schemas:core:1.0:Entitlement");
+        let r = find("Role").unwrap_or_default();
+        assert_eq!(r["endpoint"], "/Roles");
+        assert_eq!(r["schema"], "urn:okta:scim:schemas:core:1.0:Role");
+        let schema =
+            find_schema("urn:okta:scim:schemas:core:1.0:Role", "https://x").unwrap_or_default();
+        let names: Vec<&str> = schema["attributes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["name"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(names, ["displayName", "type", "description"]);
     }
 }

@@ -14,6 +14,7 @@ pub mod schema;
 pub mod sort;
 
 pub use error::{ScimError, ScimResult, ScimType};
+pub mod catalog;
 pub mod discovery;
 pub mod list;
 pub mod projection;

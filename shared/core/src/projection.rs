@@ -5,7 +5,9 @@
 use crate::error::ScimResult;
 use crate::path::{AttrPath, ResolvedPath};
 use crate::resource::{Doc, KNOWN_URNS};
-use crate::schema::{AttrDef, ResourceKind, Returned};
+#[cfg(test)]
+use crate::schema::ResourceKind;
+use crate::schema::{AttrDef, Described, Returned};
 use serde_json::Value;
 
 /// A parsed projection for one resource type.
@@ -27,7 +29,7 @@ impl Projection {
     /// Parses the comma-separated lists. Unknown names are ignored (RFC 7644 §3.4.2.5 asks
     /// for no error), so a client asking for an attribute we do not keep gets a valid answer.
     pub fn parse(
-        kind: ResourceKind,
+        kind: impl Described,
         attributes: Option<&str>,
         excluded: Option<&str>,
     ) -> ScimResult<Projection> {
@@ -41,7 +43,7 @@ impl Projection {
 
     /// True when the top-level attribute `name` (canonical) could appear in the output.
     /// Stores use it to skip reading members or groups a response would drop.
-    pub fn includes(&self, kind: ResourceKind, name: &str) -> bool {
+    pub fn includes(&self, kind: impl Described, name: &str) -> bool {
         let Some(def) = kind.def().core_attr(name) else {
             return false;
         };
@@ -78,7 +80,7 @@ impl Projection {
     }
 
     /// Applies the projection to a full representation (as built by `resource::render`).
-    pub fn apply(&self, kind: ResourceKind, full: &mut Doc) {
+    pub fn apply(&self, kind: impl Described, full: &mut Doc) {
         let rt = kind.def();
         // `returned: never` first, whatever was asked.
         for attr in rt
@@ -185,7 +187,7 @@ impl Projection {
     }
 }
 
-fn targets(kind: ResourceKind, list: &str) -> Vec<Target> {
+fn targets(kind: impl Described, list: &str) -> Vec<Target> {
     let rt = kind.def();
     list.split(',')
         .map(str::trim)

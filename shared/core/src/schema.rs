@@ -198,10 +198,72 @@ impl ResourceKind {
     }
 }
 
+/// Anything described by a resource type of the registry: the stored resources
+/// ([`ResourceKind`]) and the per-tenant catalog ([`CatalogKind`]). Projection and
+/// discovery read the definition through it.
+pub trait Described: Copy {
+    fn def(self) -> &'static ResourceTypeDef;
+}
+
+impl Described for ResourceKind {
+    fn def(self) -> &'static ResourceTypeDef {
+        ResourceKind::def(self)
+    }
+}
+
+/// The per-tenant catalog a product defines for Okta Identity Governance: the entitlements
+/// and roles a user may be assigned (Okta's *Build a SCIM 2.0 server with entitlements*).
+/// Read-only over SCIM (`/Entitlements`, `/Roles`); a user's `entitlements` and `roles`
+/// values are their ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CatalogKind {
+    Entitlement,
+    Role,
+}
+
+impl CatalogKind {
+    pub const ALL: [CatalogKind; 2] = [CatalogKind::Entitlement, CatalogKind::Role];
+
+    pub fn def(self) -> &'static ResourceTypeDef {
+        match self {
+            CatalogKind::Entitlement => &ENTITLEMENT_RESOURCE_TYPE,
+            CatalogKind::Role => &ROLE_RESOURCE_TYPE,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.def().name
+    }
+
+    /// The multi-valued User attribute that holds assignments of this kind.
+    pub fn user_attribute(self) -> &'static str {
+        match self {
+            CatalogKind::Entitlement => "entitlements",
+            CatalogKind::Role => "roles",
+        }
+    }
+
+    /// The lower-case plural the application API and `scim-admin` name the kind by.
+    pub fn plural(self) -> &'static str {
+        match self {
+            CatalogKind::Entitlement => "entitlements",
+            CatalogKind::Role => "roles",
+        }
+    }
+}
+
+impl Described for CatalogKind {
+    fn def(self) -> &'static ResourceTypeDef {
+        CatalogKind::def(self)
+    }
+}
+
 pub const USER_SCHEMA_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const ENTERPRISE_USER_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const CONTACT_USER_URN: &str = "urn:ietf:params:scim:schemas:extension:contact:2.0:User";
+pub const ENTITLEMENT_SCHEMA_URN: &str = "urn:okta:scim:schemas:core:1.0:Entitlement";
+pub const ROLE_SCHEMA_URN: &str = "urn:okta:scim:schemas:core:1.0:Role";
 pub const LIST_RESPONSE_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const PATCH_OP_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const SEARCH_REQUEST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
@@ -674,12 +736,71 @@ pub static GROUP_RESOURCE_TYPE: ResourceTypeDef = ResourceTypeDef {
     extensions: &[],
 };
 
+// ----------------------------------------------------------------------------------------
+// Okta Identity Governance: entitlements and roles (Okta's "Build a SCIM 2.0 server with
+// entitlements": `id`, `displayName`, `type`, and a description). Read-only over SCIM: the
+// product defines them through the application API or `scim-admin`.
+
+const CATALOG_ATTRS: &[AttrDef] = &[
+    read_only(required(s(
+        "displayName",
+        "The name shown for the value in Okta's Governance tab.",
+    ))),
+    read_only(s(
+        "type",
+        "The category of the value (for example License or Profile).",
+    )),
+    read_only(s("description", "What the value grants.")),
+];
+
+pub static ENTITLEMENT_SCHEMA: SchemaDef = SchemaDef {
+    id: ENTITLEMENT_SCHEMA_URN,
+    name: "Entitlement",
+    description: "An entitlement a user may be assigned",
+    attributes: CATALOG_ATTRS,
+};
+
+pub static ROLE_SCHEMA: SchemaDef = SchemaDef {
+    id: ROLE_SCHEMA_URN,
+    name: "Role",
+    description: "A role a user may be assigned",
+    attributes: CATALOG_ATTRS,
+};
+
+pub static ENTITLEMENT_RESOURCE_TYPE: ResourceTypeDef = ResourceTypeDef {
+    id: "Entitlement",
+    name: "Entitlement",
+    endpoint: "/Entitlements",
+    description: "Entitlements a user may be assigned (the tenant's catalog)",
+    schema: &ENTITLEMENT_SCHEMA,
+    extensions: &[],
+};
+
+pub static ROLE_RESOURCE_TYPE: ResourceTypeDef = ResourceTypeDef {
+    id: "Role",
+    name: "Role",
+    endpoint: "/Roles",
+    description: "Roles a user may be assigned (the tenant's catalog)",
+    schema: &ROLE_SCHEMA,
+    extensions: &[],
+};
+
+/// Every resource type, for `/ResourceTypes`.
+pub static ALL_RESOURCE_TYPES: &[&ResourceTypeDef] = &[
+    &USER_RESOURCE_TYPE,
+    &GROUP_RESOURCE_TYPE,
+    &ENTITLEMENT_RESOURCE_TYPE,
+    &ROLE_RESOURCE_TYPE,
+];
+
 /// Every schema the service knows, for `/Schemas`.
 pub static ALL_SCHEMAS: &[&SchemaDef] = &[
     &USER_SCHEMA,
     &GROUP_SCHEMA,
     &ENTERPRISE_SCHEMA,
     &CONTACT_SCHEMA,
+    &ENTITLEMENT_SCHEMA,
+    &ROLE_SCHEMA,
 ];
 
 #[cfg(test)]

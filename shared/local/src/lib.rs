@@ -198,6 +198,7 @@ pub trait LocalStore:
     + DirectoryStore
     + scim_service::expiry::ExpiryIndex
     + scim_service::oauth::clients::ClientStore
+    + scim_service::port::CatalogAdmin
     + 'static
 {
 }
@@ -208,6 +209,7 @@ impl<S> LocalStore for S where
         + DirectoryStore
         + scim_service::expiry::ExpiryIndex
         + scim_service::oauth::clients::ClientStore
+        + scim_service::port::CatalogAdmin
         + 'static
 {
 }

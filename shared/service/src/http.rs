@@ -10,12 +10,13 @@ use crate::port::Store;
 use crate::settings::{ClientKind, Gate, SettingsStore};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use scim_core::catalog::CatalogQuery;
 pub use scim_core::discovery::MAX_BODY_BYTES;
 use scim_core::discovery::{self, ProviderFacts};
 use scim_core::error::{ScimError, ScimResult};
 use scim_core::list::{ListQuery, Page};
 use scim_core::projection::Projection;
-use scim_core::schema::ResourceKind;
+use scim_core::schema::{CatalogKind, ResourceKind};
 use serde_json::Value;
 use std::time::Instant;
 use time::OffsetDateTime;
@@ -33,6 +34,8 @@ pub enum Operation {
     Replace(ResourceKind),
     Patch(ResourceKind),
     Delete(ResourceKind),
+    /// `GET /Entitlements[/{id}]`, `GET /Roles[/{id}]`: the tenant's catalog, read-only.
+    Catalog,
     Discovery,
     /// `POST /Bulk` (RFC 7644 §3.7): each operation runs as its own single request would.
     Bulk,
@@ -53,6 +56,7 @@ impl Operation {
         Operation::Patch(ResourceKind::Group),
         Operation::Delete(ResourceKind::Group),
         Operation::Discovery,
+        Operation::Catalog,
         Operation::Bulk,
     ];
 
@@ -73,7 +77,8 @@ impl Operation {
             Operation::Patch(Group) => 1 << 10,
             Operation::Delete(Group) => 1 << 11,
             Operation::Discovery => 1 << 12,
-            Operation::Bulk => 1 << 13,
+            Operation::Catalog => 1 << 13,
+            Operation::Bulk => 1 << 14,
         }
     }
 
@@ -94,6 +99,7 @@ impl Operation {
             Operation::Patch(Group) => "groups-patch",
             Operation::Delete(Group) => "groups-delete",
             Operation::Discovery => "discovery",
+            Operation::Catalog => "catalog-read",
             Operation::Bulk => "bulk",
         }
     }
@@ -127,6 +133,7 @@ const fn holds(set: u16, op: Operation) -> bool {
         Operation::Patch(_) => Operation::Patch(User).bit() | Operation::Patch(Group).bit(),
         Operation::Delete(_) => Operation::Delete(User).bit() | Operation::Delete(Group).bit(),
         Operation::Discovery => Operation::Discovery.bit(),
+        Operation::Catalog => Operation::Catalog.bit(),
         Operation::Bulk => Operation::Bulk.bit(),
     };
     set & both != 0
@@ -149,6 +156,8 @@ enum Target {
     Collection(ResourceKind),
     Search(ResourceKind),
     Item(ResourceKind, String),
+    /// `/Entitlements` or `/Roles`, with an id or without.
+    Catalog(CatalogKind, Option<String>),
     ServiceProviderConfig,
     ResourceTypes(Option<String>),
     Schemas(Option<String>),
@@ -433,6 +442,8 @@ fn route(path: &str) -> Option<(Target, String)> {
         ("groups", Some(s)) if s == ".search" => Target::Search(ResourceKind::Group),
         ("users", Some(id)) => Target::Item(ResourceKind::User, id),
         ("groups", Some(id)) => Target::Item(ResourceKind::Group, id),
+        ("entitlements", r) => Target::Catalog(CatalogKind::Entitlement, r),
+        ("roles", r) => Target::Catalog(CatalogKind::Role, r),
         ("serviceproviderconfig" | "serviceproviderconfigs", None) => Target::ServiceProviderConfig,
         ("resourcetypes", r) => Target::ResourceTypes(r),
         ("schemas", r) => Target::Schemas(r),
@@ -445,9 +456,17 @@ fn route(path: &str) -> Option<(Target, String)> {
 
 /// Endpoints that take an id segment.
 fn is_endpoint(s: &str) -> bool {
-    ["users", "groups", "resourcetypes", "schemas", "me"]
-        .iter()
-        .any(|k| s.eq_ignore_ascii_case(k))
+    [
+        "users",
+        "groups",
+        "entitlements",
+        "roles",
+        "resourcetypes",
+        "schemas",
+        "me",
+    ]
+    .iter()
+    .any(|k| s.eq_ignore_ascii_case(k))
 }
 
 /// Endpoints that can be the last segment.
@@ -486,6 +505,10 @@ fn operation(target: &Target, method: &Method) -> ScimResult<Operation> {
             Method::PUT => Operation::Replace(*k),
             Method::PATCH => Operation::Patch(*k),
             Method::DELETE => Operation::Delete(*k),
+            _ => return Err(wrong()),
+        },
+        Target::Catalog(..) => match *method {
+            Method::GET => Operation::Catalog,
             _ => return Err(wrong()),
         },
         Target::ServiceProviderConfig | Target::ResourceTypes(_) | Target::Schemas(_) => {
@@ -731,6 +754,27 @@ async fn dispatch<S: Store, A: Authenticator, const OPS: u16>(
             ops::delete(store, ctx, kind, id, if_match(req)).await?;
             Ok(ScimResponse::empty(StatusCode::NO_CONTENT))
         }
+        (Operation::Catalog, Target::Catalog(kind, None)) if const { holds(OPS, Operation::Catalog) } =>
+        {
+            let query = CatalogQuery::from_params(
+                *kind,
+                params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )?;
+            Ok(list_response(
+                ops::catalog_list(store, ctx, *kind, &query).await?,
+            ))
+        }
+        (Operation::Catalog, Target::Catalog(kind, Some(id)))
+            if const { holds(OPS, Operation::Catalog) } =>
+        {
+            let projection = Projection::parse(
+                *kind,
+                param(&params, "attributes"),
+                param(&params, "excludedAttributes"),
+            )?;
+            let doc = ops::catalog_get(store, ctx, *kind, id, &projection).await?;
+            Ok(ScimResponse::json(StatusCode::OK, &doc))
+        }
         (Operation::Bulk, _) if const { holds(OPS, Operation::Bulk) } => {
             bulk::run::<S, A, OPS>(app, ctx, req).await
         }
@@ -805,6 +849,13 @@ mod tests {
                 "/prod/scim/v2"
             )
         );
+        let (t, _) = route("/scim/v2/Entitlements/lic%2Dpro").unwrap();
+        assert_eq!(
+            t,
+            Target::Catalog(CatalogKind::Entitlement, Some("lic-pro".into()))
+        );
+        let (t, _) = route("/scim/v2/Roles").unwrap();
+        assert_eq!(t, Target::Catalog(CatalogKind::Role, None));
         let (t, _) = route("/Users/.search").unwrap();
         assert_eq!(t, Target::Search(ResourceKind::User));
         let (t, _) = route("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").unwrap();

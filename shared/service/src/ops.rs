@@ -6,12 +6,13 @@
 
 use crate::password;
 use crate::port::{Audit, Guard, ListRequest, Store, StoreError, Stored, Tombstone, Update};
+use scim_core::catalog::{self, CatalogQuery};
 use scim_core::error::{ScimError, ScimResult};
 use scim_core::list::{ListQuery, Page, Paging};
 use scim_core::patch::{self, Member, MemberChanges};
 use scim_core::projection::Projection;
 use scim_core::resource::{self, format_datetime, Doc, Meta};
-use scim_core::schema::ResourceKind;
+use scim_core::schema::{CatalogKind, ResourceKind};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
@@ -387,6 +388,9 @@ pub async fn create<S: Store>(
     let mut doc = resource::normalize_resource(kind, body)?;
     let members = take_members(kind, &mut doc)?.unwrap_or_default();
     let password_hash = take_password(&mut doc)?;
+    if kind == ResourceKind::User {
+        check_catalog(store, ctx, None, &doc).await?;
+    }
     let stamp = now_string(ctx.now);
     let stored = Stored {
         id: uuid::Uuid::now_v7().to_string(),
@@ -608,6 +612,9 @@ where
             password_hash,
             mut changed,
         } = change(&before)?;
+        if kind == ResourceKind::User {
+            check_catalog(store, ctx, Some(&before.doc), &doc).await?;
+        }
         let doc_changed = doc != before.doc;
         let password_changed = password_hash.is_some();
         let members_changed =
@@ -669,6 +676,64 @@ where
         None,
         "The resource is being changed by many requests at once; retry later.",
     ))
+}
+
+/// Checks a user's new `entitlements` and `roles` values against the tenant's catalog
+/// ([`catalog::check_assignments`]); the catalog of a kind is read only when the write adds
+/// a value of that kind the user did not hold.
+async fn check_catalog<S: Store>(
+    store: &S,
+    ctx: &Context,
+    before: Option<&Doc>,
+    after: &Doc,
+) -> ScimResult<()> {
+    for kind in CatalogKind::ALL {
+        if catalog::assignments_changed(kind, before, after) {
+            let entries = store
+                .catalog(&ctx.tenant, kind)
+                .await
+                .map_err(|e| store_error(ResourceKind::User, e))?;
+            catalog::check_assignments(kind, before, after, &entries)?;
+        }
+    }
+    Ok(())
+}
+
+/// `GET /Entitlements` and `GET /Roles`: the tenant's catalog of that kind, filtered and
+/// paged in memory (one paged query of a bounded partition).
+pub async fn catalog_list<S: Store>(
+    store: &S,
+    ctx: &Context,
+    kind: CatalogKind,
+    query: &CatalogQuery,
+) -> ScimResult<Page> {
+    let entries = store
+        .catalog(&ctx.tenant, kind)
+        .await
+        .map_err(|e| store_error(ResourceKind::User, e))?;
+    Ok(query.page(kind, &entries, &ctx.base_url))
+}
+
+/// `GET /Entitlements/{id}` and `GET /Roles/{id}`: one read; `404` for an unknown id.
+pub async fn catalog_get<S: Store>(
+    store: &S,
+    ctx: &Context,
+    kind: CatalogKind,
+    id: &str,
+    projection: &Projection,
+) -> ScimResult<Doc> {
+    let unknown = || ScimError::not_found(format!("The {} does not exist.", kind.name()));
+    if !catalog::is_possible_id(id) {
+        return Err(unknown());
+    }
+    let entry = store
+        .catalog_entry(&ctx.tenant, kind, id)
+        .await
+        .map_err(|e| store_error(ResourceKind::User, e))?
+        .ok_or_else(unknown)?;
+    let mut doc = entry.render(kind, &ctx.base_url);
+    projection.apply(kind, &mut doc);
+    Ok(doc)
 }
 
 /// A write to one resource, as the request gives it (`PUT` or `PATCH /{type}/{id}`).

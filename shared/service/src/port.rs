@@ -3,11 +3,12 @@
 //! One real implementation exists (the DynamoDB adapter in `scim-aws`); it runs against
 //! AWS, Amazon's DynamoDB Local and the embedded engine alike.
 
+use scim_core::catalog::CatalogEntry;
 use scim_core::filter::Filter;
 use scim_core::list::Paging;
 use scim_core::patch::{Member, MemberChanges};
 use scim_core::resource::{Doc, Meta};
-use scim_core::schema::ResourceKind;
+use scim_core::schema::{CatalogKind, ResourceKind};
 use std::fmt;
 use std::future::Future;
 use time::OffsetDateTime;
@@ -183,6 +184,23 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage port. `tenant` scopes every call: no call can reach another tenant's items.
 pub trait Store: Send + Sync {
+    /// The tenant's whole catalog of one kind (entitlements or roles), in no particular
+    /// order: one paged query of a bounded partition (`scim_core::catalog`). Empty when the
+    /// product has defined none.
+    fn catalog(
+        &self,
+        tenant: &str,
+        kind: CatalogKind,
+    ) -> impl Future<Output = StoreResult<Vec<CatalogEntry>>> + Send;
+
+    /// One value of the catalog by id (one read).
+    fn catalog_entry(
+        &self,
+        tenant: &str,
+        kind: CatalogKind,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<CatalogEntry>>> + Send;
+
     /// Reads one resource with a strongly consistent read.
     fn get(
         &self,
@@ -318,6 +336,22 @@ pub struct ActivityPage {
     pub records: Vec<ActivityRecord>,
     /// An opaque cursor for the next page, when more may follow.
     pub next_cursor: Option<String>,
+}
+
+/// The tenant's catalog of entitlements and roles as the product defines it (the
+/// application API's `PUT /app/v1/catalog/{kind}`, `scim-admin catalog set`). Reads are the
+/// [`Store`]'s ([`Store::catalog`]); only the product writes.
+pub trait CatalogAdmin: Send + Sync {
+    /// Replaces the whole kind with `entries` (already checked by
+    /// `scim_core::catalog::parse_entries`): puts every entry, then deletes the values no
+    /// longer listed. Not one transaction (a kind holds up to 1,000 values): cut short, it
+    /// leaves both sets' values, and the same call again converges.
+    fn replace_catalog(
+        &self,
+        tenant: &str,
+        kind: CatalogKind,
+        entries: &[CatalogEntry],
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// What the application API reads besides the SCIM operations: each call is O(page).

@@ -252,6 +252,23 @@ impl SettingsStore for CannedStore {
 }
 
 impl Store for CannedStore {
+    async fn catalog(
+        &self,
+        _t: &str,
+        _kind: scim_core::schema::CatalogKind,
+    ) -> StoreResult<Vec<scim_core::catalog::CatalogEntry>> {
+        Ok(Vec::new())
+    }
+
+    async fn catalog_entry(
+        &self,
+        _t: &str,
+        _kind: scim_core::schema::CatalogKind,
+        _id: &str,
+    ) -> StoreResult<Option<scim_core::catalog::CatalogEntry>> {
+        Ok(None)
+    }
+
     async fn get(&self, _t: &str, kind: ResourceKind, id: &str) -> StoreResult<Option<Stored>> {
         let mut s = self.of(kind).clone();
         s.id = id.to_string();

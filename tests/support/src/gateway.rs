@@ -1094,6 +1094,10 @@ mod tests {
         assert_eq!(r("GET", "/scim/v2/Users/abc"), Some("users-get"));
         assert_eq!(r("PATCH", "/scim/v2/Groups/abc"), Some("groups-patch"));
         assert_eq!(r("POST", "/oauth2/token"), Some("oauth-token"));
+        assert_eq!(r("GET", "/scim/v2/Entitlements"), Some("catalog-read"));
+        assert_eq!(r("GET", "/scim/v2/Roles/role-1"), Some("catalog-read"));
+        // Read-only: a write to the catalog over SCIM reaches $default (405, Allow: GET).
+        assert_eq!(r("POST", "/scim/v2/Roles"), Some("discovery"));
         // $default: unknown paths and methods on the SCIM API.
         assert_eq!(r("DELETE", "/scim/v2/Users"), Some("discovery"));
         assert_eq!(r("GET", "/scim/v2/Users/a/b"), Some("discovery"));
@@ -1104,6 +1108,8 @@ mod tests {
         assert_eq!(r("DELETE", "/app/v1/clients/x"), Some("app-settings"));
         assert_eq!(r("PUT", "/app/v1/users/x/end-date"), Some("app-contacts"));
         assert_eq!(r("GET", "/app/v1/users/x"), Some("app-directory"));
+        assert_eq!(r("PUT", "/app/v1/entitlements"), Some("app-catalog"));
+        assert_eq!(r("GET", "/app/v1/roles"), Some("app-catalog"));
         assert_eq!(r("GET", "/app/v1/nothing"), None);
         assert_eq!(r("POST", "/app/v1/settings"), None);
     }

@@ -14,6 +14,7 @@
 //! | inactive-email marker    | `{t}#IE#{folded email}`| `~`                           |
 //! | audit record             | `{t}#A#{resource id}`  | `{at}#{request id}`           |
 //! | expiry index (GSI)       | xpk `{t}#X`            | xsk `{end, UTC seconds}#{id}` |
+//! | catalog value            | `{t}#E` / `{t}#R`      | the entitlement's / role's id |
 //!
 //! The indexed attributes ([`INDEXED`]), which writes turn into guards and index entries
 //! ([`index_entries`]) and filters look up ([`best_lookup`], [`Indexed::pk`],
@@ -87,6 +88,14 @@ fn kind_code(kind: ResourceKind) -> &'static str {
 /// The partition of a tenant's users or groups (sort key: the id).
 pub fn resource_pk(t: &str, kind: ResourceKind) -> String {
     format!("{t}#{}", kind_code(kind))
+}
+
+/// The partition of the tenant's entitlements or roles (sort key: the value's id).
+pub fn catalog_pk(t: &str, kind: scim_core::schema::CatalogKind) -> String {
+    match kind {
+        scim_core::schema::CatalogKind::Entitlement => format!("{t}#E"),
+        scim_core::schema::CatalogKind::Role => format!("{t}#R"),
+    }
 }
 
 /// The partition of deleted users (sort key: the id).

@@ -241,18 +241,26 @@ pub(super) async fn clear_inactive_email(
 
 impl DynamoStore {
     /// Deletes items by key with BatchWriteItem (25 a call), retrying unprocessed ones.
-    async fn batch_delete(&self, keys: Vec<Item>) -> StoreResult<()> {
-        for chunk in keys.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    DeleteRequest::builder()
-                        .set_key(Some(k.clone()))
-                        .build()
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                        .map_err(build)
-                })
-                .collect::<StoreResult<_>>()?;
+    pub(super) async fn batch_delete(&self, keys: Vec<Item>) -> StoreResult<()> {
+        let requests = keys
+            .into_iter()
+            .map(|k| {
+                DeleteRequest::builder()
+                    .set_key(Some(k))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+                    .map_err(build)
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.batch_write(requests).await
+    }
+
+    /// Runs puts and deletes with BatchWriteItem (25 a call), retrying unprocessed ones
+    /// with backoff (`Busy` after 8 tries). Each request is idempotent, so a retry of the
+    /// whole call converges.
+    pub(super) async fn batch_write(&self, all: Vec<WriteRequest>) -> StoreResult<()> {
+        for chunk in all.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk.to_vec();
             let mut attempt = 0;
             while !requests.is_empty() {
                 let resp = self

@@ -16,12 +16,14 @@
 //! | `expiry`      | the `expiring-contacts` index read (`due_contacts`)                  |
 //! | `settings`    | the tenant's settings item: provisioning switch, token usage ([`scim_service::settings::SettingsStore`]) |
 //! | `oauth`       | OAuth clients and assertion-replay markers ([`scim_service::oauth::clients::ClientStore`]) |
+//! | `catalog`     | the tenant's entitlements and roles ([`scim_service::port::CatalogAdmin`]) |
 //! | `directory`   | the application API's reads: user with groups, member pages, activity, counts ([`scim_service::port::DirectoryStore`]) |
 //!
 //! The port's operations are free functions named after them in their module; the
 //! [`Store`] implementation below is the map from port to module. Helpers shared between
 //! modules are methods of [`DynamoStore`] in the module of their concern.
 
+mod catalog;
 mod directory;
 mod errors;
 mod expiry;
@@ -159,6 +161,23 @@ impl DynamoStore {
 }
 
 impl Store for DynamoStore {
+    async fn catalog(
+        &self,
+        tenant: &str,
+        kind: scim_core::schema::CatalogKind,
+    ) -> StoreResult<Vec<scim_core::catalog::CatalogEntry>> {
+        catalog::catalog(self, tenant, kind).await
+    }
+
+    async fn catalog_entry(
+        &self,
+        tenant: &str,
+        kind: scim_core::schema::CatalogKind,
+        id: &str,
+    ) -> StoreResult<Option<scim_core::catalog::CatalogEntry>> {
+        catalog::catalog_entry(self, tenant, kind, id).await
+    }
+
     async fn get(&self, tenant: &str, kind: ResourceKind, id: &str) -> StoreResult<Option<Stored>> {
         reads::get(self, tenant, kind, id).await
     }

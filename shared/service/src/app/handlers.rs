@@ -4,14 +4,15 @@ use super::{json, views, AppApi, Problem, APP_ACTOR};
 use crate::http::ScimRequest;
 use crate::oauth::clients::{self, ClientAuth, ClientStore, OAuthClient};
 use crate::ops::{self, Context};
-use crate::port::{DirectoryStore, Store, StoreError};
+use crate::port::{CatalogAdmin, DirectoryStore, Store, StoreError};
 use crate::settings::{SettingsStore, TokenAdmin, TokenAdminError};
 use crate::signin::{self, SignInClaims};
 use base64::Engine;
+use scim_core::catalog;
 use scim_core::list::Paging;
 use scim_core::projection::Projection;
 use scim_core::resource;
-use scim_core::schema::{ResourceKind, CONTACT_USER_URN, PATCH_OP_URN};
+use scim_core::schema::{CatalogKind, ResourceKind, CONTACT_USER_URN, PATCH_OP_URN};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -23,6 +24,12 @@ const DEFAULT_LIMIT: usize = 100;
 /// A members page is read with one batched read of its users (at most 100 keys).
 const MAX_MEMBERS_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 200;
+/// The largest catalog body (1,000 values of about 1 KiB at most).
+const MAX_CATALOG_BODY: usize = 1024 * 1024;
+
+fn catalog_view(kind: CatalogKind, entries: &[catalog::CatalogEntry]) -> Value {
+    json!({ kind.plural(): entries.iter().map(catalog::CatalogEntry::to_json).collect::<Vec<_>>() })
+}
 
 pub(super) struct Call<'a, S, T> {
     pub api: &'a AppApi<S, T>,
@@ -62,7 +69,12 @@ fn token_problem(e: TokenAdminError) -> Problem {
 
 impl<S, T> Call<'_, S, T>
 where
-    S: Store + SettingsStore + DirectoryStore + crate::expiry::ExpiryIndex + ClientStore,
+    S: Store
+        + SettingsStore
+        + DirectoryStore
+        + crate::expiry::ExpiryIndex
+        + ClientStore
+        + CatalogAdmin,
     T: TokenAdmin,
 {
     fn tenant(&self) -> &str {
@@ -118,6 +130,11 @@ where
 
     /// The body as a JSON object (`application/json`, or `application/merge-patch+json`).
     fn body(&self) -> Result<serde_json::Map<String, Value>, Problem> {
+        self.body_within(64 * 1024)
+    }
+
+    /// The body as a JSON object, at most `max` bytes.
+    fn body_within(&self, max: usize) -> Result<serde_json::Map<String, Value>, Problem> {
         let ct = self
             .req
             .headers
@@ -136,8 +153,11 @@ where
                 "Send the body as JSON (Content-Type: application/json).",
             ));
         }
-        if self.req.body.len() > 64 * 1024 {
-            return Err(Problem::new(413, "The body is larger than 64 KiB."));
+        if self.req.body.len() > max {
+            return Err(Problem::new(
+                413,
+                format!("The body is larger than {} KiB.", max / 1024),
+            ));
         }
         match serde_json::from_slice::<Value>(&self.req.body) {
             Ok(Value::Object(m)) => Ok(m),
@@ -232,6 +252,53 @@ where
             Some(_) => Ok(super::response(204, super::JSON, bytes::Bytes::new())),
             None => Err(Problem::not_found("There is no previous token to retire.")),
         }
+    }
+
+    // ------------------------------------------------------------------ catalog
+
+    /// `GET /app/v1/entitlements`, `GET /app/v1/roles`: the values Okta reads from
+    /// `/Entitlements` and `/Roles`, in id order.
+    pub async fn catalog(&self, kind: CatalogKind) -> Result<crate::http::ScimResponse, Problem> {
+        let mut entries = self
+            .api
+            .store
+            .catalog(self.tenant(), kind)
+            .await
+            .map_err(store_problem)?;
+        entries.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(json(200, &catalog_view(kind, &entries)))
+    }
+
+    /// `PUT /app/v1/entitlements`, `PUT /app/v1/roles`: replaces the whole kind with
+    /// `{"<entitlements|roles>": [{"id", "displayName", "type"?, "description"?}]}` (at
+    /// most `scim_core::catalog::MAX_CATALOG_ENTRIES`; an empty list removes the catalog,
+    /// and with it the check of users' assignments). Idempotent: a retry converges.
+    pub async fn set_catalog(
+        &self,
+        kind: CatalogKind,
+    ) -> Result<crate::http::ScimResponse, Problem> {
+        let body = self.body_within(MAX_CATALOG_BODY)?;
+        if let Some(k) = body.keys().find(|k| *k != kind.plural()) {
+            return Err(Problem::bad_request(format!(
+                "'{}' is not part of this body; send {{\"{}\": [...]}}.",
+                scim_core::path::truncate(k, 64),
+                kind.plural()
+            )));
+        }
+        let Some(list) = body.get(kind.plural()) else {
+            return Err(Problem::bad_request(format!(
+                "Send {{\"{}\": [{{\"id\", \"displayName\", \"type\", \"description\"}}]}}.",
+                kind.plural()
+            )));
+        };
+        let mut entries = catalog::parse_entries(kind, list).map_err(Problem::from)?;
+        self.api
+            .store
+            .replace_catalog(self.tenant(), kind, &entries)
+            .await
+            .map_err(store_problem)?;
+        entries.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(json(200, &catalog_view(kind, &entries)))
     }
 
     // ------------------------------------------------------------------ OAuth clients
@@ -603,7 +670,12 @@ where
 
 impl<S, T> Call<'_, S, T>
 where
-    S: Store + SettingsStore + DirectoryStore + crate::expiry::ExpiryIndex + ClientStore,
+    S: Store
+        + SettingsStore
+        + DirectoryStore
+        + crate::expiry::ExpiryIndex
+        + ClientStore
+        + CatalogAdmin,
     T: TokenAdmin,
 {
     /// Active contacts whose end date falls within `days` (default 30, at most 366) from

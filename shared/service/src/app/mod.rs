@@ -1,7 +1,8 @@
 //! The application API (`/app/v1`): what the product behind this service calls — its SCIM
 //! settings dialog (Base URL, tokens, the Enabled switch, when the IdP last called), sign-in
 //! resolution, a user's groups and a group's members for permissions, closing a contact by
-//! its end date, and the provisioning activity log. JSON in and out; every error is an
+//! its end date, the provisioning activity log, and the catalog of entitlements and roles
+//! Okta Identity Governance reads. JSON in and out; every error is an
 //! RFC 9457 problem (`application/problem+json`). `openapi.json` describes exactly this.
 //!
 //! **Who may call.** In a stack, API Gateway's IAM authorization (SigV4) admits the
@@ -21,10 +22,11 @@ mod views;
 use crate::expiry::ExpiryIndex;
 use crate::http::{ScimRequest, ScimResponse};
 use crate::oauth::clients::ClientStore;
-use crate::port::{DirectoryStore, Store};
+use crate::port::{CatalogAdmin, DirectoryStore, Store};
 use crate::settings::{Gate, SettingsStore, TokenAdmin};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use scim_core::schema::CatalogKind;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -185,6 +187,8 @@ pub(crate) enum Route {
     Expiring,
     Clients,
     Client(String),
+    /// `/entitlements` or `/roles`: the tenant's catalog.
+    Catalog(CatalogKind),
     OpenApi,
 }
 
@@ -198,6 +202,7 @@ impl Route {
             Route::EndDate(_) => &[Method::PUT, Method::DELETE],
             Route::Clients => &[Method::GET, Method::POST],
             Route::Client(_) => &[Method::DELETE],
+            Route::Catalog(_) => &[Method::GET, Method::PUT],
             _ => &[Method::GET],
         }
     }
@@ -225,6 +230,8 @@ pub(crate) fn route(path: &str) -> Option<Route> {
         ["contacts", "expiring"] => Route::Expiring,
         ["clients"] => Route::Clients,
         ["clients", id] => Route::Client(id.to_string()),
+        ["entitlements"] => Route::Catalog(CatalogKind::Entitlement),
+        ["roles"] => Route::Catalog(CatalogKind::Role),
         ["openapi.json"] => Route::OpenApi,
         _ => return None,
     })
@@ -254,7 +261,7 @@ fn admitted(config: &AppConfig, headers: &HeaderMap) -> Result<(), Problem> {
 /// errors; a panic is answered as a generic `500` problem and the process keeps serving.
 pub async fn handle<S, T>(api: &AppApi<S, T>, req: ScimRequest) -> ScimResponse
 where
-    S: Store + SettingsStore + DirectoryStore + ExpiryIndex + ClientStore,
+    S: Store + SettingsStore + DirectoryStore + ExpiryIndex + ClientStore + CatalogAdmin,
     T: TokenAdmin,
 {
     use futures::FutureExt;
@@ -299,7 +306,7 @@ async fn dispatch<S, T>(
     now: OffsetDateTime,
 ) -> Result<ScimResponse, Problem>
 where
-    S: Store + SettingsStore + DirectoryStore + ExpiryIndex + ClientStore,
+    S: Store + SettingsStore + DirectoryStore + ExpiryIndex + ClientStore + CatalogAdmin,
     T: TokenAdmin,
 {
     admitted(&api.config, &req.headers)?;
@@ -343,6 +350,8 @@ where
         Route::Clients if req.method == Method::GET => call.clients().await,
         Route::Clients => call.create_client().await,
         Route::Client(id) => call.revoke_client(&id).await,
+        Route::Catalog(kind) if req.method == Method::GET => call.catalog(kind).await,
+        Route::Catalog(kind) => call.set_catalog(kind).await,
         Route::OpenApi => Ok(response(200, JSON, Bytes::from_static(OPENAPI.as_bytes()))),
     }
 }
@@ -394,6 +403,6 @@ mod tests {
         let doc: Value = serde_json::from_str(OPENAPI).unwrap_or(Value::Null);
         assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().map(|p| p.len()).unwrap_or(0);
-        assert_eq!(paths, 13, "one path item per route");
+        assert_eq!(paths, 15, "one path item per route");
     }
 }

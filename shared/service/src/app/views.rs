@@ -11,7 +11,7 @@ fn group_ref(g: &GroupRef) -> Value {
     json!({"id": g.id, "displayName": g.display_name})
 }
 
-/// What the product knows of a user: identity, status, groups and roles.
+/// What the product knows of a user: identity, status, groups, roles and entitlements.
 pub fn user_summary(user: &Stored, groups: &[GroupRef], now: time::OffsetDateTime) -> Value {
     let doc = &user.doc;
     let emails: Vec<Value> = doc
@@ -29,22 +29,25 @@ pub fn user_summary(user: &Stored, groups: &[GroupRef], now: time::OffsetDateTim
                 .collect()
         })
         .unwrap_or_default();
-    let roles: Vec<Value> = doc
-        .get("roles")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .map(|r| {
-                    json!({
-                        "value": r.get("value"),
-                        "display": r.get("display"),
-                        "type": r.get("type"),
-                        "primary": r.get("primary").and_then(Value::as_bool).unwrap_or(false),
+    let assignments = |name: &str| -> Vec<Value> {
+        doc.get(name)
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .map(|r| {
+                        json!({
+                            "value": r.get("value"),
+                            "display": r.get("display"),
+                            "type": r.get("type"),
+                            "primary": r.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                        })
                     })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let roles = assignments("roles");
+    let entitlements = assignments("entitlements");
     json!({
         "id": user.id,
         "userName": resource::str_attr(doc, "userName"),
@@ -55,6 +58,7 @@ pub fn user_summary(user: &Stored, groups: &[GroupRef], now: time::OffsetDateTim
         "endDate": resource::end_date(doc),
         "groups": groups.iter().map(group_ref).collect::<Vec<_>>(),
         "roles": roles,
+        "entitlements": entitlements,
         "created": user.meta.created,
         "lastModified": user.meta.last_modified,
     })
