@@ -38,6 +38,8 @@ use tokio::sync::{Mutex, RwLock};
 
 pub mod admin;
 pub mod rotation;
+#[cfg(feature = "notices")]
+pub mod watch;
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
