@@ -485,6 +485,7 @@ impl<C: Clock> SecretsTokenSource<C> {
     /// Reads `AWSCURRENT` (required) and `AWSPREVIOUS` (optional) of every secret.
     async fn fetch(&self) -> Result<TokenSet, TokenError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::count_token_cache_refresh();
         let mut set = TokenSet::new();
         let mut loaded: Vec<String> = Vec::new();
         let fallback = self.fallback_tenant.as_deref();
