@@ -502,3 +502,51 @@ async fn setting_the_schedule_tests_a_pending_copy_made_by_secrets_manager_and_c
     assert_eq!(s.status(&t2, "/Users").await, 200);
     assert_eq!(s.status(&t1, "/Users").await, 200);
 }
+
+#[tokio::test]
+async fn the_configuration_test_also_passes_on_a_bare_generated_value() {
+    let moto = moto::start();
+    let sm = sm_client(&moto.endpoint);
+    // What a stack's GenerateSecretString without a template makes: no JSON.
+    let bare = "Ab3dEf6hIj9lMn2pQr5tUv8xYz1bCd4fGh7jKl0nOp3rSt6vWx9zAb2dEf5hIj8l";
+    sm.create_secret()
+        .name(SECRET)
+        .secret_string(bare)
+        .send()
+        .await
+        .unwrap();
+    let function = moto_rotation_function(&moto.endpoint).await;
+    sm.rotate_secret()
+        .secret_id(SECRET)
+        .rotation_lambda_arn(&function)
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .automatically_after_days(90)
+                .build(),
+        )
+        .rotate_immediately(false)
+        .send()
+        .await
+        .unwrap();
+    let pending = labels(&sm, SECRET)
+        .await
+        .into_iter()
+        .find(|(_, s)| s.iter().any(|x| x == AWSPENDING))
+        .map(|(v, _)| v)
+        .expect("moto made a pending version");
+    // The function's TENANT_ID binds the bare copy, as it binds the current value.
+    rotation::handle(
+        &sm,
+        Some(ACME),
+        &event(SECRET, &pending, RotationStep::TestSecret),
+    )
+    .await
+    .unwrap();
+    let current = read_stage(&sm, SECRET, AWSCURRENT, Some(ACME))
+        .await
+        .unwrap()
+        .unwrap()
+        .secret
+        .unwrap();
+    assert_eq!(current.token.expose(), bare, "nothing promoted");
+}

@@ -306,7 +306,9 @@ pub async fn test_secret(
         return Ok(());
     }
     let current = current_secret(client, secret_id, fallback_tenant).await?;
-    let pending = read_version(client, secret_id, version, AWSPENDING, None)
+    // The fallback binds a bare pending value: Secrets Manager's copy of a bare current one.
+    // createSecret always writes JSON.
+    let pending = read_version(client, secret_id, version, AWSPENDING, fallback_tenant)
         .await?
         .ok_or_else(|| TokenError::Rotation(format!("version {version} has no value")))?
         .secret?;
