@@ -122,6 +122,51 @@ async fn a_scheduled_rotation_does_not_retire_the_token_the_idp_still_sends() {
 }
 
 #[tokio::test]
+async fn a_retried_create_step_finishes_the_rotation_it_started() {
+    let moto = moto::start();
+    let sm = sm_client(&moto.endpoint);
+    let t1 = new_secret(&sm, SECRET, ACME).await;
+    let clock = ManualClock::new();
+    let source = SecretsTokenSource::new(sm.clone(), [SECRET]).with_clock(clock.clone());
+    let (store, embedded) = table().await;
+    let s = serve(store.clone(), embedded, source, Some(ACME)).await;
+    let day0 = OffsetDateTime::now_utc();
+    scheduled_rotation(&sm, &store, day0, "d1b2c3d4-0000-4000-8000-000000000002")
+        .await
+        .unwrap();
+    assert_eq!(s.status(&t1, "/Users").await, 200);
+    // Day 20: T1 unused for 20 days; createSecret stores T3 as pending.
+    let v3 = "d1b2c3d4-0000-4000-8000-000000000003";
+    let guard = |days: i64| RetireGuard {
+        store: &store,
+        unused_for: Duration::days(RETIRE_AFTER_UNUSED_DAYS),
+        now: day0 + Duration::days(days),
+    };
+    let create = event(SECRET, v3, RotationStep::CreateSecret);
+    rotation::handle_guarded(&sm, None, &guard(20), &create)
+        .await
+        .unwrap();
+    // Secrets Manager retries the step (say, after a timeout) in a world where T1 counts as
+    // recent: the decision stands, the rotation it started finishes.
+    rotation::handle_guarded(&sm, None, &guard(1), &create)
+        .await
+        .unwrap();
+    for step in &STEPS[1..] {
+        rotation::handle_guarded(&sm, None, &guard(1), &event(SECRET, v3, *step))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        read_stage(&sm, SECRET, AWSCURRENT, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .version_id,
+        v3
+    );
+}
+
+#[tokio::test]
 async fn an_admin_rotates_anyway_with_scim_admin_generate() {
     let moto = moto::start();
     let sm = sm_client(&moto.endpoint);

@@ -35,8 +35,8 @@
 //! secret, equal to the current one) without promoting anything.
 
 use super::{
-    read_stage, read_version, sdk_error, BearerToken, TokenError, TokenSecret, AWSCURRENT,
-    AWSPENDING, AWSPREVIOUS,
+    read_stage, read_version, sdk_error, BearerToken, StoredVersion, TokenError, TokenSecret,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS,
 };
 use aws_sdk_secretsmanager::Client;
 use scim_service::auth::TokenSet;
@@ -175,11 +175,19 @@ pub async fn handle_guarded<S: SettingsStore>(
     event: &RotationEvent,
 ) -> Result<(), TokenError> {
     if event.step == RotationStep::CreateSecret {
-        let labels = versions(client, &event.secret_id).await?;
-        if !has(&labels, &event.client_request_token, AWSCURRENT) {
-            guard
-                .check(client, &event.secret_id, fallback_tenant)
-                .await?;
+        let (secret, version) = (&event.secret_id, &event.client_request_token);
+        let labels = versions(client, secret).await?;
+        // Decided already: the version is current, or this step ran before and stored the
+        // new token (a retry must not strand it). Secrets Manager itself labels an empty
+        // version AWSPENDING before the first createSecret, so the label alone says nothing.
+        let decided = has(&labels, version, AWSCURRENT)
+            || (has(&labels, version, AWSPENDING)
+                && matches!(
+                    read_version(client, secret, version, AWSPENDING, fallback_tenant).await,
+                    Ok(Some(StoredVersion { secret: Ok(_), .. }))
+                ));
+        if !decided {
+            guard.check(client, secret, fallback_tenant).await?;
         }
     }
     handle(client, fallback_tenant, event).await
