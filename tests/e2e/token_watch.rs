@@ -7,10 +7,11 @@
 //! at once (`RotateSecret` with `RotateImmediately=false`, as CloudFormation's
 //! `RotateImmediatelyOnUpdate: false`): it requires the rotation function to exist in its
 //! own Lambda, makes an `AWSPENDING` version holding a copy of the current value, and
-//! "invokes" `testSecret` through its Lambda emulation, which needs Docker and never runs
-//! our code (without Docker the error is logged and swallowed). It also leaves the
-//! `AWSPENDING` label on the copy, where Secrets Manager removes it. So the test runs our
-//! `testSecret` itself against the version moto made.
+//! "invokes" `testSecret` through its Lambda emulation, which never runs our code (its real
+//! emulation needs Docker; the tests switch moto to its Docker-less stub, which answers
+//! every invocation with success). It also leaves the `AWSPENDING` label on the copy, where
+//! Secrets Manager removes it. So the test runs our `testSecret` itself against the version
+//! moto made.
 
 use crate::moto;
 use crate::tokens::{assert_401, current_token, event, labels, new_secret, serve, table, STEPS};
@@ -428,10 +429,18 @@ async fn notices_reach_the_topic_and_the_bus_once_per_condition_and_token() {
 // ------------------------------------------------------------------ the schedule's set-up
 
 /// Makes `rotate-token` exist in moto's Lambda (moto's `RotateSecret` requires it), by
-/// moto's REST and query APIs (the workspace has no Lambda or IAM SDK). moto does not check
-/// signatures or the code.
+/// moto's REST and query APIs (the workspace has no Lambda or IAM SDK), in moto's
+/// Docker-less Lambda stub, so that no machine tries to start a container. moto does not
+/// check signatures or the code.
 async fn moto_rotation_function(endpoint: &str) -> String {
     let http = reqwest::Client::new();
+    let config = http
+        .post(format!("{endpoint}/moto-api/config"))
+        .json(&json!({"lambda": {"use_docker": false}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(config.status().is_success(), "{:?}", config.text().await);
     let auth = |service: &str| {
         format!("AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0")
     };
