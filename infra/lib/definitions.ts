@@ -58,6 +58,8 @@ export interface FunctionDef {
   /** Actions on the tenant's access-token signing key secret (SCIM functions verify, oauth-token signs). */
   readonly signingSecret: string[];
   readonly events: string[];
+  /** Actions on the stack's alarm topic (expire-contacts: the token notices). */
+  readonly sns: string[];
   /** DynamoDB Streams actions on the table's stream (stream functions). */
   readonly stream: string[];
   /** Actions on the change events' dead-letter queue. */
@@ -97,6 +99,12 @@ export interface TenantOptions {
   readonly productRoleArns: string[];
   readonly expirySchedule: string;
   readonly tokenRotationDays: number;
+  /** A scheduled rotation does not retire a token used in the last this many days. */
+  readonly tokenRetireAfterUnusedDays: number;
+  /** Notify when the current token has not been used this many days after it was made. */
+  readonly newTokenUnusedNotifyDays: number;
+  /** Notify when a token in use is this many days old. */
+  readonly tokenMaxAgeDays: number;
   readonly logRetentionDays: number;
   readonly expiredContactAction: ExpiredContactAction;
   readonly entraCleanupMode: EntraCleanupMode;
@@ -151,6 +159,9 @@ export const DEFAULT_OPTIONS: TenantOptions = {
   productRoleArns: [],
   expirySchedule: 'rate(15 minutes)',
   tokenRotationDays: 90,
+  tokenRetireAfterUnusedDays: 14,
+  newTokenUnusedNotifyDays: 7,
+  tokenMaxAgeDays: 180,
   logRetentionDays: 90,
   expiredContactAction: 'deactivate',
   entraCleanupMode: 'off',
@@ -256,6 +267,7 @@ export function loadFunctions(file: string): FunctionDef[] {
       secretsmanager: stringList(file, `${f.name}.secretsmanager`, f.secretsmanager ?? []),
       signingSecret: stringList(file, `${f.name}.signingSecret`, f.signingSecret ?? []),
       events: stringList(file, `${f.name}.events`, f.events ?? []),
+      sns: stringList(file, `${f.name}.sns`, f.sns ?? []),
       stream: stringList(file, `${f.name}.stream`, f.stream ?? []),
       sqs: stringList(file, `${f.name}.sqs`, f.sqs ?? []),
       setSigningSecret: stringList(file, `${f.name}.setSigningSecret`, f.setSigningSecret ?? []),
@@ -296,9 +308,13 @@ export function loadFunctions(file: string): FunctionDef[] {
       noWildcards(file, `${f.name}.whenExpiredActionDelete`, def.whenExpiredActionDelete.dynamodb, 'dynamodb');
     }
     if ((def.kind === 'http') !== def.routes.length > 0) fail(file, `${f.name}: http functions, and only they, have routes`);
-    if (def.settingsItem.length > 0 && (def.api !== 'scim' || def.routes.includes(TOKEN_ROUTE))) {
-      fail(file, `${f.name}: only SCIM functions have settingsItem actions`);
+    // SCIM functions record the caller; the rotation function reads each token's last use.
+    const readsUsage = def.kind === 'rotation' && def.settingsItem.every((a) => a === 'dynamodb:GetItem');
+    if (def.settingsItem.length > 0 && !readsUsage && (def.api !== 'scim' || def.routes.includes(TOKEN_ROUTE))) {
+      fail(file, `${f.name}: only SCIM functions (and the rotation function, GetItem) have settingsItem actions`);
     }
+    noWildcards(file, `${f.name}.sns`, def.sns, 'sns');
+    if (def.sns.length > 0 && def.kind !== 'schedule') fail(file, `${f.name}: only the schedule function publishes to the alarm topic`);
     if (def.environment) {
       for (const v of def.environment) {
         if (!(ENVIRONMENT_VARIABLES as readonly string[]).includes(v)) fail(file, `${f.name}: unknown environment variable ${v}`);
@@ -367,8 +383,9 @@ export function loadTenants(file: string): TenantDef[] {
     if (!['off', 'disable', 'delete'].includes(options.entraCleanupMode)) {
       fail(file, `${t.id}: entraCleanupMode must be off, disable or delete`);
     }
-    if (!Number.isInteger(options.tokenRotationDays) || options.tokenRotationDays < 1 || options.tokenRotationDays > 1000) {
-      fail(file, `${t.id}: tokenRotationDays must be an integer from 1 to 1000`);
+    for (const key of ['tokenRotationDays', 'tokenRetireAfterUnusedDays', 'newTokenUnusedNotifyDays', 'tokenMaxAgeDays'] as const) {
+      const days = options[key];
+      if (!Number.isInteger(days) || days < 1 || days > 1000) fail(file, `${t.id}: ${key} must be an integer from 1 to 1000`);
     }
     if (!RETENTION_DAYS.includes(options.logRetentionDays)) {
       fail(file, `${t.id}: logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);

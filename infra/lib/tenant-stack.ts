@@ -310,7 +310,17 @@ export class TenantStack extends Stack {
       const environment = Object.fromEntries(environmentVariables(def).map((v) => [v, variables[v]]));
       switch (def.kind) {
         case 'schedule':
-          return { ...environment, EXPIRED_ACTION: opts.expiredContactAction };
+          // After its sweep, the job checks the bearer tokens (token notices, shared/aws/src/tokens/watch.rs).
+          return {
+            ...environment,
+            EXPIRED_ACTION: opts.expiredContactAction,
+            ALARM_TOPIC_ARN: alarmTopic.ref,
+            NEW_TOKEN_UNUSED_NOTIFY_DAYS: String(opts.newTokenUnusedNotifyDays),
+            TOKEN_MAX_AGE_DAYS: String(opts.tokenMaxAgeDays),
+            TOKEN_RETIRE_AFTER_UNUSED_DAYS: String(opts.tokenRetireAfterUnusedDays),
+          };
+        case 'rotation':
+          return { ...environment, TOKEN_RETIRE_AFTER_UNUSED_DAYS: String(opts.tokenRetireAfterUnusedDays) };
         case 'event':
           // entra-guest-cleanup: its mode and credentials; push-sets has its own list.
           return def.entraSecret.length > 0
@@ -401,6 +411,9 @@ export class TenantStack extends Stack {
       }
       if (def.events.length > 0) {
         statements.push(new iam.PolicyStatement({ sid: 'ChangeEvents', actions: def.events, resources: [bus.eventBusArn] }));
+      }
+      if (def.sns.length > 0) {
+        statements.push(new iam.PolicyStatement({ sid: 'AlarmTopic', actions: def.sns, resources: [alarmTopic.ref] }));
       }
       if (def.sqs.length > 0) {
         statements.push(new iam.PolicyStatement({ sid: 'DeadLetterQueue', actions: def.sqs, resources: [deadLetters.queueArn] }));

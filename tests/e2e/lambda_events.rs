@@ -347,3 +347,75 @@ async fn a_request_near_the_invocations_deadline_is_503_with_retry_after() {
     .await;
     assert_eq!(resp.status().as_u16(), 200);
 }
+
+/// The metrics each request writes (one EMF record) count what that request really did:
+/// the DynamoDB calls the store's client made for it (the same interceptor that the call
+/// budgets read), their time, and the token cache's reads of the bearer-token secret
+/// (moto). Each test runs in its own process (nextest), so the process counters are this
+/// test's.
+#[tokio::test]
+async fn each_requests_metrics_count_the_store_calls_and_token_reads_it_caused() {
+    use scim_aws::tokens::{ManualClock, SecretsTokenSource, CACHE_TTL};
+    const SECRET: &str = "scim/tenant-a/bearer-token";
+    let s = Server::start().await;
+    let moto = crate::moto::start();
+    let sm = scim_test_support::aws::secrets_manager(&moto.endpoint);
+    let token = scim_admin::generate(&sm, SECRET, Some(crate::harness::TENANT))
+        .await
+        .unwrap()
+        .token;
+    let clock = ManualClock::new();
+    let source = SecretsTokenSource::new(sm.clone(), [SECRET]).with_clock(clock.clone());
+    let app = app(&s, source);
+    let okta = |mut event: Value| {
+        event["headers"]["user-agent"] = json!("Okta SCIM Client 1.0.0");
+        lambda_http::request::from_str(&event.to_string()).expect("event")
+    };
+    const CREATE: u16 = op_set(&[Operation::Create(ResourceKind::User)]);
+    const LIST: u16 = op_set(&[Operation::List(ResourceKind::User)]);
+
+    // Cold cache: one read of the secret; the gate's usage record and the create.
+    let before = s.store.calls();
+    let create = v2(
+        "POST",
+        "/scim/v2/Users",
+        "",
+        token.expose(),
+        Some(json!({"userName": "m@contoso.com"})),
+    );
+    let (resp, r) =
+        scim_aws::lambda::handle_request_metered::<_, _, CREATE>(&app, okta(create)).await;
+    let calls = s.store.calls().since(&before).total();
+    assert_eq!(resp.status().as_u16(), 201);
+    assert_eq!(r["Operation"], "POST /scim/v2/Users");
+    assert_eq!(r["StatusClass"], "2xx");
+    assert_eq!(r["ClientKind"], "okta");
+    assert!(calls >= 2, "{calls}");
+    assert_eq!(r["StoreCalls"], calls, "{r}");
+    assert!(r["StoreTime"].as_f64().unwrap() > 0.0, "{r}");
+    assert_eq!(r["TokenCacheRefreshes"], 1, "{r}");
+
+    // Warm: no read; only this request's calls.
+    let before = s.store.calls();
+    let list = v2(
+        "GET",
+        "/scim/v2/Users",
+        "filter=userName+eq+%22m%40contoso.com%22",
+        token.expose(),
+        None,
+    );
+    let (resp, r) =
+        scim_aws::lambda::handle_request_metered::<_, _, LIST>(&app, okta(list.clone())).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        r["StoreCalls"],
+        s.store.calls().since(&before).total(),
+        "{r}"
+    );
+    assert_eq!(r["TokenCacheRefreshes"], 0, "{r}");
+
+    // Past the cache's TTL: read again, once.
+    clock.advance(CACHE_TTL + std::time::Duration::from_secs(1));
+    let (_, r) = scim_aws::lambda::handle_request_metered::<_, _, LIST>(&app, okta(list)).await;
+    assert_eq!(r["TokenCacheRefreshes"], 1, "{r}");
+}

@@ -29,5 +29,6 @@ mod oauth;
 mod okta;
 mod protocol;
 mod smoke;
+mod token_watch;
 mod tokens;
 mod unindexed;

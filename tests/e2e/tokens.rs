@@ -31,7 +31,7 @@ const ACME_SECRET: &str = "scim/acme/bearer-token";
 const GLOBEX_SECRET: &str = "scim/globex/bearer-token";
 
 /// Labels of every version that has any.
-async fn labels(sm: &SmClient, secret: &str) -> Vec<(String, Vec<String>)> {
+pub(crate) async fn labels(sm: &SmClient, secret: &str) -> Vec<(String, Vec<String>)> {
     let mut v: Vec<(String, Vec<String>)> = rotation::versions(sm, secret)
         .await
         .unwrap()
@@ -53,7 +53,7 @@ fn labelled(v: &[(String, Vec<String>)], version: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn current_token(sm: &SmClient, secret: &str) -> String {
+pub(crate) async fn current_token(sm: &SmClient, secret: &str) -> String {
     read_stage(sm, secret, AWSCURRENT, None)
         .await
         .unwrap()
@@ -65,7 +65,7 @@ async fn current_token(sm: &SmClient, secret: &str) -> String {
         .to_string()
 }
 
-fn event(secret: &str, version: &str, step: RotationStep) -> RotationEvent {
+pub(crate) fn event(secret: &str, version: &str, step: RotationStep) -> RotationEvent {
     RotationEvent {
         secret_id: secret.into(),
         client_request_token: version.into(),
@@ -73,7 +73,7 @@ fn event(secret: &str, version: &str, step: RotationStep) -> RotationEvent {
     }
 }
 
-const STEPS: [RotationStep; 4] = [
+pub(crate) const STEPS: [RotationStep; 4] = [
     RotationStep::CreateSecret,
     RotationStep::SetSecret,
     RotationStep::TestSecret,
@@ -90,7 +90,7 @@ async fn steps(sm: &SmClient, secret: &str, version: &str, steps: &[RotationStep
 }
 
 /// Generates a token with the admin library (creating the secret) and returns it.
-async fn new_secret(sm: &SmClient, secret: &str, tenant: &str) -> String {
+pub(crate) async fn new_secret(sm: &SmClient, secret: &str, tenant: &str) -> String {
     let t = scim_admin::generate(sm, secret, Some(tenant))
         .await
         .unwrap();
@@ -100,7 +100,7 @@ async fn new_secret(sm: &SmClient, secret: &str, tenant: &str) -> String {
 
 // ------------------------------------------------------------------ a server over HTTP
 
-struct Scim {
+pub(crate) struct Scim {
     base: String,
     http: reqwest::Client,
     _embedded: Option<Arc<scim_local::Embedded>>,
@@ -108,14 +108,14 @@ struct Scim {
 
 /// A table on the embedded engine (or DynamoDB Local when the suite runs on it), and what
 /// keeps the engine running.
-async fn table() -> (DynamoStore, Option<Arc<scim_local::Embedded>>) {
+pub(crate) async fn table() -> (DynamoStore, Option<Arc<scim_local::Embedded>>) {
     let t = Table::new("scim-tokens").await;
     (t.store(), t.engine)
 }
 
 /// The real request path on a loopback port with this authenticator; `tenant` is the
 /// deployment's tenant (`None`: pooled, any tenant a token names).
-async fn serve<A: Authenticator + 'static>(
+pub(crate) async fn serve<A: Authenticator + 'static>(
     store: DynamoStore,
     embedded: Option<Arc<scim_local::Embedded>>,
     auth: A,
@@ -165,12 +165,18 @@ impl Scim {
         read(req.send().await.unwrap()).await
     }
 
-    async fn with(&self, token: &str, method: Method, path: &str, body: Option<&Value>) -> Resp {
+    pub(crate) async fn with(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Resp {
         self.call(method, path, Some(&format!("Bearer {token}")), body)
             .await
     }
 
-    async fn status(&self, token: &str, path: &str) -> u16 {
+    pub(crate) async fn status(&self, token: &str, path: &str) -> u16 {
         self.with(token, Method::GET, path, None)
             .await
             .status
@@ -179,7 +185,7 @@ impl Scim {
 }
 
 #[track_caller]
-fn assert_401(r: &Resp, secrets: &[&str]) {
+pub(crate) fn assert_401(r: &Resp, secrets: &[&str]) {
     assert_eq!(r.status.as_u16(), 401, "{}", r.text);
     assert_eq!(r.body["status"], "401", "{}", r.text);
     assert_eq!(

@@ -36,6 +36,9 @@ DEFAULT_OPTIONS = {
     "productRoleArns": [],
     "expirySchedule": "rate(15 minutes)",
     "tokenRotationDays": 90,
+    "tokenRetireAfterUnusedDays": 14,
+    "newTokenUnusedNotifyDays": 7,
+    "tokenMaxAgeDays": 180,
     "logRetentionDays": 90,
     "expiredContactAction": "deactivate",
     "entraCleanupMode": "off",
@@ -56,6 +59,9 @@ SAM_PARAMETERS = {
     "Architecture",
     "ExpirySchedule",
     "TokenRotationDays",
+    "TokenRetireAfterUnusedDays",
+    "NewTokenUnusedNotifyDays",
+    "TokenMaxAgeDays",
     "LogRetentionDays",
     "ExpiredContactAction",
     "EntraCleanupMode",
@@ -73,7 +79,14 @@ SAM_PARAMETERS = {
 }
 COMMON_ENV = {"TABLE_NAME", "TENANT_ID", "TOKEN_SECRET_ARN", "EVENT_BUS_NAME", "RUST_LOG"}
 # The functions.json keys that list IAM actions.
-ACTION_KEYS = ("dynamodb", "settingsItem", "stream", "secretsmanager", "signingSecret", "setSigningSecret", "events", "sqs", "entraSecret", "failureQueue")
+ACTION_KEYS = ("dynamodb", "settingsItem", "stream", "secretsmanager", "signingSecret", "setSigningSecret", "events", "sns", "sqs", "entraSecret", "failureQueue")
+# The token check's environment (expire-contacts) and the rotation guard's (rotate-token):
+# variable -> (tenants.json option, SAM parameter).
+TOKEN_CHECK_ENV = {
+    "NEW_TOKEN_UNUSED_NOTIFY_DAYS": ("newTokenUnusedNotifyDays", "NewTokenUnusedNotifyDays"),
+    "TOKEN_MAX_AGE_DAYS": ("tokenMaxAgeDays", "TokenMaxAgeDays"),
+    "TOKEN_RETIRE_AFTER_UNUSED_DAYS": ("tokenRetireAfterUnusedDays", "TokenRetireAfterUnusedDays"),
+}
 ENTRA_RPS_PER_TENANT = 25
 STACK_IDS = ["sam"] + [f"cdk:Scim-{t['id']}" for t in TENANTS]
 ENV_VARIABLES = COMMON_ENV | {"TENANT_URL", "TOKEN_ENDPOINT", "SIGNING_SECRET_ARN", "ACCESS_TOKEN_LIFETIME", "ENTRA_LOGIN_URL", "SET_RECEIVER_URL"}
@@ -320,6 +333,7 @@ def test_function_list_is_consistent():
             ("secretsmanager", "secretsmanager"),
             ("signingSecret", "secretsmanager"),
             ("events", "events"),
+            ("sns", "sns"),
             ("sqs", "sqs"),
             ("entraSecret", "secretsmanager"),
             ("failureQueue", "sqs"),
@@ -335,8 +349,11 @@ def test_function_list_is_consistent():
             # with its unconditional UpdateItem, or with the settings-item-only grant.
             has_update = "dynamodb:UpdateItem" in f["dynamodb"]
             assert f.get("settingsItem", []) == ([] if has_update else ["dynamodb:UpdateItem"]), f["name"]
+        elif f["kind"] == "rotation":
+            # The rotation guard reads each token's last use, nothing more.
+            assert f.get("settingsItem") == ["dynamodb:GetItem"], f["name"]
         else:
-            assert not f.get("settingsItem"), f"{f['name']}: only SCIM functions have settingsItem"
+            assert not f.get("settingsItem"), f"{f['name']}: only SCIM functions and rotate-token have settingsItem"
         if "environment" in f:
             assert set(f["environment"]) <= ENV_VARIABLES, f["name"]
             assert ("TOKEN_SECRET_ARN" in f["environment"]) == bool(f["secretsmanager"]), f["name"]
@@ -368,8 +385,11 @@ def test_function_list_is_consistent():
         CATALOG_READER: CATALOG_PARTITIONS,
         CATALOG_WRITER: CATALOG_PARTITIONS,
     }, confined
-    # Writes only put their audit record; only the publisher talks to the bus.
-    assert [f["name"] for f in FUNCTIONS if f["events"]] == ["publish-events"]
+    # Writes only put their audit record; the publisher puts change events on the bus, and the
+    # scheduled job its token notices (also the only function that publishes to the alarm topic).
+    assert [f["name"] for f in FUNCTIONS if f["events"]] == ["expire-contacts", "publish-events"]
+    assert BY_NAME["expire-contacts"]["events"] == ["events:PutEvents"]
+    assert [(f["name"], f["sns"]) for f in FUNCTIONS if f.get("sns")] == [("expire-contacts", ["sns:Publish"])]
     assert TABLE["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
 
 
@@ -453,7 +473,10 @@ def test_environment(stack: Stack):
         env = {k: sym(v) for k, v in fn.environment.items()}
         common = COMMON_ENV | ({"SIGNING_SECRET_ARN"} if BY_NAME[name].get("signingSecret") else set())
         wanted = set(BY_NAME[name].get("environment", common))
-        wanted |= {"EXPIRED_ACTION"} if BY_NAME[name]["kind"] == "schedule" else set()
+        if BY_NAME[name]["kind"] == "schedule":
+            wanted |= {"EXPIRED_ACTION", "ALARM_TOPIC_ARN"} | set(TOKEN_CHECK_ENV)
+        if BY_NAME[name]["kind"] == "rotation":
+            wanted |= {"TOKEN_RETIRE_AFTER_UNUSED_DAYS"}
         if BY_NAME[name].get("entraSecret"):
             wanted |= {"ENTRA_CLEANUP_MODE", "ENTRA_CREDENTIALS_SECRET_ARN"}
         if "SET_RECEIVER_URL" in env:
@@ -483,6 +506,11 @@ def test_environment(stack: Stack):
         assert env["RUST_LOG"] == "info"
         if "EXPIRED_ACTION" in env:
             assert env["EXPIRED_ACTION"] == expected(stack, "expiredContactAction", "ExpiredContactAction")
+        for variable, (option, parameter) in TOKEN_CHECK_ENV.items():
+            if variable in env:
+                assert env[variable] == expected(stack, option, parameter), f"{stack.label} {name}: {variable}"
+        if "ALARM_TOPIC_ARN" in env:
+            assert env["ALARM_TOPIC_ARN"] == "{Ref:%s}" % stack.only("AWS::SNS::Topic"), f"{stack.label} {name}"
         if "ENTRA_CLEANUP_MODE" in env:
             assert env["ENTRA_CLEANUP_MODE"] == expected(stack, "entraCleanupMode", "EntraCleanupMode")
             assert env["ENTRA_CREDENTIALS_SECRET_ARN"] == "{Ref:%s}" % entra_secret(stack)
@@ -628,6 +656,8 @@ def expected_statements(stack: Stack, name: str, log_group_id: str) -> set[State
         statements.add(Statement(frozenset(f["signingSecret"]), frozenset({"{Ref:%s}" % signing_secret(stack)})))
     if f["events"]:
         statements.add(Statement(frozenset(f["events"]), frozenset({bus})))
+    if f.get("sns"):
+        statements.add(Statement(frozenset(f["sns"]), frozenset({"{Ref:%s}" % stack.only("AWS::SNS::Topic")})))
     if f.get("stream"):
         statements.add(Statement(frozenset(f["stream"]), frozenset({stream})))
     if f.get("sqs"):
@@ -687,6 +717,13 @@ def test_scim_functions_update_only_the_settings_item(stack: Stack):
         got = stack.role_statements(fn.role_id)
         update = [s for s in got if "dynamodb:UpdateItem" in s.actions]
         leading = [s for s in got if s.iam_condition is not None and "LeadingKeys" in s.iam_condition]
+        if name not in SCIM_FUNCTIONS and BY_NAME[name]["kind"] == "rotation":
+            # The rotation guard: GetItem on the settings item, and nothing else on the table.
+            assert leading == [
+                Statement(frozenset({"dynamodb:GetItem"}), frozenset({table}), iam_condition=settings_condition(stack))
+            ], f"{stack.label} {name}: {leading}"
+            assert not [s for s in got if table in s.resources and s not in leading], f"{stack.label} {name}"
+            continue
         if name not in SCIM_FUNCTIONS:
             own = BY_NAME[name].get("leadingKeys")
             assert all(s.iam_condition == partition_condition(stack, own) for s in leading) and (bool(leading) == bool(own)), (
@@ -1090,6 +1127,43 @@ def test_token_secret_and_rotation(stack: Stack):
     assert permission_id in schedule.get("DependsOn", []) or schedule.get("DependsOn") == permission_id
 
 
+def test_token_notices_and_the_rotation_guard_are_wired_with_least_privilege(stack: Stack):
+    """The rotation guard (rotate-token) reads the settings item, GetItem only, and knows its
+    window; the token check (expire-contacts, after each sweep) reads the token secret's
+    versions (never writes them), publishes to this stack's alarm topic only and puts events
+    on this stack's bus only, with its three thresholds from the parameters/options."""
+    functions = stack.functions()
+    topic = "{Ref:%s}" % stack.only("AWS::SNS::Topic")
+    bus = "{Arn:%s}" % stack.only("AWS::Events::EventBus")
+    secret = "{Ref:%s}" % token_secret(stack)
+    table = "{Arn:%s}" % stack.only("AWS::DynamoDB::Table")
+    rotator = stack.role_statements(functions["rotate-token"].role_id)
+    assert Statement(frozenset({"dynamodb:GetItem"}), frozenset({table}), iam_condition=settings_condition(stack)) in rotator
+    assert not any(a.startswith(("sns:", "events:")) for s in rotator for a in s.actions), stack.label
+    env = {k: sym(v) for k, v in functions["rotate-token"].environment.items()}
+    assert env["TOKEN_RETIRE_AFTER_UNUSED_DAYS"] == expected(stack, "tokenRetireAfterUnusedDays", "TokenRetireAfterUnusedDays")
+    checker = stack.role_statements(functions["expire-contacts"].role_id)
+    by_service = {}
+    for s in checker:
+        for a in s.actions:
+            by_service.setdefault(a.split(":")[0], set()).update(s.resources)
+    assert by_service["sns"] == {topic}, stack.label
+    assert by_service["events"] == {bus}, stack.label
+    assert by_service["secretsmanager"] == {secret}, stack.label
+    actions = {a for s in checker for a in s.actions}
+    assert {a for a in actions if a.startswith(("sns:", "events:", "secretsmanager:"))} == {
+        "sns:Publish",
+        "events:PutEvents",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+    }, stack.label
+    env = {k: sym(v) for k, v in functions["expire-contacts"].environment.items()}
+    assert env["ALARM_TOPIC_ARN"] == topic
+    for variable, (option, parameter) in TOKEN_CHECK_ENV.items():
+        assert env[variable] == expected(stack, option, parameter), f"{stack.label}: {variable}"
+    assert sym(stack.template["Outputs"]["AlarmTopicArn"]["Value"]) == topic
+
+
 def test_expiry_schedule(stack: Stack):
     """One schedule rule (an explicit AWS::Events::Rule in both tools, no SAM Schedule event),
     with expire-contacts as its only target: deliveries retried for up to an hour, then the
@@ -1384,6 +1458,9 @@ def test_sam_parameters(sam_stack: Stack):
         "Architecture": "architecture",
         "ExpirySchedule": "expirySchedule",
         "TokenRotationDays": "tokenRotationDays",
+        "TokenRetireAfterUnusedDays": "tokenRetireAfterUnusedDays",
+        "NewTokenUnusedNotifyDays": "newTokenUnusedNotifyDays",
+        "TokenMaxAgeDays": "tokenMaxAgeDays",
         "LogRetentionDays": "logRetentionDays",
         "ExpiredContactAction": "expiredContactAction",
         "EntraCleanupMode": "entraCleanupMode",

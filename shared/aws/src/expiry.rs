@@ -104,11 +104,7 @@ pub async fn handle<S>(
 where
     S: Store + ExpiryIndex,
 {
-    let now = event
-        .time
-        .timestamp_nanos_opt()
-        .and_then(|ns| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).ok())
-        .ok_or_else(|| ExpiryError::BadEvent(format!("'time' out of range: {}", event.time)))?;
+    let now = event_time(event)?;
     let report = expire_contacts_until(
         store,
         &config.tenant,
@@ -122,6 +118,15 @@ where
         return Err(ExpiryError::NothingProcessed(report));
     }
     Ok(report)
+}
+
+/// The scheduled event's `time`: the run's "now".
+pub fn event_time(event: &ScheduledEvent) -> Result<OffsetDateTime, ExpiryError> {
+    event
+        .time
+        .timestamp_nanos_opt()
+        .and_then(|ns| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).ok())
+        .ok_or_else(|| ExpiryError::BadEvent(format!("'time' out of range: {}", event.time)))
 }
 
 /// When to stop starting new index pages: a tenth of the remaining time (at most 30 s)

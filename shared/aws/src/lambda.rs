@@ -66,6 +66,56 @@ pub fn to_lambda(r: ScimResponse) -> Response<Body> {
 /// rather than API Gateway's bare `500`/`503` for a function that timed out.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
 
+/// One request's metrics (`crate::metrics`): started before the handler, recorded after.
+pub struct Meter {
+    started: std::time::Instant,
+    before: crate::metrics::Usage,
+    route_key: Option<String>,
+    client: scim_service::settings::ClientKind,
+}
+
+impl Meter {
+    pub fn start(req: &Request) -> Meter {
+        Meter {
+            started: std::time::Instant::now(),
+            before: crate::metrics::Usage::now(),
+            route_key: route_key(req),
+            client: scim_service::settings::ClientKind::from_user_agent(
+                req.headers()
+                    .get(http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok()),
+            ),
+        }
+    }
+
+    /// The request's EMF record.
+    pub fn record(&self, tenant: &str, status: u16) -> serde_json::Value {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        crate::metrics::request_record(
+            tenant,
+            self.route_key.as_deref().unwrap_or(""),
+            status,
+            self.client,
+            self.started.elapsed().as_secs_f64() * 1000.0,
+            &crate::metrics::Usage::now().since(&self.before),
+            now,
+        )
+    }
+
+    /// Writes the record where CloudWatch reads EMF: one line on stdout (the function's log
+    /// group), on Lambda only.
+    pub fn emit(&self, tenant: &str, status: u16) {
+        let emit =
+            EMIT_METRICS.get_or_init(|| std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some());
+        if *emit {
+            println!("{}", self.record(tenant, status));
+        }
+    }
+}
+
 /// One invocation: an API Gateway request through the shared handler for the operations in
 /// `OPS`. Never fails: every outcome, a panic in the handler and a request that runs out of
 /// the invocation's time included, is a SCIM response.
@@ -73,6 +123,33 @@ pub async fn handle_request<S: Store + SettingsStore, A: Authenticator, const OP
     app: &App<S, A>,
     req: Request,
 ) -> Response<Body> {
+    let meter = Meter::start(&req);
+    let response = scim_response::<S, A, OPS>(app, req).await;
+    meter.emit(
+        app.config.tenant.as_deref().unwrap_or("unknown"),
+        response.status.as_u16(),
+    );
+    to_lambda(response)
+}
+
+/// [`handle_request`] with the request's metrics record returned instead of written (tests).
+pub async fn handle_request_metered<S: Store + SettingsStore, A: Authenticator, const OPS: u16>(
+    app: &App<S, A>,
+    req: Request,
+) -> (Response<Body>, serde_json::Value) {
+    let meter = Meter::start(&req);
+    let response = scim_response::<S, A, OPS>(app, req).await;
+    let record = meter.record(
+        app.config.tenant.as_deref().unwrap_or("unknown"),
+        response.status.as_u16(),
+    );
+    (to_lambda(response), record)
+}
+
+async fn scim_response<S: Store + SettingsStore, A: Authenticator, const OPS: u16>(
+    app: &App<S, A>,
+    req: Request,
+) -> ScimResponse {
     use lambda_http::RequestExt;
     let remaining = req.lambda_context_ref().and_then(|ctx| {
         ctx.deadline()
@@ -80,15 +157,8 @@ pub async fn handle_request<S: Store + SettingsStore, A: Authenticator, const OP
             .ok()
             .map(|left| left.saturating_sub(DEADLINE_MARGIN))
     });
-    let started = std::time::Instant::now();
-    let route_key = route_key(&req);
-    let client = scim_service::settings::ClientKind::from_user_agent(
-        req.headers()
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok()),
-    );
     let request = handle_set::<S, A, OPS>(app, from_lambda(req));
-    let response = match remaining {
+    match remaining {
         Some(left) => match tokio::time::timeout(left, request).await {
             Ok(r) => r,
             Err(_) => {
@@ -97,25 +167,7 @@ pub async fn handle_request<S: Store + SettingsStore, A: Authenticator, const OP
             }
         },
         None => request.await,
-    };
-    let emit = EMIT_METRICS.get_or_init(|| std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some());
-    if *emit {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default();
-        let record = crate::metrics::request_record(
-            app.config.tenant.as_deref().unwrap_or("unknown"),
-            route_key.as_deref().unwrap_or(""),
-            response.status.as_u16(),
-            client,
-            started.elapsed().as_secs_f64() * 1000.0,
-            now,
-        );
-        // One line on stdout: the function's log group, where CloudWatch reads EMF.
-        println!("{record}");
     }
-    to_lambda(response)
 }
 
 /// Metrics (crate::metrics) are written on Lambda (and under `cargo lambda watch`), which sets
@@ -234,12 +286,14 @@ pub async fn serve_oauth() -> Result<(), Error> {
         config: oauth,
         lockout: Default::default(),
     });
+    let tenant: Arc<str> = config.tenant_id.into();
     lambda_http::run(service_fn(move |req: Request| {
-        let endpoint = Arc::clone(&endpoint);
+        let (endpoint, tenant) = (Arc::clone(&endpoint), Arc::clone(&tenant));
         async move {
-            Ok::<_, Error>(to_lambda(
-                scim_service::oauth::handle(&endpoint, from_lambda(req)).await,
-            ))
+            let meter = Meter::start(&req);
+            let response = scim_service::oauth::handle(&endpoint, from_lambda(req)).await;
+            meter.emit(&tenant, response.status.as_u16());
+            Ok::<_, Error>(to_lambda(response))
         }
     }))
     .await
@@ -297,9 +351,10 @@ where
     lambda_http::run(service_fn(move |req: Request| {
         let api = Arc::clone(&api);
         async move {
-            Ok::<_, Error>(to_lambda(
-                scim_service::app::handle(&api, from_lambda(req)).await,
-            ))
+            let meter = Meter::start(&req);
+            let response = scim_service::app::handle(&api, from_lambda(req)).await;
+            meter.emit(&api.config.tenant, response.status.as_u16());
+            Ok::<_, Error>(to_lambda(response))
         }
     }))
     .await

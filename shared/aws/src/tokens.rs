@@ -38,6 +38,8 @@ use tokio::sync::{Mutex, RwLock};
 
 pub mod admin;
 pub mod rotation;
+#[cfg(feature = "notices")]
+pub mod watch;
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
@@ -483,6 +485,7 @@ impl<C: Clock> SecretsTokenSource<C> {
     /// Reads `AWSCURRENT` (required) and `AWSPREVIOUS` (optional) of every secret.
     async fn fetch(&self) -> Result<TokenSet, TokenError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::count_token_cache_refresh();
         let mut set = TokenSet::new();
         let mut loaded: Vec<String> = Vec::new();
         let fallback = self.fallback_tenant.as_deref();

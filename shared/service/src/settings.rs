@@ -4,12 +4,17 @@
 //!
 //! **One call a minute, not one per request.** The SCIM path must not pay a DynamoDB call
 //! per request to learn whether provisioning is enabled. [`Gate`] keeps, per tenant, the
-//! settings it last read; when they are older than [`Gate::ttl`] (60 s, the token cache's
-//! bound) or the request comes from a token or client kind not yet recorded, it makes one
-//! call that both records the use ([`SettingsStore::record_usage`]: token id, client kind,
-//! time) and returns the settings. So the usage figures are at most a minute stale per warm
-//! instance, writes are bounded by instances × 1/minute, and disabling provisioning takes
-//! effect within the minute — at once where the writer shares the gate (the local server).
+//! settings it last read and, per token and client kind, when it last recorded their use;
+//! when that record is older than [`Gate::ttl`] (60 s, the token cache's bound), or the
+//! request comes from a token or client kind not yet recorded, it makes one call that both
+//! records the use ([`SettingsStore::record_usage`]: token id, client kind, time) and
+//! returns the settings. So the usage figures are at most a minute stale per warm instance,
+//! writes are bounded by instances × tokens in use × 1/minute (two tokens used in turn, as
+//! mid-rotation, do not make a write per request), and disabling provisioning takes effect
+//! within the minute — at once where the writer shares the gate (the local server).
+//!
+//! The per-token record is what keeps rotation from cutting an identity provider off: a
+//! scheduled rotation refuses to retire a token used recently (`scim_aws::tokens::rotation`).
 
 use crate::port::StoreResult;
 use scim_core::error::ScimError;
@@ -185,11 +190,16 @@ pub trait TokenAdmin: Send + Sync {
     ) -> impl Future<Output = Result<Option<TokenInfo>, TokenAdminError>> + Send;
 }
 
+/// At most this many (token, client kind) record times are kept per tenant; past it the
+/// oldest are forgotten (they are only a write-saving memo).
+const RECORDED_MAX: usize = 16;
+
 struct Cached {
     enabled: bool,
     revoked: Arc<BTreeSet<String>>,
-    read_at: Instant,
-    recorded: (String, ClientKind),
+    /// When this instance last recorded each (token id, client kind)'s use; every record
+    /// also re-read the settings, so a fresh entry means fresh settings.
+    recorded: HashMap<(String, ClientKind), Instant>,
 }
 
 /// The per-process cache of each tenant's settings that the SCIM path consults.
@@ -277,12 +287,11 @@ impl Gate {
 
     fn update(&self, tenant: &str, f: impl FnOnce(&mut Cached)) {
         if let Ok(mut map) = self.tenants.lock() {
+            // Nothing recorded: the next request reads the store and records its use.
             let c = map.entry(tenant.to_string()).or_insert_with(|| Cached {
                 enabled: true,
                 revoked: Arc::default(),
-                // Stale at once, so the next request reads the store and records its use.
-                read_at: Instant::now() - self.ttl - Duration::from_secs(1),
-                recorded: (String::new(), ClientKind::Other),
+                recorded: HashMap::new(),
             });
             f(c);
         }
@@ -291,8 +300,8 @@ impl Gate {
     fn fresh(&self, tenant: &str, token_id: &str, client: ClientKind) -> Option<(bool, bool)> {
         let map = self.tenants.lock().ok()?;
         let c = map.get(tenant)?;
-        let same = c.recorded.0 == token_id && c.recorded.1 == client;
-        (same && c.read_at.elapsed() < self.ttl).then(|| (c.enabled, c.revoked.contains(token_id)))
+        let at = c.recorded.get(&(token_id.to_string(), client))?;
+        (at.elapsed() < self.ttl).then(|| (c.enabled, c.revoked.contains(token_id)))
     }
 
     fn last_known(&self, tenant: &str, token_id: &str) -> Option<(bool, bool)> {
@@ -309,15 +318,27 @@ impl Gate {
         client: ClientKind,
     ) {
         if let Ok(mut map) = self.tenants.lock() {
-            map.insert(
-                tenant.to_string(),
-                Cached {
-                    enabled: settings.provisioning_enabled,
-                    revoked: Arc::new(settings.revoked_clients.clone()),
-                    read_at: Instant::now(),
-                    recorded: (token_id.to_string(), client),
-                },
-            );
+            let c = map.entry(tenant.to_string()).or_insert_with(|| Cached {
+                enabled: true,
+                revoked: Arc::default(),
+                recorded: HashMap::new(),
+            });
+            c.enabled = settings.provisioning_enabled;
+            c.revoked = Arc::new(settings.revoked_clients.clone());
+            let ttl = self.ttl;
+            c.recorded.retain(|_, at| at.elapsed() < ttl);
+            if c.recorded.len() >= RECORDED_MAX {
+                if let Some(oldest) = c
+                    .recorded
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(k, _)| k.clone())
+                {
+                    c.recorded.remove(&oldest);
+                }
+            }
+            c.recorded
+                .insert((token_id.to_string(), client), Instant::now());
         }
     }
 }
@@ -383,6 +404,22 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.calls.load(Ordering::SeqCst), 4, "per tenant");
+    }
+
+    #[tokio::test]
+    async fn two_tokens_used_in_turn_are_recorded_once_each_per_ttl() {
+        let store = Counting::default();
+        let gate = Gate::default();
+        let t = "2026-12-01T00:00:00Z";
+        // Mid-rotation: the IdP's old token and a test with the new one, interleaved.
+        for _ in 0..10 {
+            for tok in ["old", "new"] {
+                gate.admit(&store, "a", tok, ClientKind::Entra, t)
+                    .await
+                    .unwrap();
+            }
+        }
+        assert_eq!(store.calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

@@ -11,18 +11,34 @@
 //! operation is the one the SDK names in the call's [`Metadata`]; a `Query` with an
 //! `IndexName` also counts in `query_index`; operations the store never makes
 //! (`DescribeTable`, …) count in `other`.
+//!
+//! The same interceptor also feeds the process's request metrics ([`crate::metrics`]): one
+//! store call and its wall time (from before the first attempt to after the last) per
+//! operation, whatever the store.
 
 use super::DynamoStore;
-use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::query::QueryInput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
+
+/// When an operation started (in the operation's own config bag layer).
+#[derive(Debug, Clone, Copy)]
+struct StartedAt(Instant);
+
+impl Storable for StartedAt {
+    type Storer = StoreReplace<Self>;
+}
 
 /// Counts of DynamoDB calls, by operation. Deterministic, unlike timings: tests assert them.
 #[derive(Debug, Default)]
@@ -153,6 +169,29 @@ impl Intercept for CallCounter {
             .downcast_ref::<QueryInput>()
             .is_some_and(|q| q.index_name().is_some());
         self.0.count(operation, on_index);
+        Ok(())
+    }
+
+    fn read_before_execution(
+        &self,
+        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state().store_put(StartedAt(Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _ctx: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let took = cfg
+            .load::<StartedAt>()
+            .map(|s| s.0.elapsed())
+            .unwrap_or_default();
+        crate::metrics::count_store_call(took);
         Ok(())
     }
 }

@@ -4,10 +4,11 @@
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
 //! | settings | `{t}#S` | `settings` | `enabled` (absent = on), `lastAt`, `lastClient`, `u_{token id}` = `{at, client}`, `r_{client id}` = when an OAuth client was revoked |
+//! | notice sent | `{t}#S` | `notice#{kind}#{token id}` | `at`, `expiresAt` (two years on): a token notice went out (`tokens::watch`), so it goes out once |
 
 use super::errors::sdk_error;
 use super::items::{s, Item};
-use super::keys::settings_key;
+use super::keys::{item_key, settings_key};
 use super::DynamoStore;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use scim_service::port::StoreResult;
@@ -132,6 +133,53 @@ impl SettingsStore for DynamoStore {
         };
         let out = req.send().await.map_err(|e| sdk_error("UpdateItem", e))?;
         Ok(settings_of(out.attributes.as_ref()))
+    }
+}
+
+/// How long a sent notice is remembered (a token that old has long been rotated).
+const NOTICE_KEPT_SECONDS: i64 = 2 * 366 * 24 * 3600;
+
+fn notice_key(tenant: &str, key: &str) -> HashMap<String, AttributeValue> {
+    item_key(format!("{tenant}#S"), format!("notice#{key}"))
+}
+
+/// One-time token notices (`tokens::watch`): whether one was sent, and recording that it was.
+impl DynamoStore {
+    /// Whether the notice `key` (`{kind}#{token id}`) was recorded for `tenant`.
+    pub async fn notice_sent(&self, tenant: &str, key: &str) -> StoreResult<bool> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(notice_key(tenant, key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(out.item.is_some())
+    }
+
+    /// Records that the notice `key` was sent at `at` (RFC 3339; `unix` its epoch seconds).
+    pub async fn record_notice(
+        &self,
+        tenant: &str,
+        key: &str,
+        at: &str,
+        unix: i64,
+    ) -> StoreResult<()> {
+        self.client()
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(notice_key(tenant, key)))
+            .item("at", s(at))
+            .item(
+                "expiresAt",
+                AttributeValue::N((unix + NOTICE_KEPT_SECONDS).to_string()),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error("PutItem", e))?;
+        Ok(())
     }
 }
 

@@ -16,15 +16,34 @@
 //!
 //! The previous token stays valid until the operator revokes it (`scim-admin
 //! revoke-previous` removes `AWSPREVIOUS`) or the next rotation replaces it.
+//!
+//! **A rotation never cuts the identity provider off.** When Secrets Manager runs the
+//! steps (a schedule, or `aws secretsmanager rotate-secret`), `createSecret` first asks
+//! [`RetireGuard`]: if the token that finishing would retire (`AWSPREVIOUS`) was used within
+//! `TOKEN_RETIRE_AFTER_UNUSED_DAYS` (default 14; the request path records each token's last
+//! use on the tenant's settings item, at most once a minute per instance), the step fails
+//! with why, nothing is created, and the tokens stay as they are: the IdP that never got the
+//! new token keeps working. Secrets Manager reports the rotation as failed (and the
+//! function's error alarm fires); the scheduled token check ([`super::watch`]) has already
+//! said that the new token is not used. An admin overrides: `scim-admin generate` runs the
+//! same steps without the guard, `scim-admin revoke-previous` retires the previous token.
+//!
+//! **The configuration test.** When a schedule is set without rotating at once
+//! (`RotateImmediately=false`, CloudFormation's `RotateImmediatelyOnUpdate: false`),
+//! Secrets Manager itself makes an `AWSPENDING` version holding a copy of the current value
+//! and runs only `testSecret` on it. `testSecret` accepts that copy (a well-formed token
+//! secret, equal to the current one) without promoting anything.
 
 use super::{
-    read_stage, read_version, sdk_error, BearerToken, TokenError, TokenSecret, AWSCURRENT,
-    AWSPENDING,
+    read_stage, read_version, sdk_error, BearerToken, StoredVersion, TokenError, TokenSecret,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS,
 };
 use aws_sdk_secretsmanager::Client;
 use scim_service::auth::TokenSet;
+use scim_service::settings::SettingsStore;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use time::OffsetDateTime;
 
 /// The event Secrets Manager sends a rotation function, on the wire (`aws_lambda_events`).
 pub use aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent;
@@ -76,6 +95,102 @@ pub async fn handle(
         RotationStep::TestSecret => test_secret(client, secret, version, fallback_tenant).await,
         RotationStep::FinishSecret => finish_secret(client, secret, version).await,
     }
+}
+
+/// The default of `TOKEN_RETIRE_AFTER_UNUSED_DAYS`: a scheduled rotation does not retire a
+/// token used in the last 14 days.
+pub const RETIRE_AFTER_UNUSED_DAYS: i64 = 14;
+
+/// What a Secrets-Manager-driven rotation consults before it makes a new token: the token
+/// usage the request path records (`u_{token id}` on the tenant's settings item).
+pub struct RetireGuard<'a, S> {
+    pub store: &'a S,
+    /// A token used more recently than this is not retired.
+    pub unused_for: time::Duration,
+    /// Now (injected: tests move days forward without waiting).
+    pub now: OffsetDateTime,
+}
+
+impl<S: SettingsStore> RetireGuard<'_, S> {
+    /// `Ok` when finishing a rotation of `secret_id` would retire no token in use.
+    pub async fn check(
+        &self,
+        client: &Client,
+        secret_id: &str,
+        fallback_tenant: Option<&str>,
+    ) -> Result<(), TokenError> {
+        let labels = versions(client, secret_id).await?;
+        let Some(previous) = labels
+            .iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == AWSPREVIOUS))
+            .map(|(v, _)| v.clone())
+        else {
+            return Ok(());
+        };
+        let Some(stored) =
+            read_version(client, secret_id, &previous, AWSPREVIOUS, fallback_tenant).await?
+        else {
+            return Ok(());
+        };
+        // A value that is not a token secret is refused by the request path already.
+        let Ok(secret) = stored.secret else {
+            return Ok(());
+        };
+        let token_id = secret.token.id();
+        let settings = self.store.settings(&secret.tenant).await.map_err(|e| {
+            TokenError::Sdk(format!(
+                "reading the token usage of tenant {}: {e}",
+                secret.tenant
+            ))
+        })?;
+        let Some(usage) = settings.token_usage.get(&token_id) else {
+            return Ok(());
+        };
+        // An unreadable date counts as recent: refusing is the safe side.
+        let recent = scim_core::resource::parse_datetime(&usage.at)
+            .is_none_or(|at| self.now - at < self.unused_for);
+        if recent {
+            return Err(TokenError::Rotation(format!(
+                "not rotating: the {AWSPREVIOUS} token {token_id} (version {previous}) of tenant {} was used at {} by {}, within the last {} days, and finishing would retire it. \
+                 The identity provider still sends it: paste the {AWSCURRENT} token into it (the next rotation goes ahead once {token_id} has been unused for {} days), \
+                 or rotate anyway with scim-admin generate --tenant {}",
+                secret.tenant,
+                usage.at,
+                usage.client.as_str(),
+                self.unused_for.whole_days(),
+                self.unused_for.whole_days(),
+                secret.tenant,
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// [`handle`], with the guard in front of `createSecret` (the rotation function's path;
+/// `scim-admin generate` calls the steps directly: the admin has decided).
+pub async fn handle_guarded<S: SettingsStore>(
+    client: &Client,
+    fallback_tenant: Option<&str>,
+    guard: &RetireGuard<'_, S>,
+    event: &RotationEvent,
+) -> Result<(), TokenError> {
+    if event.step == RotationStep::CreateSecret {
+        let (secret, version) = (&event.secret_id, &event.client_request_token);
+        let labels = versions(client, secret).await?;
+        // Decided already: the version is current, or this step ran before and stored the
+        // new token (a retry must not strand it). Secrets Manager itself labels an empty
+        // version AWSPENDING before the first createSecret, so the label alone says nothing.
+        let decided = has(&labels, version, AWSCURRENT)
+            || (has(&labels, version, AWSPENDING)
+                && matches!(
+                    read_version(client, secret, version, AWSPENDING, fallback_tenant).await,
+                    Ok(Some(StoredVersion { secret: Ok(_), .. }))
+                ));
+        if !decided {
+            guard.check(client, secret, fallback_tenant).await?;
+        }
+    }
+    handle(client, fallback_tenant, event).await
 }
 
 /// The staging labels of every version (`DescribeSecret`).
@@ -199,7 +314,9 @@ pub async fn test_secret(
         return Ok(());
     }
     let current = current_secret(client, secret_id, fallback_tenant).await?;
-    let pending = read_version(client, secret_id, version, AWSPENDING, None)
+    // The fallback binds a bare pending value: Secrets Manager's copy of a bare current one.
+    // createSecret always writes JSON.
+    let pending = read_version(client, secret_id, version, AWSPENDING, fallback_tenant)
         .await?
         .ok_or_else(|| TokenError::Rotation(format!("version {version} has no value")))?
         .secret?;
@@ -210,9 +327,18 @@ pub async fn test_secret(
         )));
     }
     if pending.token == current.token {
-        return Err(TokenError::Rotation(
-            "the pending token equals the current one".into(),
-        ));
+        // Not one of ours: createSecret always stores a new token. Secrets Manager's own
+        // configuration test (a schedule set without rotating at once) copies the current
+        // value into a pending version and runs only this step; the copy is well formed
+        // and bound to the same tenant, which is all there is to test. A finishSecret on
+        // it would change nothing either.
+        tracing::info!(
+            secret = %secret_id,
+            version,
+            token_id = %pending.token.id(),
+            "testSecret: the pending version is a copy of the current one (Secrets Manager's configuration test): ok"
+        );
+        return Ok(());
     }
     let accepted = TokenSet::new()
         .with(pending.token.expose(), &pending.tenant)
@@ -276,21 +402,48 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let sdk = crate::sdk::load().await;
     let client = super::client(&sdk);
-    let tenant = std::env::var("TENANT_ID")
-        .ok()
-        .filter(|t| !t.trim().is_empty());
-    let (client, tenant) = (&client, tenant.as_deref());
+    let tenant = crate::config::var("TENANT_ID");
+    let table = crate::config::var("TABLE_NAME")
+        .ok_or("TABLE_NAME must name the tenant's table (the token usage the rotation consults)")?;
+    let unused_for = time::Duration::days(retire_after_unused_days()?);
+    let store = crate::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let (client, tenant, store) = (&client, tenant.as_deref(), &store);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SecretsManagerSecretRotationEvent>| async move {
             let e = RotationEvent::try_from(event.payload)?;
             tracing::info!(secret = %e.secret_id, version = %e.client_request_token, step = ?e.step, "rotation step");
-            handle(client, tenant, &e).await.map_err(|err| {
+            let guard = RetireGuard {
+                store,
+                unused_for,
+                now: OffsetDateTime::now_utc(),
+            };
+            handle_guarded(client, tenant, &guard, &e).await.map_err(|err| {
                 tracing::error!(step = ?e.step, error = %err, "rotation step failed");
                 lambda_runtime::Error::from(err)
             })
         },
     ))
     .await
+}
+
+/// `TOKEN_RETIRE_AFTER_UNUSED_DAYS` (1 to 365), else [`RETIRE_AFTER_UNUSED_DAYS`].
+pub fn retire_after_unused_days() -> Result<i64, String> {
+    days_var("TOKEN_RETIRE_AFTER_UNUSED_DAYS", RETIRE_AFTER_UNUSED_DAYS)
+}
+
+/// A number of days from the environment (1 to 1000), else `default`.
+pub fn days_var(name: &str, default: i64) -> Result<i64, String> {
+    match crate::config::var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|d| (1..=1000).contains(d))
+            .ok_or_else(|| {
+                format!("{name} must be a whole number of days from 1 to 1000, not {v:?}")
+            }),
+    }
 }
 
 #[cfg(test)]
