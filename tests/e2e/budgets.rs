@@ -6,7 +6,8 @@ use crate::harness::{q, Server};
 use scim_aws::Calls;
 use serde_json::json;
 
-async fn cost<F, Fut>(s: &Server, f: F) -> Calls
+/// The DynamoDB calls `f` made through the server's store.
+pub(crate) async fn cost<F, Fut>(s: &Server, f: F) -> Calls
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = ()>,

@@ -2,8 +2,8 @@
 //! limits, and that each operation costs what its single request costs and leaves the same
 //! audit record.
 
+use crate::budgets::cost;
 use crate::harness::{Server, TENANT};
-use scim_aws::Calls;
 use serde_json::{json, Value};
 
 const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -487,16 +487,6 @@ async fn the_limits_are_advertised_and_a_request_over_them_is_413_and_writes_not
     r.expect(400);
     assert_eq!(r.scim_type(), "invalidSyntax");
     s.get("/Bulk").await.expect(405);
-}
-
-async fn cost<F, Fut>(s: &Server, f: F) -> Calls
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let before = s.calls();
-    f().await;
-    s.calls().since(&before)
 }
 
 #[tokio::test]

@@ -932,25 +932,38 @@ impl SetReceiver {
     }
 }
 
-#[tokio::test]
-async fn every_change_event_goes_with_a_signed_set_and_a_redelivery_repeats_its_jti() {
+/// A bus on moto whose events land in a queue, and a sink that publishes each change event
+/// with its SET signed with `key` (issuer and audience as given).
+async fn bus_with_sets(
+    moto_endpoint: &str,
+    bus: &str,
+    key: &str,
+    issuer: &str,
+    audience: &str,
+) -> (EventBridgeSink, aws_sdk_sqs::Client, String) {
     use scim_aws::events::{SetKeys, SetPublishing};
-    use scim_service::events::set;
     use scim_service::oauth::keys::{KeySet, SigningKey};
-    let moto = moto::start();
-    let eb = eventbridge(&moto.endpoint);
-    let sq = sqs(&moto.endpoint);
-    let bus = "scim-sets";
+    let eb = eventbridge(moto_endpoint);
+    let sq = sqs(moto_endpoint);
     let queue = bus_into_queue(&eb, &sq, bus).await;
-    let key = "set-signing-key-".repeat(4);
-    let (issuer, audience) = ("https://scim.example/scim/v2", "urn:example:product");
-    let sink = EventBridgeSink::new(eb.clone(), bus).with_sets(SetPublishing {
+    let sink = EventBridgeSink::new(eb, bus).with_sets(SetPublishing {
         issuer: issuer.into(),
         audience: audience.into(),
         keys: SetKeys::Fixed(std::sync::Arc::new(KeySet::new(
-            SigningKey::new(&key).unwrap(),
+            SigningKey::new(key).unwrap(),
         ))),
     });
+    (sink, sq, queue)
+}
+
+#[tokio::test]
+async fn every_change_event_goes_with_a_signed_set_and_a_redelivery_repeats_its_jti() {
+    use scim_service::events::set;
+    let moto = moto::start();
+    let key = "set-signing-key-".repeat(4);
+    let (issuer, audience) = ("https://scim.example/scim/v2", "urn:example:product");
+    let (sink, sq, queue) =
+        bus_with_sets(&moto.endpoint, "scim-sets", &key, issuer, audience).await;
     let mut receiver = SetReceiver::default();
     let mut change_events = Vec::new();
     // The batch twice: Lambda redelivers a batch whose invocation failed.
@@ -995,26 +1008,15 @@ async fn every_change_event_goes_with_a_signed_set_and_a_redelivery_repeats_its_
 
 #[tokio::test]
 async fn sets_are_pushed_to_the_receiver_and_a_refused_push_fails_for_lambda_to_retry() {
-    use scim_aws::events::{SetKeys, SetPublishing};
     use scim_service::events::set;
-    use scim_service::oauth::keys::{KeySet, SigningKey};
     use scim_test_support::graph::{reply, StandIn};
     // The SETs as the bus delivers them to a rule's target: published through moto's
     // EventBridge and read back from the queue the rule feeds.
     let moto = moto::start();
-    let eb = eventbridge(&moto.endpoint);
-    let sq = sqs(&moto.endpoint);
-    let bus = "scim-push";
-    let queue = bus_into_queue(&eb, &sq, bus).await;
     let key = "push-signing-key-".repeat(4);
     let (issuer, audience) = ("https://scim.example/scim/v2", "urn:example:receiver");
-    let sink = EventBridgeSink::new(eb.clone(), bus).with_sets(SetPublishing {
-        issuer: issuer.into(),
-        audience: audience.into(),
-        keys: SetKeys::Fixed(std::sync::Arc::new(KeySet::new(
-            SigningKey::new(&key).unwrap(),
-        ))),
-    });
+    let (sink, sq, queue) =
+        bus_with_sets(&moto.endpoint, "scim-push", &key, issuer, audience).await;
     handle_stream_batch(&sink, &batch()).await.expect("handled");
     let events: Vec<Value> = receive(&sq, &queue, 4)
         .await

@@ -128,22 +128,19 @@ pub mod set {
     /// The transaction id of a change: the same for every SET about it (re-sent or sent to
     /// several receivers).
     pub fn txn(e: &ChangeEvent) -> String {
-        digest(&[
-            "txn",
-            &e.tenant,
-            &e.request_id,
-            &e.resource_type,
-            &e.id,
-            &e.event,
-            &e.at,
-        ])
+        of_change("txn", e)
     }
 
     /// The token id: derived from the change, so a SET published again after a retry or a
     /// redelivery has the same `jti` and a receiver can drop the repeat.
     pub fn jti(e: &ChangeEvent) -> String {
+        of_change("jti", e)
+    }
+
+    /// A digest of what identifies the change, under `purpose`.
+    fn of_change(purpose: &str, e: &ChangeEvent) -> String {
         digest(&[
-            "jti",
+            purpose,
             &e.tenant,
             &e.request_id,
             &e.resource_type,
