@@ -64,6 +64,34 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _accept_rfc9967_security_events() -> None:
+    """RFC 9967 §4 adds `securityEvents` (`asyncRequest`, `eventUris`) to the
+    ServiceProviderConfig schema; scim2-models 0.12 predates it and refuses any attribute it
+    does not know, so the discovery check (and every check after it) would fail on a
+    conforming server. Here the model learns exactly that attribute, typed as the RFC
+    defines it; anything else unknown is still refused.
+    """
+    from typing import List, Literal, Optional
+
+    from pydantic import BaseModel, ConfigDict, Field
+    from pydantic.fields import FieldInfo
+    from scim2_models import ServiceProviderConfig
+
+    class SecurityEvents(BaseModel):
+        model_config = ConfigDict(extra="forbid", populate_by_name=True)
+        async_request: Literal["none", "long", "request"] = Field(alias="asyncRequest")
+        event_uris: Optional[List[str]] = Field(default=None, alias="eventUris")
+
+    ServiceProviderConfig.model_fields["security_events"] = FieldInfo(
+        annotation=Optional[SecurityEvents],
+        default=None,
+        alias="securityEvents",
+        validation_alias="securityEvents",
+        serialization_alias="securityEvents",
+    )
+    ServiceProviderConfig.model_rebuild(force=True)
+
+
 class _ExcludeTags(set):
     """Marks the exclude set for the workaround in _patch_exclude_bug."""
 
@@ -175,6 +203,7 @@ def main(argv: list[str]) -> int:
     if exclude:
         _patch_exclude_bug()
     _patch_datetime_bug()
+    _accept_rfc9967_security_events()
     resource_types = _split(args.resource_types)
 
     http = httpx2.Client(
