@@ -16,7 +16,7 @@ use scim_aws::events::{
 };
 use scim_service::auth::token_id;
 use scim_service::events::{ChangeEvent, EVENT_NAMES, EVENT_SOURCE};
-use scim_test_support::aws::{eventbridge, sqs};
+use scim_test_support::aws::{eventbridge, queue, sqs};
 use serde_json::{json, Value};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -26,27 +26,7 @@ const PASSWORD: &str = "Tr0ub4dor&3-never-published";
 /// A bus whose every `scim.provisioning` event lands in an SQS queue; returns the queue URL.
 async fn bus_into_queue(eb: &EventBridgeClient, sq: &aws_sdk_sqs::Client, bus: &str) -> String {
     eb.create_event_bus().name(bus).send().await.expect("bus");
-    let queue_url = sq
-        .create_queue()
-        .queue_name(format!("{bus}-events"))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url()
-        .expect("queue url")
-        .to_string();
-    let attrs = sq
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes");
-    let queue_arn = attrs
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .expect("queue arn")
-        .clone();
+    let (queue_url, queue_arn) = queue(sq, &format!("{bus}-events")).await;
     eb.put_rule()
         .name("scim-events-to-queue")
         .event_bus_name(bus)

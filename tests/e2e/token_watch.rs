@@ -25,7 +25,7 @@ use scim_aws::tokens::{
 };
 use scim_aws::DynamoStore;
 use scim_service::auth::token_id;
-use scim_test_support::aws::{eventbridge, secrets_manager as sm_client, sqs};
+use scim_test_support::aws::{eventbridge, queue, secrets_manager as sm_client, sqs};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
@@ -211,30 +211,6 @@ fn sns_client(endpoint: &str) -> aws_sdk_sns::Client {
         .endpoint_url(endpoint)
         .build();
     aws_sdk_sns::Client::from_conf(conf)
-}
-
-async fn queue(sq: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
-    let url = sq
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .expect("queue")
-        .queue_url()
-        .expect("queue url")
-        .to_string();
-    let arn = sq
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .expect("queue arn")
-        .clone();
-    (url, arn)
 }
 
 /// Every message now in the queue (bodies), waiting up to a second for the first.

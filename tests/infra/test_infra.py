@@ -1472,19 +1472,35 @@ def test_sam_parameters(sam_stack: Stack):
         assert str(params[param]["Default"]) == str(DEFAULT_OPTIONS[option]), param
 
 
-def test_sam_template_expands_and_lints(sam_stack: Stack, tmp_path: Path):
-    """What `sam deploy` would submit: expand the SAM transform offline, then cfn-lint it."""
+def expand_sam(sam_stack: Stack, parameters: dict[str, str], tmp_path: Path | None = None) -> Stack:
+    """template.yaml as `sam deploy` submits it (the SAM transform, offline, with CodeUri as
+    after `sam package`), and with `tmp_path` linted by cfn-lint. W2001 is ignored:
+    GradualDeployment and DeploymentType are read by the transform (DeploymentPreference),
+    so the expanded template no longer names them; the template itself is linted with W2001."""
     translator = pytest.importorskip("samtranslator.translator.transform")
     template = json.loads(json.dumps(sam_stack.template))
-    template["Globals"]["Function"]["CodeUri"] = "s3://placeholder-bucket/placeholder-key"  # as after `sam package`
+    template["Globals"]["Function"]["CodeUri"] = "s3://placeholder-bucket/placeholder-key"
 
     class NoManagedPolicies:
         def load(self):
             return {}
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
-    expanded = translator.transform(template, {}, NoManagedPolicies())
-    expanded_stack = Stack("template.yaml expanded", expanded)
+    expanded = translator.transform(template, parameters, NoManagedPolicies())
+    if tmp_path is not None:
+        out = tmp_path / "expanded.json"
+        out.write_text(json.dumps(expanded))
+        cfn_lint = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or shutil.which("cfn-lint")
+        assert cfn_lint, "cfn-lint not installed"
+        proc = subprocess.run([cfn_lint, "--ignore-checks", "W2001", "--", str(out)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return Stack("template.yaml expanded", expanded)
+
+
+def test_sam_template_expands_and_lints(sam_stack: Stack, tmp_path: Path):
+    """What `sam deploy` would submit: expand the SAM transform offline, then cfn-lint it."""
+    expanded_stack = expand_sam(sam_stack, {}, tmp_path)
+    expanded = expanded_stack.template
     apis = api_ids(sam_stack)
     served = {}
     for which, api in apis.items():
@@ -1510,14 +1526,6 @@ def test_sam_template_expands_and_lints(sam_stack: Stack, tmp_path: Path):
         else:
             assert not schemes, schemes
     assert served == {route: f["name"] for f in FUNCTIONS for route in f["routes"]}
-    out = tmp_path / "expanded.json"
-    out.write_text(json.dumps(expanded))
-    cfn_lint = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or shutil.which("cfn-lint")
-    assert cfn_lint, "cfn-lint not installed"
-    # W2001: GradualDeployment and DeploymentType are read by the transform (DeploymentPreference),
-    # so the expanded template no longer names them; the template itself is linted with W2001.
-    proc = subprocess.run([cfn_lint, "--ignore-checks", "W2001", "--", str(out)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_function_tags_name_the_binary(sam_stack: Stack):

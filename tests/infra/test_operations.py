@@ -34,6 +34,7 @@ from test_infra import (  # noqa: F401 - cdk_out, sam_stack and stack are fixtur
     TENANTS,
     api_ids,
     cdk_out,
+    expand_sam,
     expected_tenant_id,
     sam_stack,
     stack,
@@ -278,28 +279,6 @@ def test_the_table_alarms_cover_every_operation_the_functions_call():
 
 ALIAS = "live"
 STACK_ROLLBACK_ALARMS = ("HttpApi5xxAlarm", "ApplicationApi5xxAlarm", "TableSystemErrorsAlarm")
-
-
-def expand_sam(sam_stack: Stack, parameters: dict[str, str], tmp_path: Path | None = None) -> Stack:
-    """template.yaml as `sam deploy` submits it (the SAM transform, offline), optionally linted."""
-    translator = pytest.importorskip("samtranslator.translator.transform")
-    template = json.loads(json.dumps(sam_stack.template))
-    template["Globals"]["Function"]["CodeUri"] = "s3://placeholder-bucket/placeholder-key"
-
-    class NoManagedPolicies:
-        def load(self):
-            return {}
-
-    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
-    expanded = translator.transform(template, parameters, NoManagedPolicies())
-    if tmp_path is not None:
-        out = tmp_path / "expanded.json"
-        out.write_text(json.dumps(expanded))
-        cfn_lint = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or shutil.which("cfn-lint")
-        assert cfn_lint, "cfn-lint not installed"
-        proc = subprocess.run([cfn_lint, "--ignore-checks", "W2001", "--", str(out)], capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return Stack("template.yaml expanded", expanded)
 
 
 def deployed(stack: Stack) -> Stack:

@@ -121,10 +121,7 @@ impl Pusher {
 /// The `push-sets` function.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let receiver = std::env::var("SET_RECEIVER_URL")
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty());
+    let receiver = scim_aws::config::var("SET_RECEIVER_URL").map(|v| v.trim().to_string());
     let pusher = Arc::new(Pusher::new(receiver)?);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| {

@@ -517,16 +517,13 @@ impl<S: EventSink> EventSink for Arc<S> {
 /// to inserted audit records) to the bus named by `EVENT_BUS_NAME`.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let bus = std::env::var("EVENT_BUS_NAME")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or("EVENT_BUS_NAME is not set")?;
+    let bus = crate::config::var("EVENT_BUS_NAME").ok_or("EVENT_BUS_NAME is not set")?;
     let sdk = crate::sdk::load().await;
     let mut sink = EventBridgeSink::new(aws_sdk_eventbridge::Client::new(&sdk), bus);
     // RFC 9967 SETs beside the change events when the stack gives a SET signing key.
-    if let Some(secret) = env_value("SET_SIGNING_SECRET_ARN") {
-        let issuer = env_value("TENANT_URL").ok_or("TENANT_URL is not set")?;
-        let audience = env_value("SET_AUDIENCE").ok_or("SET_AUDIENCE is not set")?;
+    if let Some(secret) = crate::config::var("SET_SIGNING_SECRET_ARN") {
+        let issuer = crate::config::var("TENANT_URL").ok_or("TENANT_URL is not set")?;
+        let audience = crate::config::var("SET_AUDIENCE").ok_or("SET_AUDIENCE is not set")?;
         let keys =
             crate::oauth::SecretsKeySource::new(aws_sdk_secretsmanager::Client::new(&sdk), secret);
         if let Err(e) = keys.refresh().await {
@@ -556,10 +553,6 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
         },
     ))
     .await
-}
-
-fn env_value(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ impl SecretsKeySource {
         let now = Instant::now();
         state.attempted = Some(now);
         let keys = Arc::new(read_keys(&self.client, &self.secret_id).await?);
-        tracing::info!(kids = ?keys.kids(), "OAuth signing keys loaded");
+        tracing::info!(secret = %self.secret_id, kids = ?keys.kids(), "signing keys loaded");
         state.keys = Some(Arc::clone(&keys));
         state.read_at = Some(now);
         Ok(keys)
@@ -115,7 +115,9 @@ impl KeySource for SecretsKeySource {
         if (stale || unknown) && may_try {
             match self.read(&mut state).await {
                 Ok(keys) => return Ok(keys),
-                Err(e) => tracing::error!(error = %e, "cannot read the OAuth signing keys"),
+                Err(e) => {
+                    tracing::error!(secret = %self.secret_id, error = %e, "cannot read the signing keys")
+                }
             }
         }
         state.keys.clone().ok_or(AuthError::Unavailable)

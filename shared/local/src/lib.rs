@@ -11,7 +11,7 @@ use bytes::Bytes;
 use scim_service::app::AppApi;
 use scim_service::auth::Authenticator;
 use scim_service::http::{handle, App, ScimRequest};
-use scim_service::port::{DirectoryStore, Store};
+use scim_service::port::Store;
 use scim_service::settings::{SettingsStore, TokenAdmin};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -191,28 +191,11 @@ where
     .await
 }
 
-/// The bounds every store the local server runs on meets.
-pub trait LocalStore:
-    Store
-    + SettingsStore
-    + DirectoryStore
-    + scim_service::expiry::ExpiryIndex
-    + scim_service::oauth::clients::ClientStore
-    + scim_service::port::CatalogAdmin
-    + 'static
-{
-}
+/// The bounds every store the local server runs on meets: the application API's, for
+/// every route it mounts.
+pub trait LocalStore: scim_service::app::AppStore + 'static {}
 
-impl<S> LocalStore for S where
-    S: Store
-        + SettingsStore
-        + DirectoryStore
-        + scim_service::expiry::ExpiryIndex
-        + scim_service::oauth::clients::ClientStore
-        + scim_service::port::CatalogAdmin
-        + 'static
-{
-}
+impl<S> LocalStore for S where S: scim_service::app::AppStore + 'static {}
 
 /// The token endpoint the local server runs (`POST /oauth2/token`): Entra's keys over
 /// HTTPS (or a loopback stand-in), the signing keys fixed at start.

@@ -115,7 +115,7 @@ pub fn now_string(now: OffsetDateTime) -> String {
     format_datetime(now)
 }
 
-fn location(ctx: &Context, kind: ResourceKind, id: &str) -> String {
+pub(crate) fn location(ctx: &Context, kind: ResourceKind, id: &str) -> String {
     format!(
         "{}{}/{}",
         ctx.base_url.trim_end_matches('/'),

@@ -48,3 +48,30 @@ pub fn sqs(endpoint: &str) -> aws_sdk_sqs::Client {
         .build();
     aws_sdk_sqs::Client::from_conf(conf)
 }
+
+/// A new SQS queue `name` on `sq`: its URL and ARN (what an EventBridge rule or an SNS
+/// subscription targets).
+pub async fn queue(sq: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let url = sq
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .expect("queue url")
+        .to_string();
+    let arn = sq
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .expect("queue arn")
+        .clone();
+    (url, arn)
+}

@@ -2,10 +2,10 @@
 
 use super::{json, views, AppApi, Problem, APP_ACTOR};
 use crate::http::ScimRequest;
-use crate::oauth::clients::{self, ClientAuth, ClientStore, OAuthClient};
+use crate::oauth::clients::{self, ClientAuth, OAuthClient};
 use crate::ops::{self, Context};
-use crate::port::{CatalogAdmin, DirectoryStore, Store, StoreError};
-use crate::settings::{SettingsStore, TokenAdmin, TokenAdminError};
+use crate::port::StoreError;
+use crate::settings::{TokenAdmin, TokenAdminError};
 use crate::signin::{self, SignInClaims};
 use base64::Engine;
 use scim_core::catalog;
@@ -69,12 +69,7 @@ fn token_problem(e: TokenAdminError) -> Problem {
 
 impl<S, T> Call<'_, S, T>
 where
-    S: Store
-        + SettingsStore
-        + DirectoryStore
-        + crate::expiry::ExpiryIndex
-        + ClientStore
-        + CatalogAdmin,
+    S: super::AppStore,
     T: TokenAdmin,
 {
     fn tenant(&self) -> &str {
@@ -670,12 +665,7 @@ where
 
 impl<S, T> Call<'_, S, T>
 where
-    S: Store
-        + SettingsStore
-        + DirectoryStore
-        + crate::expiry::ExpiryIndex
-        + ClientStore
-        + CatalogAdmin,
+    S: super::AppStore,
     T: TokenAdmin,
 {
     /// Active contacts whose end date falls within `days` (default 30, at most 366) from

@@ -257,11 +257,23 @@ fn admitted(config: &AppConfig, headers: &HeaderMap) -> Result<(), Problem> {
     }
 }
 
+/// Every store port the application API's routes use (one bound for its handlers and for
+/// the servers that mount it).
+pub trait AppStore:
+    Store + SettingsStore + DirectoryStore + ExpiryIndex + ClientStore + CatalogAdmin
+{
+}
+
+impl<S> AppStore for S where
+    S: Store + SettingsStore + DirectoryStore + ExpiryIndex + ClientStore + CatalogAdmin
+{
+}
+
 /// Handles one request under `/app/v1`. The one place this API parses requests and maps
 /// errors; a panic is answered as a generic `500` problem and the process keeps serving.
 pub async fn handle<S, T>(api: &AppApi<S, T>, req: ScimRequest) -> ScimResponse
 where
-    S: Store + SettingsStore + DirectoryStore + ExpiryIndex + ClientStore + CatalogAdmin,
+    S: AppStore,
     T: TokenAdmin,
 {
     use futures::FutureExt;
@@ -306,7 +318,7 @@ async fn dispatch<S, T>(
     now: OffsetDateTime,
 ) -> Result<ScimResponse, Problem>
 where
-    S: Store + SettingsStore + DirectoryStore + ExpiryIndex + ClientStore + CatalogAdmin,
+    S: AppStore,
     T: TokenAdmin,
 {
     admitted(&api.config, &req.headers)?;

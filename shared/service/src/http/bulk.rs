@@ -128,12 +128,7 @@ async fn run_one<S: Store, A: Authenticator, const OPS: u16>(
         }
     };
     let location = match &target {
-        Target::Item(kind, id) => Some(format!(
-            "{}{}/{}",
-            ctx.base_url.trim_end_matches('/'),
-            kind.endpoint(),
-            id
-        )),
+        Target::Item(kind, id) => Some(crate::ops::location(ctx, *kind, id)),
         _ => None,
     };
     let http_method = match method {
