@@ -642,6 +642,22 @@ impl Store for Faulty {
     async fn clear_inactive_email(&self, t: &str, email: &str, holder: &str) -> StoreResult<()> {
         self.inner.clear_inactive_email(t, email, holder).await
     }
+
+    async fn accept_job(
+        &self,
+        job: &scim_service::jobs::Job,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.inner.accept_job(job, at).await
+    }
+
+    async fn job(&self, t: &str, txn: &str) -> StoreResult<Option<scim_service::jobs::JobRecord>> {
+        self.inner.job(t, txn).await
+    }
+
+    async fn finish_job(&self, t: &str, txn: &str, sets: &[String]) -> StoreResult<()> {
+        self.inner.finish_job(t, txn, sets).await
+    }
 }
 
 impl ExpiryIndex for Faulty {

@@ -896,6 +896,7 @@ async fn server_with_timeouts(
             base_url: None,
             realm: "scim-test".into(),
             tenant: Some(TENANT.into()),
+            async_requests: Default::default(),
         },
     };
     tokio::spawn(scim_local::serve_with_app_timeouts(

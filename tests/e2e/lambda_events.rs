@@ -22,6 +22,7 @@ fn app<A: Authenticator>(s: &Server, auth: A) -> App<DynamoStore, A> {
             base_url: None,
             realm: "scim-test".into(),
             tenant: Some(crate::harness::TENANT.into()),
+            async_requests: Default::default(),
         },
     }
 }

@@ -9,6 +9,7 @@
 use scim_test_support::{harness, moto};
 
 mod app_api;
+mod async_requests;
 mod budgets;
 mod bulk;
 mod concurrency;

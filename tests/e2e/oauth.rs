@@ -124,6 +124,7 @@ impl OAuthServer {
                 base_url: None,
                 realm: "scim-test".into(),
                 tenant: Some(tenant.into()),
+                async_requests: Default::default(),
             },
         };
         tokio::spawn(async move {

@@ -38,6 +38,7 @@ pub async fn set_end_date(
         request_id: format!("admin-{}", uuid::Uuid::now_v7()),
         // The command's one clock reading, as the HTTP edge takes one per request.
         now: time::OffsetDateTime::now_utc(),
+        replay: None,
     };
     let write = ops::ItemWrite {
         kind: ResourceKind::User,

@@ -2,6 +2,7 @@
 //! fails the cold start with a message naming it.
 
 use scim_service::http::HttpConfig;
+use scim_service::jobs::AsyncRequests;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -75,6 +76,13 @@ impl Config {
             base_url: self.base_url.clone(),
             realm: self.realm.clone(),
             tenant: Some(self.tenant_id.clone()),
+            // `request` in a stack, whose async-worker runs the jobs the write functions
+            // store; unset (`cargo lambda watch`, the local gateway): nothing would run them,
+            // so `Prefer: respond-async` is answered synchronously.
+            async_requests: match var("ASYNC_REQUESTS").as_deref() {
+                Some("request") => AsyncRequests::Stored,
+                _ => AsyncRequests::Off,
+            },
         }
     }
 }

@@ -412,6 +412,60 @@ impl EventSink for EventBridgeSink {
     }
 }
 
+/// Puts already signed SETs (an asynchronous request's completions) on the bus as
+/// `scim.security-event` entries, `Detail` `{"set", "jti", "txn"}` like a change event's
+/// SET, at most 10 per call; a call with failed entries is retried whole (`retry`), and
+/// what still failed is an error (the caller's job runs again and puts the same `jti`s).
+pub async fn put_sets(
+    client: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    sets: &[String],
+    retry: Retry,
+) -> Result<(), String> {
+    for chunk in sets.chunks(MAX_ENTRIES_PER_PUT) {
+        let entries: Vec<PutEventsRequestEntry> = chunk
+            .iter()
+            .map(|token| {
+                let claim = |name: &str| {
+                    scim_service::oauth::jwt::Jws::parse(token)
+                        .ok()
+                        .and_then(|j| j.claim_str(name).map(str::to_string))
+                        .unwrap_or_default()
+                };
+                PutEventsRequestEntry::builder()
+                    .event_bus_name(bus)
+                    .source(EVENT_SOURCE)
+                    .detail_type(set::DETAIL_TYPE)
+                    .detail(
+                        json!({"set": token, "jti": claim("jti"), "txn": claim("txn")}).to_string(),
+                    )
+                    .build()
+            })
+            .collect();
+        let lost = with_retries(1, retry, |_| {
+            let entries = entries.clone();
+            async move {
+                match client.put_events().set_entries(Some(entries)).send().await {
+                    Ok(out) if out.failed_entry_count() == 0 => Vec::new(),
+                    Ok(out) => {
+                        tracing::warn!(failed = out.failed_entry_count(), "PutEvents: SET entries failed");
+                        vec![0]
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %aws_sdk_eventbridge::error::DisplayErrorContext(&e), "PutEvents failed");
+                        vec![0]
+                    }
+                }
+            }
+        })
+        .await;
+        if !lost.is_empty() {
+            return Err("completion SETs not published".into());
+        }
+    }
+    Ok(())
+}
+
 /// One JSON line per event ([`envelope`]): to the log (target `scim::events`), or
 /// appended to a file.
 #[derive(Debug, Clone)]

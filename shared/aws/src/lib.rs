@@ -9,6 +9,8 @@ pub mod events;
 pub mod expiry;
 #[cfg(feature = "https")]
 pub mod https;
+#[cfg(feature = "events")]
+pub mod jobs;
 pub mod lambda;
 pub mod metrics;
 pub mod oauth;

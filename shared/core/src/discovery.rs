@@ -22,6 +22,9 @@ pub struct ProviderFacts {
     /// The RFC 9967 SET event URIs the service publishes (`securityEvents.eventUris`);
     /// none: no `securityEvents` attribute.
     pub event_uris: &'static [&'static str],
+    /// Whether writes sent with `Prefer: respond-async` are run asynchronously
+    /// (`securityEvents.asyncRequest`: `"request"`, else `"none"`).
+    pub async_requests: bool,
 }
 
 pub fn service_provider_config(facts: &ProviderFacts) -> Value {
@@ -72,12 +75,14 @@ pub fn service_provider_config(facts: &ProviderFacts) -> Value {
     if let (Some(uri), Some(obj)) = (&facts.documentation_uri, doc.as_object_mut()) {
         obj.insert("documentationUri".into(), json!(uri));
     }
-    // RFC 9967 §4. Asynchronous requests (`Prefer: respond-async`) are not offered: every
-    // request completes before its answer.
+    // RFC 9967 §4: the SETs published, and whether `Prefer: respond-async` is honoured.
     if let (false, Some(obj)) = (facts.event_uris.is_empty(), doc.as_object_mut()) {
         obj.insert(
             "securityEvents".into(),
-            json!({"asyncRequest": "none", "eventUris": facts.event_uris}),
+            json!({
+                "asyncRequest": if facts.async_requests { "request" } else { "none" },
+                "eventUris": facts.event_uris,
+            }),
         );
     }
     doc
@@ -216,6 +221,7 @@ mod tests {
             documentation_uri: None,
             token_endpoint: None,
             event_uris: &[],
+            async_requests: false,
         };
         let spc = service_provider_config(&facts);
         assert!(spc.get("securityEvents").is_none());
@@ -226,12 +232,18 @@ mod tests {
         let spc = service_provider_config(&ProviderFacts {
             token_endpoint: Some("https://x/oauth2/token".into()),
             event_uris: &["urn:ietf:params:scim:event:prov:delete"],
-            ..facts
+            ..facts.clone()
         });
         assert_eq!(
             spc["securityEvents"],
             json!({"asyncRequest": "none", "eventUris": ["urn:ietf:params:scim:event:prov:delete"]})
         );
+        let offered = service_provider_config(&ProviderFacts {
+            event_uris: &["urn:ietf:params:scim:event:misc:asyncresp"],
+            async_requests: true,
+            ..facts.clone()
+        });
+        assert_eq!(offered["securityEvents"]["asyncRequest"], "request");
         assert_eq!(spc["authenticationSchemes"][1]["type"], "oauth2");
         assert_eq!(
             spc["authenticationSchemes"][1]["documentationUri"],

@@ -3,6 +3,7 @@
 //!
 //! Used by the `scim-local` binary and by the end-to-end tests; never by a Lambda function.
 
+pub mod jobs;
 pub mod stream;
 pub mod tokens;
 

@@ -71,11 +71,14 @@ async fn main() -> Result<(), String> {
     let listener = scim_local::bind(addr).await?;
     let base_url = format!("http://{addr}/scim/v2");
     let store = DynamoStore::new(client, table);
-    let config = HttpConfig {
+    let mut config = HttpConfig {
         base_url: Some(base_url.clone()),
         realm: format!("scim-{tenant}"),
         tenant: Some(tenant.clone()),
+        async_requests: Default::default(),
     };
+    // `Prefer: respond-async`: jobs run by a task here, as async-worker runs them in a stack.
+    config.async_requests = scim_local::jobs::start(store.clone(), &config)?;
     println!("SCIM 2.0 service on {engine}");
     println!("  Tenant URL / Base URL: {base_url}");
     // Change events: follow the table's stream, as publish-events does in a stack.

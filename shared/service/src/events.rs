@@ -84,10 +84,19 @@ pub mod set {
     pub const DELETE: &str = "urn:ietf:params:scim:event:prov:delete";
     pub const ACTIVATE: &str = "urn:ietf:params:scim:event:prov:activate";
     pub const DEACTIVATE: &str = "urn:ietf:params:scim:event:prov:deactivate";
+    /// The completion of an asynchronous request (RFC 9967 §2.5.1.3; `crate::jobs`).
+    pub const ASYNC_RESPONSE: &str = "urn:ietf:params:scim:event:misc:asyncresp";
 
     /// Every event URI this service publishes (ServiceProviderConfig's
     /// `securityEvents.eventUris`).
-    pub const EVENT_URIS: &[&str] = &[CREATE_NOTICE, PATCH_NOTICE, DELETE, ACTIVATE, DEACTIVATE];
+    pub const EVENT_URIS: &[&str] = &[
+        CREATE_NOTICE,
+        PATCH_NOTICE,
+        DELETE,
+        ACTIVATE,
+        DEACTIVATE,
+        ASYNC_RESPONSE,
+    ];
 
     /// The event URIs (with their payloads) of a change event. Changes are published in
     /// "notice" mode: the attributes that changed, never their values (no personal data in
@@ -135,6 +144,12 @@ pub mod set {
     /// redelivery has the same `jti` and a receiver can drop the repeat.
     pub fn jti(e: &ChangeEvent) -> String {
         of_change("jti", e)
+    }
+
+    /// The token id of an asynchronous request's completion: derived from the tenant and
+    /// the completion's `txn`, so a completion published again has the same `jti`.
+    pub fn async_jti(tenant: &str, txn: &str) -> String {
+        digest(&["asyncresp", tenant, txn])
     }
 
     /// A digest of what identifies the change, under `purpose`.

@@ -24,6 +24,9 @@ use time::OffsetDateTime;
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
 mod bulk;
+mod jobs;
+
+pub use jobs::run_job;
 
 /// A SCIM operation; each Lambda function serves one (discovery serves the rest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,8 @@ pub enum Operation {
     Discovery,
     /// `POST /Bulk` (RFC 7644 §3.7): each operation runs as its own single request would.
     Bulk,
+    /// `GET /AsyncRequests/{txn}`: an asynchronous request's completion (RFC 9967 §2.5.1).
+    AsyncStatus,
 }
 
 impl Operation {
@@ -58,6 +63,7 @@ impl Operation {
         Operation::Discovery,
         Operation::Catalog,
         Operation::Bulk,
+        Operation::AsyncStatus,
     ];
 
     /// This operation's bit in an operation set ([`op_set`]).
@@ -79,6 +85,7 @@ impl Operation {
             Operation::Discovery => 1 << 12,
             Operation::Catalog => 1 << 13,
             Operation::Bulk => 1 << 14,
+            Operation::AsyncStatus => 1 << 15,
         }
     }
 
@@ -101,6 +108,7 @@ impl Operation {
             Operation::Discovery => "discovery",
             Operation::Catalog => "catalog-read",
             Operation::Bulk => "bulk",
+            Operation::AsyncStatus => "async-status",
         }
     }
 }
@@ -135,6 +143,7 @@ const fn holds(set: u16, op: Operation) -> bool {
         Operation::Discovery => Operation::Discovery.bit(),
         Operation::Catalog => Operation::Catalog.bit(),
         Operation::Bulk => Operation::Bulk.bit(),
+        Operation::AsyncStatus => Operation::AsyncStatus.bit(),
     };
     set & both != 0
 }
@@ -162,6 +171,8 @@ enum Target {
     ResourceTypes(Option<String>),
     Schemas(Option<String>),
     Bulk,
+    /// `/AsyncRequests/{txn}`.
+    AsyncRequest(String),
     Unsupported(&'static str),
 }
 
@@ -242,6 +253,9 @@ pub struct HttpConfig {
     pub realm: String,
     /// The tenant a principal must belong to, when this deployment serves one tenant.
     pub tenant: Option<String>,
+    /// Whether writes sent with `Prefer: respond-async` are accepted as jobs
+    /// ([`crate::jobs`]), and what runs them in this process.
+    pub async_requests: crate::jobs::AsyncRequests,
 }
 
 /// Everything a handler needs, built once per cold start.
@@ -393,6 +407,7 @@ async fn handle_inner<S: Store + SettingsStore, A: Authenticator, const OPS: u16
         token_id: principal.token_id.clone(),
         request_id: request_id.to_string(),
         now: clock,
+        replay: None,
     };
     // An id longer than any the store assigns names nothing, and would not fit a key
     // (`scim_core::limits`): it is unknown, whatever the method.
@@ -402,11 +417,33 @@ async fn handle_inner<S: Store + SettingsStore, A: Authenticator, const OPS: u16
             return Err((e, token, Some(op)));
         }
     }
+    if is_write(op)
+        && app.config.async_requests.offered()
+        && crate::jobs::prefers_async(&req.headers)
+    {
+        let accepted = jobs::accept(app, &ctx, req, &prefix, op).await;
+        return accepted
+            .map(|r| (r, token.clone(), Some(op)))
+            .map_err(|e| (e, token, Some(op)));
+    }
     let result = dispatch::<S, A, OPS>(app, &ctx, &target, op, req).await;
     match result {
         Ok(r) => Ok((r, token, Some(op))),
         Err(e) => Err((e, token, Some(op))),
     }
+}
+
+/// The operations a client may ask to run asynchronously (RFC 9967 §2.5.1.1: POST, PUT,
+/// PATCH, DELETE; a search is a POST that writes nothing, and is always answered at once).
+fn is_write(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::Create(_)
+            | Operation::Replace(_)
+            | Operation::Patch(_)
+            | Operation::Delete(_)
+            | Operation::Bulk
+    )
 }
 
 /// Splits `.../{Users|Groups|...}[/{id}]` off the path; returns the target and the prefix
@@ -448,6 +485,7 @@ fn route(path: &str) -> Option<(Target, String)> {
         ("resourcetypes", r) => Target::ResourceTypes(r),
         ("schemas", r) => Target::Schemas(r),
         ("bulk", None) => Target::Bulk,
+        ("asyncrequests", Some(txn)) => Target::AsyncRequest(txn),
         ("me", _) => Target::Unsupported("The /Me endpoint is not supported."),
         _ => return None,
     };
@@ -463,6 +501,7 @@ fn is_endpoint(s: &str) -> bool {
         "roles",
         "resourcetypes",
         "schemas",
+        "asyncrequests",
         "me",
     ]
     .iter()
@@ -519,6 +558,10 @@ fn operation(target: &Target, method: &Method) -> ScimResult<Operation> {
         }
         Target::Bulk => match *method {
             Method::POST => Operation::Bulk,
+            _ => return Err(wrong()),
+        },
+        Target::AsyncRequest(_) => match *method {
+            Method::GET => Operation::AsyncStatus,
             _ => return Err(wrong()),
         },
         Target::Unsupported(_) => match *method {
@@ -778,14 +821,23 @@ async fn dispatch<S: Store, A: Authenticator, const OPS: u16>(
         (Operation::Bulk, _) if const { holds(OPS, Operation::Bulk) } => {
             bulk::run::<S, A, OPS>(app, ctx, req).await
         }
+        (Operation::AsyncStatus, Target::AsyncRequest(txn))
+            if const { holds(OPS, Operation::AsyncStatus) } =>
+        {
+            jobs::status(store, ctx, txn).await
+        }
         (Operation::Discovery, t) if const { holds(OPS, Operation::Discovery) } => {
-            discovery_response(ctx, t)
+            discovery_response(ctx, t, app.config.async_requests.offered())
         }
         _ => Err(ScimError::not_found("There is no such endpoint.")),
     }
 }
 
-fn discovery_response(ctx: &Context, target: &Target) -> ScimResult<ScimResponse> {
+fn discovery_response(
+    ctx: &Context,
+    target: &Target,
+    async_requests: bool,
+) -> ScimResult<ScimResponse> {
     let base = &ctx.base_url;
     let list = |items: Vec<Value>| {
         let n = items.len() as u64;
@@ -804,6 +856,7 @@ fn discovery_response(ctx: &Context, target: &Target) -> ScimResult<ScimResponse
             documentation_uri: None,
             token_endpoint: Some(crate::oauth::token_endpoint_for(base)),
             event_uris: crate::events::set::EVENT_URIS,
+            async_requests,
         }),
         Target::ResourceTypes(None) => list(discovery::resource_types(base)),
         Target::ResourceTypes(Some(id)) => discovery::find_resource_type(id, base)

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod events;
 pub mod expiry;
 pub mod http;
+pub mod jobs;
 pub mod oauth;
 pub mod ops;
 pub mod password;

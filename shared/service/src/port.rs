@@ -300,6 +300,29 @@ pub trait Store: Send + Sync {
         email: &str,
         holder: &str,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Stores an accepted asynchronous request ([`crate::jobs`]): one put of its job item
+    /// (`job.tenant`, `job.txn`), kept until [`crate::jobs::RETENTION`] after `at`.
+    fn accept_job(
+        &self,
+        job: &crate::jobs::Job,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// A job item (consistent read): its request until it has run, its completion after.
+    fn job(
+        &self,
+        tenant: &str,
+        txn: &str,
+    ) -> impl Future<Output = StoreResult<Option<crate::jobs::JobRecord>>> + Send;
+
+    /// Records a job's completion SETs on its item and drops the request it held.
+    fn finish_job(
+        &self,
+        tenant: &str,
+        txn: &str,
+        sets: &[String],
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// A group as the application API names it: id and display name.

@@ -77,6 +77,7 @@ fn http_config() -> HttpConfig {
         base_url: Some("http://127.0.0.1:8080/scim/v2".into()),
         realm: "scim-bench".into(),
         tenant: Some(TENANT.into()),
+        async_requests: Default::default(),
     }
 }
 
@@ -344,6 +345,26 @@ impl Store for CannedStore {
     }
 
     async fn clear_inactive_email(&self, _t: &str, _e: &str, _h: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn accept_job(
+        &self,
+        _job: &scim_service::jobs::Job,
+        _at: time::OffsetDateTime,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn job(
+        &self,
+        _t: &str,
+        _txn: &str,
+    ) -> StoreResult<Option<scim_service::jobs::JobRecord>> {
+        Ok(None)
+    }
+
+    async fn finish_job(&self, _t: &str, _txn: &str, _sets: &[String]) -> StoreResult<()> {
         Ok(())
     }
 }

@@ -130,7 +130,10 @@ impl Server {
             base_url: None,
             realm: "scim-test".into(),
             tenant: Some(TENANT.into()),
+            async_requests: Default::default(),
         };
+        // Asynchronous requests run by the local server's task, over the same store.
+        config.async_requests = scim_local::jobs::start(store.clone(), &config).expect("jobs");
         configure(&mut config);
         let gate = std::sync::Arc::new(scim_service::settings::Gate::default());
         let tokens = scim_local::tokens::LocalTokens::new(TENANT, &token, None)

@@ -29,6 +29,7 @@ mod errors;
 mod expiry;
 pub mod instrument;
 mod items;
+pub mod jobs;
 pub mod keys;
 mod lifecycle;
 mod lists;
@@ -259,5 +260,25 @@ impl Store for DynamoStore {
         holder: &str,
     ) -> StoreResult<()> {
         lifecycle::clear_inactive_email(self, tenant, email, holder).await
+    }
+
+    async fn accept_job(
+        &self,
+        job: &scim_service::jobs::Job,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<()> {
+        jobs::accept(self, job, at).await
+    }
+
+    async fn job(
+        &self,
+        tenant: &str,
+        txn: &str,
+    ) -> StoreResult<Option<scim_service::jobs::JobRecord>> {
+        jobs::job(self, tenant, txn).await
+    }
+
+    async fn finish_job(&self, tenant: &str, txn: &str, sets: &[String]) -> StoreResult<()> {
+        jobs::finish(self, tenant, txn, sets).await
     }
 }

@@ -168,6 +168,7 @@ where
             token_id: APP_ACTOR.to_string(),
             request_id: crate::http::request_id(self.req),
             now: self.now,
+            replay: None,
         }
     }
 

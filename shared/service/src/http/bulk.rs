@@ -10,7 +10,7 @@ use super::{
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use scim_core::bulk::{self, BulkMethod, BulkOperation, Step, BULK_RESPONSE_URN};
+use scim_core::bulk::{self, BulkMethod, BulkOperation, BulkRequest, Step, BULK_RESPONSE_URN};
 use scim_core::error::{ScimError, ScimResult};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -22,17 +22,17 @@ use std::time::{Duration, Instant};
 pub const TIME_BUDGET: Duration = Duration::from_secs(20);
 
 /// What one operation answered.
-struct Outcome {
-    status: StatusCode,
-    location: Option<String>,
-    version: Option<String>,
+pub(super) struct Outcome {
+    pub(super) status: StatusCode,
+    pub(super) location: Option<String>,
+    pub(super) version: Option<String>,
     /// The id a successful POST created (what `bulkId:` references resolve to).
-    created: Option<String>,
-    error: Option<ScimError>,
+    pub(super) created: Option<String>,
+    pub(super) error: Option<ScimError>,
 }
 
 impl Outcome {
-    fn failed(e: ScimError) -> Outcome {
+    pub(super) fn failed(e: ScimError) -> Outcome {
         Outcome {
             status: StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             location: None,
@@ -43,27 +43,57 @@ impl Outcome {
     }
 }
 
+/// Reads a bulk request's body: its size, media type, syntax and operations.
+pub(super) fn read(req: &ScimRequest) -> ScimResult<BulkRequest> {
+    if req.body.len() > bulk::MAX_PAYLOAD_BYTES {
+        return Err(bulk::too_large(req.body.len()));
+    }
+    let body = json_body_unbounded(req)?;
+    bulk::parse(&body)
+}
+
 pub(super) async fn run<S: Store, A: Authenticator, const OPS: u16>(
     app: &App<S, A>,
     ctx: &Context,
     req: &ScimRequest,
 ) -> ScimResult<ScimResponse> {
+    let request = read(req)?;
+    let outcomes = execute::<S, A, OPS>(app, ctx, req, &request, TIME_BUDGET).await;
+    // The operations that ran (or were refused), in request order.
+    let results: Vec<Value> = request
+        .operations
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(op, outcome)| {
+            outcome.map(|o| Value::Object(result(&op.method_name, op.bulk_id.as_deref(), o)))
+        })
+        .collect();
+    let body = json!({"schemas": [BULK_RESPONSE_URN], "Operations": results});
+    Ok(ScimResponse::json(StatusCode::OK, &body))
+}
+
+/// Runs a bulk request's operations in the core's order, until `failOnErrors` stops it;
+/// none starts after `budget`. Each operation's outcome, by its index in the request
+/// (`None`: not run, `failOnErrors` was reached first). When the request is a job's
+/// (`ctx.replay`), each operation's creates derive their ids from `{replay}:{index}`.
+pub(super) async fn execute<S: Store, A: Authenticator, const OPS: u16>(
+    app: &App<S, A>,
+    ctx: &Context,
+    req: &ScimRequest,
+    request: &BulkRequest,
+    budget: Duration,
+) -> Vec<Option<Outcome>> {
     let started = Instant::now();
-    if req.body.len() > bulk::MAX_PAYLOAD_BYTES {
-        return Err(bulk::too_large(req.body.len()));
-    }
-    let body = json_body_unbounded(req)?;
-    let request = bulk::parse(&body)?;
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut outcomes: Vec<Option<Outcome>> = request.operations.iter().map(|_| None).collect();
     let mut errors = 0usize;
-    for step in bulk::plan(&request) {
+    for step in bulk::plan(request) {
         if request.fail_on_errors.is_some_and(|limit| errors >= limit) {
             break;
         }
         let (index, outcome) = match step {
             Step::Refuse(i, why) => (i, Outcome::failed(why.error())),
-            Step::Run(i) if started.elapsed() >= TIME_BUDGET => (
+            Step::Run(i) if started.elapsed() >= budget => (
                 i,
                 Outcome::failed(ScimError::new(
                     503,
@@ -73,6 +103,17 @@ pub(super) async fn run<S: Store, A: Authenticator, const OPS: u16>(
             ),
             Step::Run(i) => {
                 let op = &request.operations[i];
+                let own;
+                let ctx = match &ctx.replay {
+                    Some(seed) => {
+                        own = Context {
+                            replay: Some(format!("{seed}:{i}")),
+                            ..ctx.clone()
+                        };
+                        &own
+                    }
+                    None => ctx,
+                };
                 (i, run_one::<S, A, OPS>(app, ctx, req, op, &ids).await)
             }
         };
@@ -84,15 +125,7 @@ pub(super) async fn run<S: Store, A: Authenticator, const OPS: u16>(
         }
         outcomes[index] = Some(outcome);
     }
-    // The operations that ran (or were refused), in request order.
-    let results: Vec<Value> = request
-        .operations
-        .iter()
-        .zip(outcomes)
-        .filter_map(|(op, outcome)| outcome.map(|o| result(op, o)))
-        .collect();
-    let body = json!({"schemas": [BULK_RESPONSE_URN], "Operations": results});
-    Ok(ScimResponse::json(StatusCode::OK, &body))
+    outcomes
 }
 
 /// Runs one operation as the single request it stands for.
@@ -184,44 +217,51 @@ async fn run_one<S: Store, A: Authenticator, const OPS: u16>(
             location,
             ..Outcome::failed(e)
         },
-        Ok(r) => {
-            let header = |name: http::header::HeaderName| {
-                r.headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            let location = header(http::header::LOCATION).or(location);
-            let created = (method == BulkMethod::Post)
-                .then(|| {
-                    serde_json::from_slice::<Value>(&r.body)
-                        .ok()
-                        .and_then(|b| b.get("id").and_then(Value::as_str).map(str::to_string))
-                        .or_else(|| {
-                            location
-                                .as_deref()
-                                .and_then(|l| l.rsplit('/').next())
-                                .map(str::to_string)
-                        })
-                })
-                .flatten();
-            Outcome {
-                status: r.status,
-                version: header(http::header::ETAG),
-                location,
-                created,
-                error: None,
-            }
+        Ok(r) => Outcome::answered(&r, method == BulkMethod::Post, location),
+    }
+}
+
+impl Outcome {
+    /// A successful single request's answer: its status, `Location`, `ETag`, and for a
+    /// create the id it made.
+    pub(super) fn answered(r: &ScimResponse, create: bool, location: Option<String>) -> Outcome {
+        let header = |name: http::header::HeaderName| {
+            r.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let location = header(http::header::LOCATION).or(location);
+        let created = create
+            .then(|| {
+                serde_json::from_slice::<Value>(&r.body)
+                    .ok()
+                    .and_then(|b| b.get("id").and_then(Value::as_str).map(str::to_string))
+                    .or_else(|| {
+                        location
+                            .as_deref()
+                            .and_then(|l| l.rsplit('/').next())
+                            .map(str::to_string)
+                    })
+            })
+            .flatten();
+        Outcome {
+            status: r.status,
+            version: header(http::header::ETAG),
+            location,
+            created,
+            error: None,
         }
     }
 }
 
 /// One entry of the response's `Operations` (RFC 7644 §3.7.3): `status` as a string, the
-/// SCIM error as `response` for a failure.
-fn result(op: &BulkOperation, o: Outcome) -> Value {
+/// SCIM error as `response` for a failure. Also the payload of an asynchronous request's
+/// completion event (RFC 9967 §2.5.1.3).
+pub(super) fn result(method: &str, bulk_id: Option<&str>, o: Outcome) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("method".into(), json!(op.method_name));
-    if let Some(b) = &op.bulk_id {
+    m.insert("method".into(), json!(method));
+    if let Some(b) = bulk_id {
         m.insert("bulkId".into(), json!(b));
     }
     if let Some(l) = o.location {
@@ -234,5 +274,5 @@ fn result(op: &BulkOperation, o: Outcome) -> Value {
     if let Some(e) = o.error {
         m.insert("response".into(), e.to_json());
     }
-    Value::Object(m)
+    m
 }

@@ -217,6 +217,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
             base_url: None,
             realm: "x".into(),
             tenant: Some(TENANT.into()),
+            async_requests: Default::default(),
         },
     };
     let mut headers = http::HeaderMap::new();

@@ -220,6 +220,7 @@ async fn main_inner(args: Args) -> Result<bool, String> {
                 base_url: Some("https://scim.example.com/scim/v2".into()),
                 realm: "scim-cost".into(),
                 tenant: Some(TENANT.into()),
+                async_requests: Default::default(),
             },
         },
         capacity: Arc::clone(&capacity),
