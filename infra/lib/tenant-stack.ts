@@ -83,11 +83,6 @@ export const APP_INVOKE_PATH = '*/*/app/v1/*';
 
 const TIMEOUT_SECONDS: Record<FunctionDef['kind'], number> = { http: 10, rotation: 30, schedule: 300, stream: 60, event: 60 };
 
-// A stream function's event source mapping is functions.json's streamMapping (same values as
-// template.yaml): only the records its filter names (publish-events: inserted audit records;
-// async-worker: inserted job items; TTL deletions are REMOVEs), partial batch failures
-// reported, failing batches bisected, retries and record age bounded, then a dead-letter queue.
-
 // Event functions (entra-guest-cleanup; same values as template.yaml): EventBridge retries a
 // delivery it cannot make (e.g. Lambda throttled) for up to 6 hours, Lambda retries a failed
 // invocation twice; what is still undelivered or failing lands in the function's queue.
@@ -517,7 +512,11 @@ export class TenantStack extends Stack {
         alarms.forRule(`${P}ScheduleFailuresAlarm`, `${def.name}-schedule`, rule.ref, undefined,
           `${def.name}: the schedule could not run the job (see its dead-letter queue)`);
       } else if (def.kind === 'stream' && def.streamMapping) {
-        // L1 on purpose: the L2 DynamoEventSource would add its own grants to the role.
+        // functions.json's streamMapping (same values as template.yaml): only the records its
+        // filter names (publish-events: inserted audit records; async-worker: inserted job
+        // items; TTL deletions are REMOVEs), partial batch failures reported, failing batches
+        // bisected, retries and record age bounded, then a dead-letter queue. L1 on purpose:
+        // the L2 DynamoEventSource would add its own grants to the role.
         const m = def.streamMapping;
         new lambda.CfnEventSourceMapping(this, `${P}${m.records}`, {
           functionName: alias.functionArn,
