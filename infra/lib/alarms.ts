@@ -196,9 +196,9 @@ export class Alarms {
     return { throttles: out[0], systemErrors: out[1] };
   }
 
-  /** publish-events is falling behind the table's stream. */
-  forIteratorAge(id: string, name: string, functionName: string): void {
-    this.add(id, `${name}-iterator-age`, `${name}: the oldest stream record it read is ${ALARM.iteratorAgeMilliseconds / 60000} minutes old (change events are late; after 1 h they go to the dead-letter queue)`, {
+  /** A stream function (publish-events, async-worker) is falling behind the table's stream. */
+  forIteratorAge(id: string, name: string, functionName: string, maximumRecordAgeSeconds: number): void {
+    this.add(id, `${name}-iterator-age`, `${name}: the oldest stream record it read is ${ALARM.iteratorAgeMilliseconds / 60000} minutes old (its work is late; after ${maximumRecordAgeSeconds / 3600} h a record goes to the dead-letter queue)`, {
       namespace: 'AWS/Lambda', metricName: 'IteratorAge', dimensions: { FunctionName: functionName }, statistic: 'Maximum',
     }, ALARM.iteratorAgeMilliseconds);
   }

@@ -24,6 +24,8 @@ export const ENVIRONMENT_VARIABLES = [
   'EVENT_BUS_NAME',
   'RUST_LOG',
   'SET_RECEIVER_URL',
+  'SET_SIGNING_SECRET_ARN',
+  'SET_AUDIENCE',
 ] as const;
 export type EnvironmentVariable = (typeof ENVIRONMENT_VARIABLES)[number];
 /** The environment of a function without an "environment" list (every function before /app/v1);
@@ -34,6 +36,28 @@ export const COMMON_ENVIRONMENT: readonly EnvironmentVariable[] = ['TABLE_NAME',
 export function environmentVariables(def: FunctionDef): readonly EnvironmentVariable[] {
   if (def.environment) return def.environment;
   return def.signingSecret.length > 0 ? [...COMMON_ENVIRONMENT, 'SIGNING_SECRET_ARN'] : COMMON_ENVIRONMENT;
+}
+
+/** How the SCIM functions treat `Prefer: respond-async` (RFC 9967's securityEvents.asyncRequest):
+ * "request", a write is accepted as a job item that async-worker runs from the table's stream.
+ * Every SCIM function gets it (isScimFunction) beside its environment; lambda-gateway, which
+ * runs no worker, leaves it unset, and the functions then answer such requests synchronously. */
+export const ASYNC_REQUESTS = 'request';
+
+/** A function serving the SCIM protocol (routes under /scim/v2, $default): not the token endpoint. */
+export function isScimFunction(def: FunctionDef): boolean {
+  return def.api === 'scim' && !def.routes.includes(TOKEN_ROUTE);
+}
+
+/** A stream function's event source mapping on the table's stream (functions.json "streamMapping"). */
+export interface StreamMapping {
+  /** The mapping's name: SAM's event name, the CDK construct `<Function><records>`. */
+  readonly records: string;
+  /** The FilterCriteria pattern, verbatim. */
+  readonly filter: Record<string, unknown>;
+  readonly batchSize: number;
+  readonly maximumRetryAttempts: number;
+  readonly maximumRecordAgeInSeconds: number;
 }
 
 export interface FunctionDef {
@@ -62,13 +86,16 @@ export interface FunctionDef {
   readonly sns: string[];
   /** DynamoDB Streams actions on the table's stream (stream functions). */
   readonly stream: string[];
+  /** Stream functions: the event source mapping (filter, batch size, retries, record age). */
+  readonly streamMapping?: StreamMapping;
   /** Actions on the change events' dead-letter queue. */
   readonly sqs: string[];
   /** Actions on the SET signing key secret (publish-events signs the RFC 9967 SETs). */
   readonly setSigningSecret: string[];
   /** Actions on the Entra app registration's credentials secret (entra-guest-cleanup). */
   readonly entraSecret: string[];
-  /** Actions on the function's own dead-letter queue (event functions). */
+  /** Actions on the function's own dead-letter queue (event and schedule functions; a stream
+   * function with one sends its failed records there instead of the change events' queue). */
   readonly failureQueue: string[];
   /** The EventBridge pattern (on the tenant's bus) that invokes an event function. */
   readonly eventPattern?: Record<string, string[]>;
@@ -269,6 +296,7 @@ export function loadFunctions(file: string): FunctionDef[] {
       events: stringList(file, `${f.name}.events`, f.events ?? []),
       sns: stringList(file, `${f.name}.sns`, f.sns ?? []),
       stream: stringList(file, `${f.name}.stream`, f.stream ?? []),
+      streamMapping: f.streamMapping as StreamMapping | undefined,
       sqs: stringList(file, `${f.name}.sqs`, f.sqs ?? []),
       setSigningSecret: stringList(file, `${f.name}.setSigningSecret`, f.setSigningSecret ?? []),
       entraSecret: stringList(file, `${f.name}.entraSecret`, f.entraSecret ?? []),
@@ -295,7 +323,7 @@ export function loadFunctions(file: string): FunctionDef[] {
     noWildcards(file, `${f.name}.sqs`, def.sqs, 'sqs');
     noWildcards(file, `${f.name}.entraSecret`, def.entraSecret, 'secretsmanager');
     noWildcards(file, `${f.name}.setSigningSecret`, def.setSigningSecret, 'secretsmanager');
-    if (def.setSigningSecret.length > 0 && def.kind !== 'stream') fail(file, `${f.name}: only the stream publisher signs SETs`);
+    if (def.setSigningSecret.length > 0 && def.kind !== 'stream') fail(file, `${f.name}: only stream functions (publish-events, async-worker) sign SETs`);
     noWildcards(file, `${f.name}.failureQueue`, def.failureQueue, 'sqs');
     if ((def.kind === 'event') !== (def.eventPattern !== undefined)) {
       fail(file, `${f.name}: event functions, and only they, have an eventPattern`);
@@ -304,6 +332,11 @@ export function loadFunctions(file: string): FunctionDef[] {
       stringList(file, `${f.name}.eventPattern.${key}`, values);
     }
     if ((def.kind === 'stream') !== def.stream.length > 0) fail(file, `${f.name}: stream functions, and only they, read the table's stream`);
+    if ((def.kind === 'stream') !== (def.streamMapping !== undefined)) fail(file, `${f.name}: stream functions, and only they, have a streamMapping`);
+    if (def.streamMapping) checkStreamMapping(file, f.name, def.streamMapping);
+    if (def.kind === 'stream' && (def.failureQueue.length > 0) === (def.sqs.length > 0)) {
+      fail(file, `${f.name}: a stream function sends failed records to its own queue (failureQueue) or to the change events' queue (sqs), one of them`);
+    }
     if (def.whenExpiredActionDelete) {
       noWildcards(file, `${f.name}.whenExpiredActionDelete`, def.whenExpiredActionDelete.dynamodb, 'dynamodb');
     }
@@ -325,9 +358,29 @@ export function loadFunctions(file: string): FunctionDef[] {
       if (def.environment.includes('SIGNING_SECRET_ARN') !== def.signingSecret.length > 0) {
         fail(file, `${f.name}: SIGNING_SECRET_ARN in the environment if and only if the function has signingSecret actions`);
       }
+      if (def.environment.includes('SET_SIGNING_SECRET_ARN') !== def.setSigningSecret.length > 0) {
+        fail(file, `${f.name}: SET_SIGNING_SECRET_ARN in the environment if and only if the function has setSigningSecret actions`);
+      }
     }
     return def;
   });
+}
+
+function checkStreamMapping(file: string, name: string, m: StreamMapping): void {
+  const where = `${name}.streamMapping`;
+  if (typeof m !== 'object' || m === null) fail(file, `${where} must be an object`);
+  if (typeof m.records !== 'string' || !/^[A-Z][A-Za-z0-9]+$/.test(m.records)) fail(file, `${where}.records must be a PascalCase name`);
+  if (typeof m.filter !== 'object' || m.filter === null || Array.isArray(m.filter)) fail(file, `${where}.filter must be a pattern object`);
+  // Lambda's bounds for a DynamoDB stream mapping (a record older than the stream's 24 h is gone anyway).
+  const bounds: [keyof StreamMapping, number, number][] = [
+    ['batchSize', 1, 10000],
+    ['maximumRetryAttempts', 0, 10000],
+    ['maximumRecordAgeInSeconds', 60, 604800],
+  ];
+  for (const [key, min, max] of bounds) {
+    const v = m[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(file, `${where}.${key} must be an integer from ${min} to ${max}`);
+  }
 }
 
 /** The API of an http function's routes; every route of a function is on the same one. */

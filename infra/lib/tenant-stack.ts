@@ -19,7 +19,17 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { Alarms, metricNamespace, UNAUTHORIZED_FILTER_PATTERN, UNAUTHORIZED_METRIC } from './alarms';
 import { AssetMode, rustLambda } from './code';
-import { environmentVariables, EnvironmentVariable, FunctionDef, roleName, TableDef, TenantDef, TOKEN_ROUTE } from './definitions';
+import {
+  ASYNC_REQUESTS,
+  environmentVariables,
+  EnvironmentVariable,
+  FunctionDef,
+  isScimFunction,
+  roleName,
+  TableDef,
+  TenantDef,
+  TOKEN_ROUTE,
+} from './definitions';
 
 export interface TenantStackProps extends StackProps {
   readonly tenant: TenantDef;
@@ -72,12 +82,6 @@ export const leadingKey = (tenant: string, key: string) => key.replace('{tenant}
 export const APP_INVOKE_PATH = '*/*/app/v1/*';
 
 const TIMEOUT_SECONDS: Record<FunctionDef['kind'], number> = { http: 10, rotation: 30, schedule: 300, stream: 60, event: 60 };
-
-// The change-event publisher's event source mapping (same values as template.yaml): only
-// inserted audit records (TTL deletions are REMOVEs), partial batch failures reported,
-// failing batches bisected, retries and record age bounded, then the dead-letter queue.
-export const AUDIT_RECORD_FILTER = JSON.stringify({ eventName: ['INSERT'], dynamodb: { NewImage: { rec: { S: ['audit'] } } } });
-export const STREAM_MAPPING = { batchSize: 100, maximumRetryAttempts: 10, maximumRecordAgeInSeconds: 3600 };
 
 // Event functions (entra-guest-cleanup; same values as template.yaml): EventBridge retries a
 // delivery it cannot make (e.g. Lambda throttled) for up to 6 hours, Lambda retries a failed
@@ -303,6 +307,8 @@ export class TenantStack extends Stack {
       EVENT_BUS_NAME: bus.eventBusName,
       RUST_LOG: 'info',
       SET_RECEIVER_URL: opts.setReceiverUrl,
+      SET_SIGNING_SECRET_ARN: setSigningSecret.secretArn,
+      SET_AUDIENCE: bus.eventBusArn,
     };
     const deleteExpired = opts.expiredContactAction === 'delete';
 
@@ -327,13 +333,19 @@ export class TenantStack extends Stack {
             ? { ...environment, ENTRA_CLEANUP_MODE: opts.entraCleanupMode, ENTRA_CREDENTIALS_SECRET_ARN: entraSecret.ref }
             : environment;
         case 'stream':
-          // The SETs' issuer (the Tenant URL), key and audience (the tenant's bus).
-          return {
-            ...environment,
-            TENANT_URL: variables.TENANT_URL,
-            SET_SIGNING_SECRET_ARN: setSigningSecret.secretArn,
-            SET_AUDIENCE: bus.eventBusArn,
-          };
+          // The SETs' issuer (the Tenant URL), key and audience (the tenant's bus); async-worker
+          // lists them in its own environment.
+          return def.environment
+            ? environment
+            : {
+                ...environment,
+                TENANT_URL: variables.TENANT_URL,
+                SET_SIGNING_SECRET_ARN: variables.SET_SIGNING_SECRET_ARN,
+                SET_AUDIENCE: variables.SET_AUDIENCE,
+              };
+        case 'http':
+          // Prefer: respond-async is accepted (a job item async-worker runs) by the SCIM functions.
+          return isScimFunction(def) ? { ...environment, ASYNC_REQUESTS } : environment;
         default:
           return environment;
       }
@@ -354,7 +366,9 @@ export class TenantStack extends Stack {
           : undefined;
       if (failures) {
         alarms.forQueue(`${P}DeadLetterQueueAlarm`, failures.queueName, `${def.name}-dlq`,
-          `${def.name}: events that could not be delivered, or invocations that failed after the retries, are in its dead-letter queue`);
+          def.kind === 'stream'
+            ? `${def.name}: stream records it still failed on after the retries are in its dead-letter queue`
+            : `${def.name}: events that could not be delivered, or invocations that failed after the retries, are in its dead-letter queue`);
       }
       const logGroup = new logs.LogGroup(this, `${P}LogGroup`, {
         logGroupName: `/scim/${tenant.id}/${def.name}`,
@@ -497,21 +511,27 @@ export class TenantStack extends Stack {
         this.failureTargets(P, alias, rule, failures, SCHEDULE_INVOKE);
         alarms.forRule(`${P}ScheduleFailuresAlarm`, `${def.name}-schedule`, rule.ref, undefined,
           `${def.name}: the schedule could not run the job (see its dead-letter queue)`);
-      } else if (def.kind === 'stream') {
-        // L1 on purpose: the L2 DynamoEventSource would add its own grants to the role.
-        new lambda.CfnEventSourceMapping(this, `${P}AuditRecords`, {
+      } else if (def.kind === 'stream' && def.streamMapping) {
+        // functions.json's streamMapping (same values as template.yaml): only the records its
+        // filter names (publish-events: inserted audit records; async-worker: inserted job
+        // items; TTL deletions are REMOVEs), partial batch failures reported, failing batches
+        // bisected, retries and record age bounded, then a dead-letter queue. L1 on purpose:
+        // the L2 DynamoEventSource would add its own grants to the role.
+        const m = def.streamMapping;
+        new lambda.CfnEventSourceMapping(this, `${P}${m.records}`, {
           functionName: alias.functionArn,
           eventSourceArn: table.attrStreamArn,
           startingPosition: 'TRIM_HORIZON',
-          batchSize: STREAM_MAPPING.batchSize,
-          filterCriteria: { filters: [{ pattern: AUDIT_RECORD_FILTER }] },
+          batchSize: m.batchSize,
+          filterCriteria: { filters: [{ pattern: JSON.stringify(m.filter) }] },
           functionResponseTypes: ['ReportBatchItemFailures'],
           bisectBatchOnFunctionError: true,
-          maximumRetryAttempts: STREAM_MAPPING.maximumRetryAttempts,
-          maximumRecordAgeInSeconds: STREAM_MAPPING.maximumRecordAgeInSeconds,
-          destinationConfig: { onFailure: { destination: deadLetters.queueArn } },
+          maximumRetryAttempts: m.maximumRetryAttempts,
+          maximumRecordAgeInSeconds: m.maximumRecordAgeInSeconds,
+          // Its own queue (async-worker), else the change events' (publish-events).
+          destinationConfig: { onFailure: { destination: (failures ?? deadLetters).queueArn } },
         });
-        alarms.forIteratorAge(`${P}IteratorAgeAlarm`, def.name, fn.functionName);
+        alarms.forIteratorAge(`${P}IteratorAgeAlarm`, def.name, fn.functionName, m.maximumRecordAgeInSeconds);
       } else if (def.kind === 'event' && failures) {
         // L1 on purpose: the pattern is functions.json's, verbatim; the L2 target would
         // also do, but this mirrors template.yaml resource for resource.
@@ -735,7 +755,9 @@ function describe(def: FunctionDef): string {
     case 'schedule':
       return 'Deactivates or deletes contacts whose end date has passed';
     case 'stream':
-      return "Publishes change events from the table's stream (new audit records) to the tenant's event bus";
+      return def.name === 'async-worker'
+        ? "Runs asynchronous SCIM requests (new job items on the table's stream) and puts their completion SETs on the tenant's event bus"
+        : "Publishes change events from the table's stream (new audit records) to the tenant's event bus";
     case 'event':
       return "Disables or deletes expired guests in the customer's Entra ID (opt-in: ENTRA_CLEANUP_MODE)";
   }

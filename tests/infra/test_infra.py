@@ -89,7 +89,16 @@ TOKEN_CHECK_ENV = {
 }
 ENTRA_RPS_PER_TENANT = 25
 STACK_IDS = ["sam"] + [f"cdk:Scim-{t['id']}" for t in TENANTS]
-ENV_VARIABLES = COMMON_ENV | {"TENANT_URL", "TOKEN_ENDPOINT", "SIGNING_SECRET_ARN", "ACCESS_TOKEN_LIFETIME", "ENTRA_LOGIN_URL", "SET_RECEIVER_URL"}
+ENV_VARIABLES = COMMON_ENV | {
+    "TENANT_URL",
+    "TOKEN_ENDPOINT",
+    "SIGNING_SECRET_ARN",
+    "ACCESS_TOKEN_LIFETIME",
+    "ENTRA_LOGIN_URL",
+    "SET_RECEIVER_URL",
+    "SET_SIGNING_SECRET_ARN",
+    "SET_AUDIENCE",
+}
 
 # The OAuth 2.0 token endpoint: one function, one route on the SCIM API, no authorizer.
 TOKEN_FUNCTION = "oauth-token"
@@ -128,6 +137,44 @@ APP_FUNCTIONS = [f["name"] for f in FUNCTIONS if f["kind"] == "http" and functio
 CATALOG_READER = "catalog-read"
 CATALOG_WRITER = "app-catalog"
 CATALOG_PARTITIONS = ["{tenant}#E", "{tenant}#R"]
+
+# Asynchronous requests (RFC 9967, Prefer: respond-async): the SCIM writes accept one as a job
+# item in the job partition; async-worker runs it from the table's stream, async-status reads
+# its completion. Written out here rather than read from functions.json, so that a change to
+# the function list alone cannot widen either function.
+ASYNC_STATUS = "async-status"
+ASYNC_WORKER = "async-worker"
+JOB_PARTITION = "{tenant}#Q"
+JOB_ITEM_FILTER = {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"rec": {"S": ["job"]}}}}
+ASYNC_REQUESTS = "request"
+# The functions ASYNC_REQUESTS is set on: every function with routes under /scim/v2.
+ASYNC_REQUEST_FUNCTIONS = sorted(
+    [f"users-{verb}" for verb in ("create", "get", "list", "replace", "patch", "delete")]
+    + [f"groups-{verb}" for verb in ("create", "get", "list", "replace", "patch", "delete")]
+    + ["bulk", "discovery", "catalog-read", ASYNC_STATUS]
+)
+# What the worker may do: the bulk function's table actions (it runs the same writes), the
+# stream, the completion SETs (signed, put on the bus) and its own dead-letter queue.
+ASYNC_WORKER_TABLE_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:BatchWriteItem",
+}
+STREAM_ACTIONS = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+ASYNC_WORKER_ENVIRONMENT = {
+    "TABLE_NAME",
+    "TENANT_ID",
+    "RUST_LOG",
+    "EVENT_BUS_NAME",
+    "TENANT_URL",
+    "SET_SIGNING_SECRET_ARN",
+    "SET_AUDIENCE",
+}
 
 # The application API's functions and exactly what each may do (infra/README.md).
 # app-contacts writes through the SCIM PATCH path, so it has exactly users-patch's table access.
@@ -320,9 +367,13 @@ def test_function_list_is_consistent():
     for f in FUNCTIONS:
         assert f["kind"] in {"http", "rotation", "schedule", "stream", "event"}, f["name"]
         assert ("eventPattern" in f) == (f["kind"] == "event"), f"{f['name']}: only event functions have a pattern"
-        # Asynchronously invoked functions (event and schedule) own a dead-letter queue, and only they.
-        assert bool(f.get("failureQueue")) == (f["kind"] in ("event", "schedule")), f"{f['name']}: failureQueue"
+        # Asynchronously invoked functions (event and schedule) own a dead-letter queue; a stream
+        # function sends what still fails to its own queue or to the change events' one.
+        own_queue = f["kind"] in ("event", "schedule") or (f["kind"] == "stream" and not f.get("sqs"))
+        assert bool(f.get("failureQueue")) == own_queue, f"{f['name']}: failureQueue"
+        assert not (f.get("failureQueue") and f.get("sqs")), f"{f['name']}: one dead-letter queue"
         assert bool(f.get("stream")) == (f["kind"] == "stream"), f"{f['name']}: only stream functions read the stream"
+        assert ("streamMapping" in f) == (f["kind"] == "stream"), f"{f['name']}: only stream functions have a mapping"
         assert bool(f["routes"]) == (f["kind"] == "http"), f"{f['name']}: only http functions have routes"
         routes += f["routes"]
         extra = f.get("whenExpiredActionDelete") or {"dynamodb": [], "indexes": []}
@@ -358,9 +409,10 @@ def test_function_list_is_consistent():
             assert set(f["environment"]) <= ENV_VARIABLES, f["name"]
             assert ("TOKEN_SECRET_ARN" in f["environment"]) == bool(f["secretsmanager"]), f["name"]
             assert ("SIGNING_SECRET_ARN" in f["environment"]) == bool(f.get("signingSecret")), f["name"]
-        wants_list = (f["kind"] == "http" and f["name"] not in SCIM_FUNCTIONS) or f["name"] == "push-sets"
+            assert ("SET_SIGNING_SECRET_ARN" in f["environment"]) == bool(f.get("setSigningSecret")), f["name"]
+        wants_list = (f["kind"] == "http" and f["name"] not in SCIM_FUNCTIONS) or f["name"] in ("push-sets", ASYNC_WORKER)
         assert ("environment" in f) == wants_list, (
-            f"{f['name']}: only app functions, the token endpoint and push-sets list their environment"
+            f"{f['name']}: only app functions, the token endpoint, push-sets and async-worker list their environment"
         )
         for key in f.get("leadingKeys", []):
             assert re.fullmatch(r"\{tenant\}#[A-Za-z0-9]+", key), f"{f['name']}: leadingKeys {key}"
@@ -370,7 +422,7 @@ def test_function_list_is_consistent():
     assert "$default" in routes, "unknown routes must reach a function ($default)"
     assert [f["name"] for f in FUNCTIONS if f["kind"] == "rotation"] == ["rotate-token"]
     assert [f["name"] for f in FUNCTIONS if f["kind"] == "schedule"] == ["expire-contacts"]
-    assert [f["name"] for f in FUNCTIONS if f["kind"] == "stream"] == ["publish-events"]
+    assert [f["name"] for f in FUNCTIONS if f["kind"] == "stream"] == ["publish-events", ASYNC_WORKER]
     assert [f["name"] for f in FUNCTIONS if f["kind"] == "event"] == ["entra-guest-cleanup", "push-sets"]
     assert [f["name"] for f in FUNCTIONS if f.get("entraSecret")] == ["entra-guest-cleanup"]
     # The signing key: every SCIM function verifies access tokens with it, the token endpoint
@@ -384,10 +436,12 @@ def test_function_list_is_consistent():
         TOKEN_FUNCTION: [TOKEN_PARTITION],
         CATALOG_READER: CATALOG_PARTITIONS,
         CATALOG_WRITER: CATALOG_PARTITIONS,
+        ASYNC_STATUS: [JOB_PARTITION],
     }, confined
-    # Writes only put their audit record; the publisher puts change events on the bus, and the
-    # scheduled job its token notices (also the only function that publishes to the alarm topic).
-    assert [f["name"] for f in FUNCTIONS if f["events"]] == ["expire-contacts", "publish-events"]
+    # Writes only put their audit record; the publisher puts change events on the bus, the
+    # asynchronous requests' worker their completion SETs, and the scheduled job its token
+    # notices (also the only function that publishes to the alarm topic).
+    assert [f["name"] for f in FUNCTIONS if f["events"]] == ["expire-contacts", "publish-events", ASYNC_WORKER]
     assert BY_NAME["expire-contacts"]["events"] == ["events:PutEvents"]
     assert [(f["name"], f["sns"]) for f in FUNCTIONS if f.get("sns")] == [("expire-contacts", ["sns:Publish"])]
     assert TABLE["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
@@ -481,6 +535,8 @@ def test_environment(stack: Stack):
             wanted |= {"ENTRA_CLEANUP_MODE", "ENTRA_CREDENTIALS_SECRET_ARN"}
         if "SET_RECEIVER_URL" in env:
             assert env["SET_RECEIVER_URL"] == expected(stack, "setReceiverUrl", "SetReceiverUrl"), f"{stack.label} {name}"
+        if name in SCIM_FUNCTIONS:
+            wanted |= {"ASYNC_REQUESTS"}
         if BY_NAME[name]["kind"] == "stream":
             wanted |= {"TENANT_URL", "SET_SIGNING_SECRET_ARN", "SET_AUDIENCE"}
             assert env["SET_SIGNING_SECRET_ARN"] == "{Ref:%s}" % set_signing_secret(stack), f"{stack.label} {name}"
@@ -849,6 +905,7 @@ def test_a_function_with_its_own_timeout_gets_it(stack: Stack):
     """functions.json's timeoutSeconds (bulk) is the function's timeout in both templates."""
     own = {n: d["timeoutSeconds"] for n, d in BY_NAME.items() if "timeoutSeconds" in d}
     assert own.get("bulk") == 29, own
+    assert own.get(ASYNC_WORKER) == 300, own
     functions = stack.functions()
     for name, seconds in own.items():
         assert int(functions[name].props["Timeout"]) == seconds, f"{stack.label} {name}"
@@ -1234,8 +1291,8 @@ def test_change_events_come_from_the_table_stream(stack: Stack):
     queue = change_events_dlq(stack)
     publisher = stack.functions()["publish-events"]
     mappings = stack.stream_mappings()
-    assert [name for name, _ in mappings] == ["publish-events"], f"{stack.label}: {mappings}"
-    ((_, m),) = mappings
+    assert [name for name, _ in mappings] == [ASYNC_WORKER, "publish-events"], f"{stack.label}: {mappings}"
+    (m,) = [m for name, m in mappings if name == "publish-events"]
     assert sym(m["EventSourceArn"]) == "{StreamArn:%s}" % table
     assert m["FunctionName"] in ("{Ref:%s}" % publisher.logical_id, "{Arn:%s}" % publisher.logical_id)
     assert m["StartingPosition"] == "TRIM_HORIZON"
@@ -1548,9 +1605,183 @@ def test_set_signing_key_secret(stack: Stack):
         for name, fn in functions.items()
     }
     readers = {n: s for n, s in readers.items() if s}
-    assert sorted(readers) == ["publish-events"], f"{stack.label}: {sorted(readers)}"
-    assert readers["publish-events"] == [
-        Statement(frozenset({"secretsmanager:GetSecretValue"}), frozenset({"{Ref:%s}" % secret}))
-    ]
+    assert sorted(readers) == [ASYNC_WORKER, "publish-events"], f"{stack.label}: {sorted(readers)}"
+    for name in readers:
+        assert readers[name] == [Statement(frozenset({"secretsmanager:GetSecretValue"}), frozenset({"{Ref:%s}" % secret}))], name
     holders = sorted(n for n, fn in functions.items() if "SET_SIGNING_SECRET_ARN" in fn.environment)
-    assert holders == ["publish-events"], holders
+    assert holders == [ASYNC_WORKER, "publish-events"], holders
+
+
+# --------------------------------------------------------------------------- asynchronous requests
+
+
+def test_async_requests_in_the_list():
+    """functions.json: async-status reads one job item (GetItem on {tenant}#Q) beside what
+    every SCIM function has; async-worker is a stream function with exactly bulk's table
+    actions, the SET key, the bus, its own queue and its own environment, and no token or
+    access-token secret."""
+    status = BY_NAME[ASYNC_STATUS]
+    assert status["kind"] == "http" and status["routes"] == ["GET /scim/v2/AsyncRequests/{txn}"]
+    assert status["dynamodb"] == ["dynamodb:GetItem"] and status["indexes"] == []
+    assert status["leadingKeys"] == [JOB_PARTITION]
+    assert status["settingsItem"] == ["dynamodb:UpdateItem"]
+    assert ASYNC_STATUS in SCIM_FUNCTIONS
+    for key in ("events", "stream", "sqs", "setSigningSecret", "entraSecret", "failureQueue", "environment"):
+        assert not status.get(key), f"{ASYNC_STATUS}: {key}"
+    worker = BY_NAME[ASYNC_WORKER]
+    assert worker["kind"] == "stream" and worker["routes"] == []
+    assert set(worker["dynamodb"]) == ASYNC_WORKER_TABLE_ACTIONS == set(BY_NAME["bulk"]["dynamodb"])
+    assert worker["indexes"] == ["memberships-by-user"] == BY_NAME["bulk"]["indexes"]
+    assert set(worker["stream"]) == STREAM_ACTIONS == set(BY_NAME["publish-events"]["stream"])
+    assert worker["setSigningSecret"] == ["secretsmanager:GetSecretValue"]
+    assert worker["events"] == ["events:PutEvents"] and worker["failureQueue"] == ["sqs:SendMessage"]
+    assert set(worker["environment"]) == ASYNC_WORKER_ENVIRONMENT
+    assert worker["timeoutSeconds"] == 300
+    for key in ("secretsmanager", "signingSecret", "settingsItem", "leadingKeys", "sqs", "sns", "entraSecret"):
+        assert not worker.get(key), f"{ASYNC_WORKER}: {key}"
+    assert worker["streamMapping"]["filter"] == JOB_ITEM_FILTER and worker["streamMapping"]["batchSize"] == 1
+    assert sorted(SCIM_FUNCTIONS) == ASYNC_REQUEST_FUNCTIONS, "every SCIM function offers asynchronous requests"
+
+
+def test_async_requests_are_offered_by_exactly_the_scim_functions(stack: Stack):
+    """ASYNC_REQUESTS=request on every function routed under /scim/v2 (the writes accept
+    Prefer: respond-async, discovery advertises it, async-status answers it) and on nothing
+    else: not the token endpoint, the application API, the jobs or the worker."""
+    holders = {}
+    for name, fn in stack.functions().items():
+        if "ASYNC_REQUESTS" in fn.environment:
+            holders[name] = sym(fn.environment["ASYNC_REQUESTS"])
+    assert sorted(holders) == ASYNC_REQUEST_FUNCTIONS, f"{stack.label}: {sorted(holders)}"
+    assert set(holders.values()) == {ASYNC_REQUESTS}, f"{stack.label}: {holders}"
+
+
+def test_async_status_reads_only_job_items(stack: Stack):
+    """async-status: GetItem on the table confined to {tenant}#Q, the settings item's
+    UpdateItem, the bearer token and the access-token key (GetSecretValue): catalog-read's
+    shape, nothing else; on the SCIM API without an authorizer."""
+    fn = stack.functions()[ASYNC_STATUS]
+    table = "{Arn:%s}" % stack.only("AWS::DynamoDB::Table")
+    got = stack.role_statements(fn.role_id)
+    assert set(got) == {
+        Statement(frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}), frozenset({"{Arn:%s}" % fn.log_group_id})),
+        Statement(frozenset({"dynamodb:GetItem"}), frozenset({table}), iam_condition=partition_condition(stack, [JOB_PARTITION])),
+        Statement(frozenset({"dynamodb:UpdateItem"}), frozenset({table}), iam_condition=settings_condition(stack)),
+        Statement(frozenset({"secretsmanager:GetSecretValue"}), frozenset({"{Ref:%s}" % token_secret(stack)})),
+        Statement(frozenset({"secretsmanager:GetSecretValue"}), frozenset({"{Ref:%s}" % signing_secret(stack)})),
+    }, f"{stack.label}: {got}"
+    assert len(got) == 5, f"{stack.label}: {got}"
+    route = stack.route_views()["GET /scim/v2/AsyncRequests/{txn}"]
+    assert (route.function, route.api, route.authorization) == (ASYNC_STATUS, api_ids(stack)["scim"], "NONE")
+
+
+def test_async_worker_has_exactly_its_permissions_and_environment(stack: Stack):
+    """async-worker: bulk's table actions (table and memberships-by-user), the stream's four
+    read actions, PutEvents on the tenant's bus, GetSecretValue on the SET key and SendMessage
+    on its own queue; never the bearer token or the access-token key. Its environment is
+    exactly the SETs' (as publish-events') plus the table, tenant, bus and log level."""
+    fn = stack.functions()[ASYNC_WORKER]
+    table_id = stack.only("AWS::DynamoDB::Table")
+    table = "{Arn:%s}" % table_id
+    bus = stack.only("AWS::Events::EventBus")
+    queue = failure_queue(stack, ASYNC_WORKER)
+    got = stack.role_statements(fn.role_id)
+    assert set(got) == {
+        Statement(frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}), frozenset({"{Arn:%s}" % fn.log_group_id})),
+        Statement(frozenset(ASYNC_WORKER_TABLE_ACTIONS), frozenset({table, f"{table}/index/memberships-by-user"})),
+        Statement(frozenset(STREAM_ACTIONS), frozenset({"{StreamArn:%s}" % table_id})),
+        Statement(frozenset({"events:PutEvents"}), frozenset({"{Arn:%s}" % bus})),
+        Statement(frozenset({"secretsmanager:GetSecretValue"}), frozenset({"{Ref:%s}" % set_signing_secret(stack)})),
+        Statement(frozenset({"sqs:SendMessage"}), frozenset({"{Arn:%s}" % queue})),
+    }, f"{stack.label}: {got}"
+    assert len(got) == 6, f"{stack.label}: {got}"
+    env = {k: sym(v) for k, v in fn.environment.items()}
+    assert set(env) == ASYNC_WORKER_ENVIRONMENT, f"{stack.label}: {sorted(env)}"
+    publisher = {k: sym(v) for k, v in stack.functions()["publish-events"].environment.items()}
+    for variable in ("TENANT_URL", "SET_SIGNING_SECRET_ARN", "SET_AUDIENCE", "EVENT_BUS_NAME", "TABLE_NAME", "TENANT_ID", "RUST_LOG"):
+        assert env[variable] == publisher[variable], f"{stack.label}: {variable} {env[variable]} (publish-events: {publisher[variable]})"
+    assert env["SET_AUDIENCE"] == "{Arn:%s}" % bus and env["EVENT_BUS_NAME"] == "{Ref:%s}" % bus
+    for secret in (token_secret(stack), signing_secret(stack)):
+        assert not re.search(r"\b%s\b" % re.escape(secret), json.dumps(fn.props)), f"{stack.label}: {secret}"
+    assert int(fn.props["Timeout"]) == 300
+
+
+def test_each_stream_mapping_is_its_functions_json_entry(stack: Stack):
+    """Each stream function's event source mapping is its functions.json streamMapping: the
+    filter verbatim, the batch size, the bounds; SAM's event is named by 'records'."""
+    functions = stack.functions()
+    for name, m in stack.stream_mappings():
+        want = BY_NAME[name]["streamMapping"]
+        (pattern,) = [json.loads(f["Pattern"]) for f in m["FilterCriteria"]["Filters"]]
+        assert pattern == want["filter"], f"{stack.label} {name}"
+        assert m["BatchSize"] == want["batchSize"], f"{stack.label} {name}"
+        assert m["MaximumRetryAttempts"] == want["maximumRetryAttempts"], f"{stack.label} {name}"
+        assert m["MaximumRecordAgeInSeconds"] == want["maximumRecordAgeInSeconds"], f"{stack.label} {name}"
+        if stack.is_sam:
+            events = {k for k, e in functions[name].props["Events"].items() if e["Type"] == "DynamoDB"}
+            assert events == {want["records"]}, f"{name}: {events}"
+    assert sorted(n for n, _ in stack.stream_mappings()) == sorted(f["name"] for f in FUNCTIONS if f["kind"] == "stream")
+
+
+def test_async_worker_runs_new_job_items_from_the_stream(stack: Stack):
+    """async-worker reads the table's stream through its own mapping: only inserted job items
+    (rec=job; their later updates and TTL deletions never reach it), one per invocation,
+    partial failures reported, failing batches bisected, retries and record age bounded, and
+    what still fails recorded in its own dead-letter queue (not the change events' one). The
+    mapping sends as the function's role: no queue policy opens that queue to anyone."""
+    table = stack.only("AWS::DynamoDB::Table")
+    queue = failure_queue(stack, ASYNC_WORKER)
+    worker = stack.functions()[ASYNC_WORKER]
+    (m,) = [m for name, m in stack.stream_mappings() if name == ASYNC_WORKER]
+    assert sym(m["EventSourceArn"]) == "{StreamArn:%s}" % table
+    assert m["FunctionName"] == "{Ref:%s}" % worker.logical_id
+    if not stack.is_sam:
+        assert m["Qualifier"] == ALIAS, "the mapping invokes the alias"
+    assert m["StartingPosition"] == "TRIM_HORIZON"
+    (pattern,) = [json.loads(f["Pattern"]) for f in m["FilterCriteria"]["Filters"]]
+    assert pattern == JOB_ITEM_FILTER
+    assert m["BatchSize"] == 1
+    assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert m["BisectBatchOnFunctionError"] is True
+    assert 0 < m["MaximumRetryAttempts"] <= 5, "each retry may run a job for minutes"
+    assert 60 <= m["MaximumRecordAgeInSeconds"] <= 86400
+    assert sym(m["DestinationConfig"]["OnFailure"]["Destination"]) == "{Arn:%s}" % queue
+    assert queue != change_events_dlq(stack)
+    q = stack.resources[queue]["Properties"]
+    assert sym(q["QueueName"]) == "scim-%s-%s-dlq" % (expected_tenant_id(stack), ASYNC_WORKER)
+    assert q["MessageRetentionPeriod"] == DEAD_LETTER_RETENTION
+    assert q.get("SqsManagedSseEnabled", True) is True and "KmsMasterKeyId" not in q
+    policies = [
+        p for p in stack.of_type("AWS::SQS::QueuePolicy").values() if [sym(x) for x in p["Properties"]["Queues"]] == ["{Ref:%s}" % queue]
+    ]
+    assert not policies, f"{stack.label}: {policies}"
+    # Invoked by the stream only: no rule, no invoke permission, no asynchronous-invocation config.
+    assert not [
+        p for p in stack.of_type("AWS::Lambda::Permission").values() if stack.invoked(p["Properties"]["FunctionName"])[0] == worker.logical_id
+    ]
+    assert not [
+        c for c in stack.of_type("AWS::Lambda::EventInvokeConfig").values() if sym(c["Properties"]["FunctionName"]) == "{Ref:%s}" % worker.logical_id
+    ]
+
+
+def _rust_str_const(path: Path, name: str) -> str:
+    m = re.search(r'pub const %s: &str = "([^"]+)";' % re.escape(name), path.read_text(encoding="utf-8"))
+    assert m, f"{path}: no pub const {name}"
+    return m.group(1)
+
+
+def test_push_sets_receives_the_sets_the_worker_puts_on_the_bus(stack: Stack):
+    """The worker's completion SETs go on the tenant's bus with the source and detail-type of
+    every SET (scim-service's EVENT_SOURCE and set::DETAIL_TYPE): exactly what push-sets' rule
+    matches, on the bus the worker may put events on, so a configured receiver gets them too."""
+    events = REPO / "shared" / "service" / "src" / "events.rs"
+    source, detail_type = _rust_str_const(events, "EVENT_SOURCE"), _rust_str_const(events, "DETAIL_TYPE")
+    assert BY_NAME["push-sets"]["eventPattern"] == {"source": [source], "detail-type": [detail_type]}
+    bus = stack.only("AWS::Events::EventBus")
+    (rule,) = [
+        r["Properties"]
+        for r in stack.of_type("AWS::Events::Rule").values()
+        if stack.invoked(r["Properties"]["Targets"][0]["Arn"])[0] == stack.functions()["push-sets"].logical_id
+    ]
+    assert sym(rule["EventBusName"]) == "{Ref:%s}" % bus
+    worker = stack.role_statements(stack.functions()[ASYNC_WORKER].role_id)
+    assert Statement(frozenset({"events:PutEvents"}), frozenset({"{Arn:%s}" % bus})) in worker

@@ -105,7 +105,9 @@ impl FunctionDef {
     }
 
     /// The names of its environment variables: its `environment` list, else the common one
-    /// (`infra/lib/definitions.ts`, `environmentVariables`).
+    /// (`infra/lib/definitions.ts`, `environmentVariables`). Never `ASYNC_REQUESTS`, which the
+    /// stacks add to the SCIM functions: no worker runs here, so the functions answer
+    /// `Prefer: respond-async` synchronously.
     pub fn environment_names(&self) -> Vec<String> {
         if let Some(env) = &self.environment {
             return env.clone();
@@ -1150,5 +1152,13 @@ mod tests {
         assert!(!names("app-directory").contains(&"TOKEN_SECRET_ARN".to_string()));
         assert!(names("app-settings").contains(&"TOKEN_SECRET_ARN".to_string()));
         assert!(!names("oauth-token").contains(&"TOKEN_SECRET_ARN".to_string()));
+        // No async-worker runs behind the gateway: no function is told to accept jobs.
+        for f in &t.functions {
+            assert!(
+                !f.environment_names().iter().any(|n| n == "ASYNC_REQUESTS"),
+                "{}",
+                f.name
+            );
+        }
     }
 }
