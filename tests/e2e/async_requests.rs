@@ -537,3 +537,62 @@ async fn the_worker_runs_each_new_job_item_once_and_publishes_signed_completions
     .expect("read")
     .is_none());
 }
+
+#[tokio::test]
+async fn accepting_is_one_put_and_a_job_costs_its_request_plus_three_calls() {
+    use crate::budgets::cost;
+    use scim_aws::jobs::WORKER_OPS;
+    // Jobs stored, nothing here running them: what the write function itself pays.
+    let s =
+        Server::start_with(|c| c.async_requests = scim_service::jobs::AsyncRequests::Stored).await;
+    s.post("/Users", &json!({"schemas": [USER], "userName": "warm-up"}))
+        .await
+        .expect(201);
+    let accept = cost(&s, || async {
+        let r = s
+            .send(
+                Method::POST,
+                "/Users",
+                Some(&json!({"schemas": [USER], "userName": "queued"})),
+                &[ASYNC],
+            )
+            .await;
+        accepted(&s, &r);
+    })
+    .await;
+    assert_eq!((accept.put_item, accept.total()), (1, 1), "{accept:?}");
+    let status = cost(&s, || async {
+        s.get("/AsyncRequests/0123456789abcdef0123456789abcdef")
+            .await
+            .expect(404);
+    })
+    .await;
+    assert_eq!((status.get_item, status.total()), (1, 1), "{status:?}");
+    // The worker's side: the job item read, the create's replay check, the create, and the
+    // completion recorded.
+    let single = cost(&s, || async {
+        s.post("/Users", &json!({"schemas": [USER], "userName": "single"}))
+            .await
+            .expect(201);
+    })
+    .await;
+    let app = app(&s);
+    let j = job(
+        "c0ffee",
+        "POST",
+        "/Users",
+        json!({"schemas": [USER], "userName": "worker"}),
+    );
+    let run = cost(&s, || async {
+        scim_service::http::run_job::<_, _, WORKER_OPS>(&app, &j, &signer())
+            .await
+            .expect("run");
+    })
+    .await;
+    assert_eq!(run.total(), single.total() + 3, "{single:?} {run:?}");
+    assert_eq!(
+        (run.get_item, run.update_item),
+        (single.get_item + 2, single.update_item + 1),
+        "{single:?} {run:?}"
+    );
+}
