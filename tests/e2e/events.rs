@@ -1068,3 +1068,60 @@ async fn sets_are_pushed_to_the_receiver_and_a_refused_push_fails_for_lambda_to_
         Err(push_sets::PushError::Unreachable(_))
     ));
 }
+
+#[tokio::test]
+async fn an_asynchronous_requests_completions_reach_the_bus_as_security_events() {
+    // What async-worker puts on the bus (scim_aws::jobs::Bus), read back from a queue a
+    // rule on moto's bus feeds: one scim.security-event entry per completion SET, the
+    // detail's jti and txn the SET's own, more than one PutEvents call's worth.
+    use scim_aws::jobs::SetOutlet;
+    use scim_service::events::set;
+    use scim_service::oauth::keys::SigningKey;
+    let moto = moto::start();
+    let eb = eventbridge(&moto.endpoint);
+    let sq = sqs(&moto.endpoint);
+    let queue = bus_into_queue(&eb, &sq, "scim-async").await;
+    let key = SigningKey::new(&"async-signing-key".repeat(4)).unwrap();
+    let sets: Vec<String> = (0..12)
+        .map(|i| {
+            let txn = format!("2d80e537a3f64622b0347b641ebc8f44:{i}");
+            key.sign(
+                set::TYP,
+                &json!({"iss": "https://scim.example/scim/v2", "aud": "urn:x", "iat": 1,
+                        "jti": set::async_jti(TENANT, &txn), "txn": txn,
+                        "sub_id": {"format": "scim", "uri": "/Users"},
+                        "events": {set::ASYNC_RESPONSE: {"method": "POST", "status": "201"}}}),
+            )
+        })
+        .collect();
+    let bus = scim_aws::jobs::Bus {
+        client: eb,
+        bus: "scim-async".into(),
+    };
+    bus.put(&sets).await.expect("put");
+    let mut got: Vec<(String, String, String)> = receive(&sq, &queue, 12)
+        .await
+        .iter()
+        .map(|body| {
+            let m: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(m["source"], EVENT_SOURCE);
+            assert_eq!(m["detail-type"], set::DETAIL_TYPE);
+            let token = m["detail"]["set"].as_str().unwrap().to_string();
+            assert!(sets.contains(&token));
+            (
+                token,
+                m["detail"]["jti"].as_str().unwrap().to_string(),
+                m["detail"]["txn"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), 12);
+    for (token, jti, txn) in got {
+        let jws = scim_service::oauth::jwt::Jws::parse(&token).unwrap();
+        assert_eq!(jws.claim_str("jti"), Some(jti.as_str()));
+        assert_eq!(jws.claim_str("txn"), Some(txn.as_str()));
+        assert_eq!(jti, set::async_jti(TENANT, &txn));
+    }
+}
