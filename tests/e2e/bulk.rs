@@ -517,3 +517,148 @@ async fn each_operation_costs_what_its_single_request_costs() {
         "{single:?} {in_bulk:?}"
     );
 }
+
+/// RFC 7644 §3.7.3's bulk request as published, byte for byte as python-scim's
+/// scim2-models keeps it (`samples/rfc7644-3.7.3-bulk_request-multiple_operations.json`),
+/// including its versions' stray `\/`.
+const RFC_7644_3_7_3_REQUEST: &str = r#"{
+    "schemas": [
+        "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+    ],
+    "failOnErrors": 1,
+    "Operations": [
+        {
+            "method": "POST",
+            "path": "/Users",
+            "bulkId": "qwerty",
+            "data": {
+                "schemas": [
+                    "urn:ietf:params:scim:schemas:core:2.0:User"
+                ],
+                "userName": "Alice"
+            }
+        },
+        {
+            "method": "PUT",
+            "path": "/Users/b7c14771-226c-4d05-8860-134711653041",
+            "version": "W\\/\"3694e05e9dff591\"",
+            "data": {
+                "schemas": [
+                    "urn:ietf:params:scim:schemas:core:2.0:User"
+                ],
+                "id": "b7c14771-226c-4d05-8860-134711653041",
+                "userName": "Bob"
+            }
+        },
+        {
+            "method": "PATCH",
+            "path": "/Users/5d8d29d3-342c-4b5f-8683-a3cb6763ffcc",
+            "version": "W/\"edac3253e2c0ef2\"",
+            "data": {
+                "schemas": [
+                    "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+                ],
+                "Operations": [
+                    {
+                        "op": "remove",
+                        "path": "nickName"
+                    },
+                    {
+                        "op": "add",
+                        "path": "userName",
+                        "value": "Dave"
+                    }
+                ]
+            }
+        },
+        {
+            "method": "DELETE",
+            "path": "/Users/e9025315-6bea-44e1-899c-1e07454e468b",
+            "version": "W\\/\"0ee8add0a938e1a\""
+        }
+    ]
+}
+"#;
+
+#[tokio::test]
+async fn rfc_7644_bulk_request_verbatim_stops_at_a_version_this_server_never_issued() {
+    // The RFC's users exist here under the RFC's ids (put through the store port: this
+    // service assigns its own ids over SCIM); their versions are this server's, not the
+    // RFC's. So the POST creates Alice, the PUT's If-Match names a version Bob never had
+    // (412), and failOnErrors 1 stops the request there: the PATCH and DELETE never run.
+    use scim_service::port::{Audit, Store, Stored};
+    let s = Server::start().await;
+    let at = time::OffsetDateTime::now_utc();
+    for (id, doc) in [
+        (
+            "b7c14771-226c-4d05-8860-134711653041",
+            json!({"userName": "Bob"}),
+        ),
+        (
+            "5d8d29d3-342c-4b5f-8683-a3cb6763ffcc",
+            json!({"userName": "Carol", "nickName": "Caz"}),
+        ),
+        (
+            "e9025315-6bea-44e1-899c-1e07454e468b",
+            json!({"userName": "Erin"}),
+        ),
+    ] {
+        let stored = Stored {
+            id: id.into(),
+            doc: doc.as_object().cloned().unwrap(),
+            meta: scim_core::resource::Meta {
+                created: "2026-12-06T10:00:00Z".into(),
+                last_modified: "2026-12-06T10:00:00Z".into(),
+                version: 1,
+            },
+            password_hash: None,
+        };
+        let audit = Audit {
+            event: "user.created".into(),
+            token_id: "t0".into(),
+            request_id: format!("seed-{id}"),
+            changed: vec!["userName".into()],
+            at,
+        };
+        s.store
+            .create(
+                TENANT,
+                scim_core::schema::ResourceKind::User,
+                &stored,
+                &[],
+                &audit,
+            )
+            .await
+            .expect("seed");
+        s.get(&format!("/Users/{id}")).await.expect(200);
+    }
+    let r = s
+        .raw(
+            reqwest::Method::POST,
+            "/Bulk",
+            &[
+                ("Authorization", &format!("Bearer {}", s.token)),
+                ("Content-Type", "application/scim+json"),
+            ],
+            RFC_7644_3_7_3_REQUEST.as_bytes().to_vec(),
+        )
+        .await;
+    let ops = results(&r);
+    assert_eq!(statuses(&ops), vec!["201", "412"], "{}", r.text);
+    assert_eq!(ops[0]["bulkId"], "qwerty");
+    assert_eq!(ops[1]["method"], "PUT");
+    assert_eq!(
+        ops[1]["location"],
+        json!(s.url("/Users/b7c14771-226c-4d05-8860-134711653041"))
+    );
+    assert_eq!(ops[1]["response"]["status"], "412");
+    let carol = s.get("/Users/5d8d29d3-342c-4b5f-8683-a3cb6763ffcc").await;
+    assert_eq!(carol.body["userName"], "Carol");
+    s.get("/Users/e9025315-6bea-44e1-899c-1e07454e468b")
+        .await
+        .expect(200);
+    assert_eq!(
+        s.users_where("userName eq \"Alice\"").await.body["totalResults"],
+        1
+    );
+}
