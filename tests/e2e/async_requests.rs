@@ -596,3 +596,35 @@ async fn accepting_is_one_put_and_a_job_costs_its_request_plus_three_calls() {
         "{single:?} {run:?}"
     );
 }
+
+#[tokio::test]
+async fn with_a_wait_a_single_write_is_answered_at_once_and_a_bulk_request_still_runs_as_a_job() {
+    // RFC 7240 §4.3 (RFC 9967 §2.5.1.1: `wait` SHOULD be supported): the client waits up
+    // to `wait` seconds; a single write takes milliseconds, so it is answered at once.
+    let s = Server::start().await;
+    let r = s
+        .send(
+            Method::POST,
+            "/Users",
+            Some(&json!({"schemas": [USER], "userName": "waited"})),
+            &[("Prefer", "respond-async, wait=10")],
+        )
+        .await;
+    r.expect(201);
+    assert!(r.header("set-txn").is_none());
+    let request = json!({"schemas": [BULK], "Operations": [
+        {"method": "POST", "path": "/Users", "bulkId": "w",
+         "data": {"schemas": [USER], "userName": "waited.bulk"}}
+    ]});
+    let r = s
+        .send(
+            Method::POST,
+            "/Bulk",
+            Some(&request),
+            &[("Prefer", "respond-async, wait=10")],
+        )
+        .await;
+    let (_, path) = accepted(&s, &r);
+    let done = completion(&s, &path).await;
+    assert_eq!(event(&done[0])["status"], "201");
+}

@@ -419,7 +419,7 @@ async fn handle_inner<S: Store + SettingsStore, A: Authenticator, const OPS: u16
     }
     if is_write(op)
         && app.config.async_requests.offered()
-        && crate::jobs::prefers_async(&req.headers)
+        && crate::jobs::Prefer::of(&req.headers).runs_as_job(op == Operation::Bulk)
     {
         let accepted = jobs::accept(app, &ctx, req, &prefix, op).await;
         return accepted

@@ -105,22 +105,47 @@ impl std::fmt::Debug for AsyncRequests {
     }
 }
 
-/// Whether the request asks to be answered asynchronously: a `Prefer` header holding the
-/// `respond-async` preference (RFC 7240 §4.1; several preferences may share a header,
-/// names are case-insensitive, any parameters are ignored).
-pub fn prefers_async(headers: &http::HeaderMap) -> bool {
-    headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| {
-            p.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("respond-async")
-        })
+/// What a request's `Prefer` headers ask (RFC 7240; several preferences may share a
+/// header, names are case-insensitive, parameters of other preferences are ignored).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prefer {
+    /// `respond-async` (§4.1).
+    pub respond_async: bool,
+    /// `wait=N` (§4.3): the seconds the client will wait for an answer.
+    pub wait: Option<u64>,
+}
+
+impl Prefer {
+    pub fn of(headers: &http::HeaderMap) -> Prefer {
+        let mut out = Prefer::default();
+        for p in headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+        {
+            let token = p.split(';').next().unwrap_or("").trim();
+            let (name, value) = match token.split_once('=') {
+                Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
+                None => (token, None),
+            };
+            if name.eq_ignore_ascii_case("respond-async") {
+                out.respond_async = true;
+            } else if name.eq_ignore_ascii_case("wait") {
+                out.wait = value.and_then(|v| v.parse().ok());
+            }
+        }
+        out
+    }
+
+    /// Whether a write is to run as a job: `respond-async`, unless a `wait` of a second or
+    /// more leaves time to answer at once. A single-resource write completes well inside a
+    /// second, so with `wait` it is answered synchronously (RFC 7240 §4.3: the server
+    /// answers asynchronously when the work would outlast `wait`); a bulk request, which
+    /// may take up to its time budget, always runs as a job.
+    pub fn runs_as_job(&self, bulk: bool) -> bool {
+        self.respond_async && (bulk || self.wait.is_none_or(|w| w < 1))
+    }
 }
 
 /// A new transaction id: 128 random bits as hex (RFC 9967's examples' shape).
@@ -194,23 +219,39 @@ mod tests {
     use http::{HeaderMap, HeaderValue};
 
     #[test]
-    fn respond_async_is_found_among_preferences() {
+    fn respond_async_and_wait_are_found_among_preferences() {
         let with = |v: &'static str| {
             let mut h = HeaderMap::new();
             h.append("prefer", HeaderValue::from_static(v));
-            prefers_async(&h)
+            Prefer::of(&h)
         };
-        assert!(with("respond-async"));
-        assert!(with("Respond-Async"));
-        assert!(with("return=minimal, respond-async; wait=10"));
-        assert!(with("wait=5,respond-async"));
-        assert!(!with("return=representation"));
-        assert!(!with("respond-asynchronously"));
-        assert!(!prefers_async(&HeaderMap::new()));
+        let only = Prefer {
+            respond_async: true,
+            wait: None,
+        };
+        assert_eq!(with("respond-async"), only);
+        assert_eq!(with("Respond-Async"), only);
+        assert_eq!(
+            with("return=minimal, respond-async; foo=bar, wait=10"),
+            Prefer {
+                respond_async: true,
+                wait: Some(10)
+            }
+        );
+        assert!(!with("return=representation").respond_async);
+        assert!(!with("respond-asynchronously").respond_async);
+        assert_eq!(Prefer::of(&HeaderMap::new()), Prefer::default());
         let mut two = HeaderMap::new();
         two.append("prefer", HeaderValue::from_static("wait=5"));
         two.append("prefer", HeaderValue::from_static("respond-async"));
-        assert!(prefers_async(&two));
+        let p = Prefer::of(&two);
+        assert_eq!(p.wait, Some(5));
+        // With a wait, a single write is answered at once; a bulk request still runs as a job.
+        assert!(!p.runs_as_job(false));
+        assert!(p.runs_as_job(true));
+        assert!(only.runs_as_job(false));
+        assert!(with("respond-async, wait=0").runs_as_job(false));
+        assert!(!with("wait=5").runs_as_job(true));
     }
 
     #[test]
