@@ -53,6 +53,7 @@ const SCIM_OPERATIONS: &[&str] = &[
     "GET /scim/v2/Roles",
     "GET /scim/v2/Roles/{id}",
     "POST /scim/v2/Bulk",
+    "GET /scim/v2/AsyncRequests/{txn}",
 ];
 
 struct Gateway {
