@@ -33,6 +33,8 @@ pub struct Embedded {
     pub endpoint: String,
     /// The same engine's router, for the in-process transport.
     router: axum::Router,
+    #[cfg(test)]
+    db: dynoxide::Database,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -72,13 +74,35 @@ impl Drop for Embedded {
 pub const STREAM_INDEX: &str = "CREATE INDEX IF NOT EXISTS scim_stream_records_seq \
      ON _stream_records (table_name, CAST(sequence_number AS INTEGER), shard_id)";
 
+/// When the engine's data file reaches the disk (on a file; in memory nothing does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DiskSync {
+    /// At the write-ahead log's checkpoints (SQLite's `synchronous = NORMAL`, WAL mode): a
+    /// commit is in the log, in the OS's page cache, when it returns. A crash of the local
+    /// server loses nothing; a power loss or an OS crash can lose the last commits before
+    /// the next checkpoint, never the database's consistency.
+    #[default]
+    Checkpoints,
+    /// At every commit (SQLite's default, `synchronous = FULL`): an `fsync` of the log
+    /// per write, a third of a create's time on disk (BENCHMARKS.md).
+    EveryCommit,
+}
+
 /// Opens the engine's database with [`STREAM_INDEX`]: on `file`, or in memory. dynoxide's
 /// API gives no access to its SQLite connection, so a second connection to the same
 /// database adds the index after the engine has made (or migrated) its schema; the engine's
 /// connection sees it at its next statement. In memory that needs a named in-memory
 /// database both connections can open (`file:…?mode=memory&cache=shared`, unique per
 /// engine); it lives as long as the engine's connection.
-fn open_database(file: Option<&Path>) -> Result<(dynoxide::Database, String), String> {
+///
+/// On a file, [`DiskSync::Checkpoints`] is set through the one public call dynoxide has for
+/// its connection's pragmas: `disable_bulk_loading` sets `synchronous = NORMAL` and SQLite's
+/// defaults for the rest (`cache_size`, `temp_store`, `mmap_size`); pinned by
+/// `the_engine_syncs_at_checkpoints_through_its_one_pragma_call`.
+fn open_database(
+    file: Option<&Path>,
+    sync: DiskSync,
+) -> Result<(dynoxide::Database, String), String> {
     let path = match file {
         Some(path) => {
             if let Some(dir) = path.parent() {
@@ -96,15 +120,30 @@ fn open_database(file: Option<&Path>) -> Result<(dynoxide::Database, String), St
         }
     };
     let db = dynoxide::Database::new(&path).map_err(|e| format!("{path}: {e}"))?;
+    if file.is_some() && sync == DiskSync::Checkpoints {
+        db.disable_bulk_loading()
+            .map_err(|e| format!("{path}: synchronous = NORMAL: {e}"))?;
+    }
     rusqlite::Connection::open(&path)
         .and_then(|conn| conn.execute_batch(STREAM_INDEX))
         .map_err(|e| format!("{path}: the stream records' index: {e}"))?;
     Ok((db, path))
 }
 
-/// Starts dynoxide in this process on `127.0.0.1:<free port>`, in memory or on a file.
+/// Starts dynoxide in this process on `127.0.0.1:<free port>`, in memory or on a file
+/// (synced at checkpoints: [`DiskSync::Checkpoints`]).
 pub async fn start_embedded(file: Option<&Path>) -> Result<Embedded, String> {
-    let (db, _) = open_database(file)?;
+    start_embedded_syncing(file, DiskSync::default()).await
+}
+
+/// [`start_embedded`], its data file synced as `sync` says.
+pub async fn start_embedded_syncing(
+    file: Option<&Path>,
+    sync: DiskSync,
+) -> Result<Embedded, String> {
+    let (db, _) = open_database(file, sync)?;
+    #[cfg(test)]
+    let engine = db.clone();
     let router = dynoxide::server::router(db.clone());
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -120,6 +159,8 @@ pub async fn start_embedded(file: Option<&Path>) -> Result<Embedded, String> {
     Ok(Embedded {
         endpoint: format!("http://{addr}"),
         router,
+        #[cfg(test)]
+        db: engine,
         stop: Some(stop),
     })
 }
@@ -521,6 +562,165 @@ mod tests {
         assert!(send("two").await.is_err());
     }
 
+    /// The patched engine takes every statement our store's requests run from its
+    /// connection's statement cache (vendor/README.md, fourth change): once each request
+    /// type has run, running them all again compiles no SQL at all. SQLite calls the
+    /// connection's authorizer only while compiling a statement, and the patch counts those
+    /// calls; with the released engine's statements, the same 50 requests made 2,140 calls.
+    #[tokio::test]
+    async fn the_engine_compiles_no_statement_twice_for_the_store() {
+        use scim_service::http::HttpConfig;
+        let engine = start_embedded(None).await.unwrap();
+        let client = engine.client();
+        scim_aws::table::ensure_table(&client, "scim")
+            .await
+            .unwrap();
+        let token = generate_token().unwrap();
+        let app = App {
+            gate: Arc::new(scim_service::settings::Gate::default()),
+            store: scim_aws::DynamoStore::new(client, "scim"),
+            auth: tokens::LocalTokens::new("local", &token, None),
+            config: HttpConfig {
+                base_url: None,
+                realm: "scim-local".into(),
+                tenant: Some("local".into()),
+            },
+        };
+        let send = |method: http::Method, path: String, query: Option<String>, body: String| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/scim+json"),
+            );
+            let request = ScimRequest {
+                method,
+                path,
+                query,
+                headers,
+                body: Bytes::from(body),
+                request_id: None,
+            };
+            let app = &app;
+            async move {
+                let r = handle(app, request).await;
+                assert!(
+                    r.status.is_success(),
+                    "{}",
+                    String::from_utf8_lossy(&r.body)
+                );
+                serde_json::from_slice::<serde_json::Value>(&r.body).unwrap_or_default()
+            }
+        };
+        let id = |v: &serde_json::Value| v["id"].as_str().unwrap().to_string();
+        let group = send(
+            http::Method::POST,
+            "/scim/v2/Groups".into(),
+            None,
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"g"}"#
+                .into(),
+        )
+        .await;
+        let group = id(&group);
+        // The side-by-side benchmark's five request types (tests/load/side-by-side.lua).
+        let round = |n: usize| {
+            let send = &send;
+            let group = &group;
+            async move {
+                let name = format!("user{n}@contoso.com");
+                let user = send(
+                    http::Method::POST,
+                    "/scim/v2/Users".into(),
+                    None,
+                    format!(
+                        r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"{name}","emails":[{{"value":"{name}","primary":true}}],"active":true}}"#
+                    ),
+                )
+                .await;
+                let user = id(&user);
+                send(
+                    http::Method::GET,
+                    "/scim/v2/Users".into(),
+                    Some(format!("filter=userName%20eq%20%22{name}%22")),
+                    String::new(),
+                )
+                .await;
+                send(
+                    http::Method::GET,
+                    format!("/scim/v2/Users/{user}"),
+                    None,
+                    String::new(),
+                )
+                .await;
+                let patch = |body: String| {
+                    format!(
+                        r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{body}]}}"#
+                    )
+                };
+                send(
+                    http::Method::PATCH,
+                    format!("/scim/v2/Users/{user}"),
+                    None,
+                    patch(format!(
+                        r#"{{"op":"replace","path":"title","value":"t{n}"}}"#
+                    )),
+                )
+                .await;
+                send(
+                    http::Method::PATCH,
+                    format!("/scim/v2/Groups/{group}"),
+                    None,
+                    patch(format!(
+                        r#"{{"op":"add","path":"members","value":[{{"value":"{user}"}}]}}"#
+                    )),
+                )
+                .await;
+            }
+        };
+        for n in 0..3 {
+            round(n).await;
+        }
+        let before = engine.db.authorizer_calls().unwrap();
+        assert!(before > 0, "the engine counts its compilations");
+        for n in 3..13 {
+            round(n).await;
+        }
+        let compiled = engine.db.authorizer_calls().unwrap() - before;
+        assert_eq!(compiled, 0, "SQL compiled again by 50 requests");
+    }
+
+    /// [`DiskSync::Checkpoints`] goes through dynoxide's `disable_bulk_loading`, which must
+    /// set `synchronous = NORMAL` and leave every other pragma at SQLite's default (a
+    /// connection's pragmas cannot be read from another connection, so its text is pinned).
+    #[test]
+    fn the_engine_syncs_at_checkpoints_through_its_one_pragma_call() {
+        let storage = include_str!("../../../vendor/dynoxide-rs/src/storage.rs");
+        let body = storage
+            .split("pub fn disable_bulk_loading(&self) -> Result<()> {")
+            .nth(1)
+            .and_then(|rest| rest.split("Ok(())").next())
+            .unwrap();
+        let pragmas: Vec<&str> = body
+            .split(';')
+            .filter_map(|p| p.split("PRAGMA").nth(1))
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            pragmas,
+            [
+                "synchronous = NORMAL",
+                "cache_size = -2000",
+                "temp_store = DEFAULT",
+                "mmap_size = 0"
+            ]
+        );
+        let lib = include_str!("../../../vendor/dynoxide-rs/src/lib.rs");
+        assert!(lib.contains("self.with_storage(|s| s.disable_bulk_loading())"));
+    }
+
     /// The in-process client reaches the same engine as the loopback port: what one writes
     /// the other reads, and the engine's errors come back as the SDK's typed errors.
     #[tokio::test]
@@ -574,10 +774,10 @@ mod tests {
 
     #[test]
     fn stream_index_serves_the_engines_statements_in_memory() {
-        let (_db, path) = open_database(None).unwrap();
+        let (_db, path) = open_database(None, DiskSync::default()).unwrap();
         assert_served(&path);
         // Each engine in memory is a database of its own.
-        let (_other, other) = open_database(None).unwrap();
+        let (_other, other) = open_database(None, DiskSync::default()).unwrap();
         assert_ne!(path, other);
     }
 
@@ -585,10 +785,10 @@ mod tests {
     fn stream_index_serves_the_engines_statements_on_a_file_and_survives_a_restart() {
         let dir = std::env::temp_dir().join(format!("scim-local-index-{}", std::process::id()));
         let file = dir.join("engine.db");
-        let (db, path) = open_database(Some(&file)).unwrap();
+        let (db, path) = open_database(Some(&file), DiskSync::default()).unwrap();
         assert_served(&path);
         drop(db);
-        let (_db, path) = open_database(Some(&file)).unwrap();
+        let (_db, path) = open_database(Some(&file), DiskSync::default()).unwrap();
         assert_served(&path);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -3,7 +3,8 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB` when that is set. Prints the base URL and a bearer token.
 //!
 //! Environment: `SCIM_PORT` (8080), `SCIM_LOCAL_DIR` (.local), `SCIM_LOCAL_MEMORY=1` (keep
-//! nothing on disk), `SCIM_TOKEN` (use this token instead of the stored one),
+//! nothing on disk), `SCIM_LOCAL_SYNC` (`checkpoint`; `commit`: sync the data file at every
+//! commit), `SCIM_TOKEN` (use this token instead of the stored one),
 //! `TOKEN_SECRET_ARN` (take the tokens from this Secrets Manager secret instead, e.g. on
 //! moto via `AWS_ENDPOINT_URL_SECRETS_MANAGER`),
 //! `TABLE_NAME` (scim), `TENANT_ID` (local); change events: `SCIM_EVENTS_FILE` (append them
@@ -49,7 +50,16 @@ async fn main() -> Result<(), String> {
         None => {
             let memory = env("SCIM_LOCAL_MEMORY").is_some_and(|v| v == "1" || v == "true");
             let file = (!memory).then(|| dir.join("dynoxide.db"));
-            let embedded = scim_local::start_embedded(file.as_deref()).await?;
+            let sync = match env("SCIM_LOCAL_SYNC").as_deref() {
+                None | Some("checkpoint") => scim_local::DiskSync::Checkpoints,
+                Some("commit") => scim_local::DiskSync::EveryCommit,
+                Some(other) => {
+                    return Err(format!(
+                        "SCIM_LOCAL_SYNC '{other}' is neither 'checkpoint' nor 'commit'"
+                    ))
+                }
+            };
+            let embedded = scim_local::start_embedded_syncing(file.as_deref(), sync).await?;
             // In process: the same SDK client and store, without a loopback socket
             // (SCIM_LOCAL_LOOPBACK=1: over the engine's loopback port, to compare).
             let client = if env("SCIM_LOCAL_LOOPBACK").is_some_and(|v| v == "1") {

@@ -71,10 +71,13 @@ impl Engine {
 
     /// The table `name` on this engine (created if missing).
     pub async fn table(&self, name: &str, stream: Stream) -> Result<Table, String> {
-        // The embedded engine in process, as the local server uses it; an endpoint over HTTP.
+        // The embedded engine in process, as the local server uses it (over its loopback
+        // port with `SCIM_LOCAL_LOOPBACK=1`, as the local server then does, to compare); an
+        // endpoint over HTTP.
+        let loopback = std::env::var("SCIM_LOCAL_LOOPBACK").is_ok_and(|v| v == "1");
         let client = match &self.embedded {
-            Some(e) => e.client(),
-            None => scim_local::local_client(&self.endpoint).await,
+            Some(e) if !loopback => e.client(),
+            _ => scim_local::local_client(&self.endpoint).await,
         };
         scim_aws::table::ensure_table(&client, name).await?;
         if stream == Stream::Off {

@@ -833,6 +833,15 @@ impl Database<RusqliteBackend> {
         })
     }
 
+    /// How many times SQLite has called the engine connection's authorizer,
+    /// which it does only while compiling a statement
+    /// ([`storage::Storage::authorizer_calls`]): with every statement a
+    /// workload runs taken from the connection's statement cache, repeating the
+    /// workload adds nothing.
+    pub fn authorizer_calls(&self) -> Result<u64> {
+        self.with_storage(|s| Ok(s.authorizer_calls()))
+    }
+
     /// Execute a closure with exclusive access to the storage layer.
     pub(crate) fn with_storage<F, T>(&self, f: F) -> Result<T>
     where

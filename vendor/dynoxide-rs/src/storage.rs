@@ -25,6 +25,11 @@ use crate::storage_backend::sql_builders::SCHEMA_VERSION;
 #[cfg(any(feature = "native-sqlite", feature = "_has-encryption"))]
 const OPEN_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How many prepared statements the connection keeps (`prepare_cached`): the
+/// item, index and stream statements of every table, with room for the
+/// query shapes (direction, cursor, limit) a client uses.
+const STATEMENT_CACHE_CAPACITY: usize = 256;
+
 /// How long an open connection waits for a lock another process holds:
 /// rusqlite's default. Every request waits behind the one holding the
 /// connection, so a request held up by another process gives up after this
@@ -278,6 +283,10 @@ pub struct Storage {
     metadata_cache: RefCell<HashMap<String, TableMetadata>>,
     /// Wall-clock used by stream / TTL paths. Defaults to [`SystemClock`].
     clock: Arc<dyn Clock>,
+    /// How many times SQLite has called this connection's authorizer, which it
+    /// does only while compiling a statement: the work of statements parsed
+    /// and planned again (see [`Self::authorizer_calls`]).
+    compiled: Arc<std::sync::atomic::AtomicU64>,
     /// Countdown to a forced GSI insert failure, for tests that need a write
     /// to fail part way through its index fan-out. `None` never fires. Compiled
     /// out of every build but the crate's own unit tests.
@@ -304,6 +313,7 @@ impl Storage {
             #[cfg(test)]
             item_size_fault: RefCell::new(None),
             clock: Arc::new(SystemClock),
+            compiled: Arc::default(),
         };
         storage.initialize().map_err(Self::maybe_encrypted_error)?;
         storage.conn.busy_timeout(REQUEST_BUSY_TIMEOUT)?;
@@ -399,6 +409,7 @@ impl Storage {
             #[cfg(test)]
             item_size_fault: RefCell::new(None),
             clock: Arc::new(SystemClock),
+            compiled: Arc::default(),
         };
         storage.initialize()?;
         storage.conn.busy_timeout(REQUEST_BUSY_TIMEOUT)?;
@@ -416,6 +427,7 @@ impl Storage {
             #[cfg(test)]
             item_size_fault: RefCell::new(None),
             clock: Arc::new(SystemClock),
+            compiled: Arc::default(),
         };
         storage.initialize()?;
         Ok(storage)
@@ -426,6 +438,17 @@ impl Storage {
         // Ahead of everything here that writes, the journal mode included, so
         // a file a newer build wrote is refused as it was found.
         refuse_newer_schema(&self.conn)?;
+        // Every statement a request runs is taken from the connection's cache
+        // (`prepare_cached`) instead of being parsed and planned again; the
+        // cache holds them all (rusqlite's default keeps 16).
+        self.conn
+            .set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        let compiled = Arc::clone(&self.compiled);
+        self.conn
+            .authorizer(Some(move |_: rusqlite::hooks::AuthContext<'_>| {
+                compiled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                rusqlite::hooks::Authorization::Allow
+            }));
         // Enable WAL mode for better concurrency
         self.conn.pragma_update(None, "journal_mode", "WAL")?;
         Self::register_functions(&self.conn)?;
@@ -772,6 +795,14 @@ impl Storage {
     /// Get a mutable reference to the underlying connection.
     pub fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
+    }
+
+    /// How many times SQLite has called the connection's authorizer since it
+    /// was opened. SQLite calls it only while compiling a statement (once per
+    /// table, column and action the statement touches), never while running
+    /// one, so a workload repeated with every statement cached adds nothing.
+    pub fn authorizer_calls(&self) -> u64 {
+        self.compiled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     // -----------------------------------------------------------------------
@@ -1139,7 +1170,7 @@ impl Storage {
     ) -> Result<Vec<(String, String, String)>> {
         let (sql, params_vec) =
             sql_builders::query_gsi_items(table_name, index_name, gsi_pk, params);
-        let mut stmt = self.conn.prepare(&sql)?;
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(params_vec.iter()), |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
@@ -1337,7 +1368,7 @@ impl Storage {
         params: &QueryParams,
     ) -> Result<Vec<(String, String, String)>> {
         let (sql, params_vec) = sql_builders::query_lsi_items(table_name, index_name, pk, params);
-        let mut stmt = self.conn.prepare(&sql)?;
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(params_vec.iter()), |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
@@ -1371,19 +1402,19 @@ impl Storage {
 
     /// Begin an immediate SQLite transaction.
     pub fn begin_transaction(&self) -> Result<()> {
-        self.conn.execute_batch(sql_builders::BEGIN)?;
+        self.conn.prepare_cached(sql_builders::BEGIN)?.execute([])?;
         Ok(())
     }
 
     /// Commit the current transaction.
     pub fn commit(&self) -> Result<()> {
-        self.conn.execute_batch(sql_builders::COMMIT)?;
+        self.conn.prepare_cached(sql_builders::COMMIT)?.execute([])?;
         Ok(())
     }
 
     /// Rollback the current transaction.
     pub fn rollback(&self) -> Result<()> {
-        self.conn.execute_batch(sql_builders::ROLLBACK)?;
+        self.conn.prepare_cached(sql_builders::ROLLBACK)?.execute([])?;
         Ok(())
     }
 
@@ -1467,7 +1498,8 @@ impl Storage {
         let (sql, params) =
             sql_builders::put_item_with_hash(table_name, pk, sk, item_json, item_size, hash_prefix);
         self.conn
-            .execute(&sql, rusqlite::params_from_iter(params.iter()))?;
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(params.iter()))?;
 
         Ok(old_item)
     }
@@ -1505,9 +1537,8 @@ impl Storage {
         let (sql, params) = sql_builders::get_item(table_name, pk, sk);
         let result = self
             .conn
-            .query_row(&sql, rusqlite::params_from_iter(params.iter()), |row| {
-                row.get(0)
-            });
+            .prepare_cached(&sql)?
+            .query_row(rusqlite::params_from_iter(params.iter()), |row| row.get(0));
 
         match result {
             Ok(json) => Ok(Some(json)),
@@ -1519,11 +1550,10 @@ impl Storage {
     /// Return the total item_size for all items sharing the given partition key.
     pub fn get_partition_size(&self, table_name: &str, pk: &str) -> Result<i64> {
         let (sql, params) = sql_builders::get_partition_size(table_name, pk);
-        let size: i64 =
-            self.conn
-                .query_row(&sql, rusqlite::params_from_iter(params.iter()), |row| {
-                    row.get(0)
-                })?;
+        let size: i64 = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(rusqlite::params_from_iter(params.iter()), |row| row.get(0))?;
         Ok(size)
     }
 
@@ -1536,11 +1566,10 @@ impl Storage {
         pk: &str,
     ) -> Result<i64> {
         let (sql, params) = sql_builders::get_lsi_partition_size(table_name, index_name, pk);
-        let size: i64 =
-            self.conn
-                .query_row(&sql, rusqlite::params_from_iter(params.iter()), |row| {
-                    row.get(0)
-                })?;
+        let size: i64 = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(rusqlite::params_from_iter(params.iter()), |row| row.get(0))?;
         Ok(size)
     }
 
@@ -1550,7 +1579,8 @@ impl Storage {
 
         let (sql, params) = sql_builders::delete_item(table_name, pk, sk);
         self.conn
-            .execute(&sql, rusqlite::params_from_iter(params.iter()))?;
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(params.iter()))?;
 
         Ok(old_item)
     }
@@ -1566,7 +1596,7 @@ impl Storage {
         params: &QueryParams,
     ) -> Result<Vec<(String, String, String)>> {
         let (sql, params_vec) = sql_builders::query_items(table_name, pk, params);
-        let mut stmt = self.conn.prepare(&sql)?;
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(params_vec.iter()), |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
@@ -1864,6 +1894,7 @@ impl Storage {
             run_backup(&backup)?;
         }
         self.metadata_cache.borrow_mut().clear();
+        self.conn.flush_prepared_statement_cache();
         Ok(())
     }
 
@@ -1885,6 +1916,7 @@ impl Storage {
             #[cfg(test)]
             item_size_fault: RefCell::new(self.item_size_fault.take()),
             clock: Arc::clone(&self.clock),
+            compiled: Arc::default(),
         };
         let copied = match rusqlite::backup::Backup::new(source, &mut staged.conn) {
             Ok(backup) => run_backup(&backup),
@@ -1977,9 +2009,10 @@ impl Storage {
     ) -> Result<()> {
         // Globally unique, as DynamoDB's eventID is: 32 lowercase hex digits.
         let event_id = uuid::Uuid::new_v4().simple().to_string();
-        self.conn.execute(
+        self.conn.prepare_cached(
             "INSERT INTO _stream_records (table_name, event_name, keys_json, new_image, old_image, sequence_number, shard_id, created_at, user_identity, event_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?.execute(
             params![table_name, event_name, keys_json, new_image, old_image, sequence_number, shard_id, created_at, user_identity, event_id],
         )?;
         Ok(())
@@ -1988,11 +2021,12 @@ impl Storage {
     /// Get the next sequence number for a table's stream: one past the last,
     /// and never below the clock's floor.
     pub fn next_stream_sequence_number(&self, table_name: &str) -> Result<i64> {
-        let result: std::result::Result<i64, _> = self.conn.query_row(
+        let result: std::result::Result<i64, _> = self.conn.prepare_cached(
             "SELECT COALESCE(MAX(CAST(sequence_number AS INTEGER)), 0) + 1 FROM _stream_records WHERE table_name = ?1",
+        ).and_then(|mut stmt| stmt.query_row(
             params![table_name],
             |row| row.get(0),
-        );
+        ));
         let next = result.unwrap_or(1);
         Ok(next.max(crate::streams::sequence_number_floor(self.clock())))
     }
@@ -2022,7 +2056,7 @@ impl Storage {
         after_sequence: i64,
         limit: usize,
     ) -> Result<Vec<(StreamRecord, Option<String>)>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT event_name, keys_json, new_image, old_image, sequence_number, created_at, user_identity, event_id
              FROM _stream_records
              WHERE table_name = ?1 AND shard_id = ?2 AND CAST(sequence_number AS INTEGER) > ?3
@@ -2101,15 +2135,16 @@ impl Storage {
         shard_id: &str,
     ) -> Result<(Option<String>, Option<String>)> {
         // Compared as numbers: as text, "10" sorts before "9".
-        let result: std::result::Result<(Option<String>, Option<String>), _> = self.conn.query_row(
+        let result: std::result::Result<(Option<String>, Option<String>), _> = self.conn.prepare_cached(
             "SELECT MIN(CAST(sequence_number AS INTEGER)), MAX(CAST(sequence_number AS INTEGER)) FROM _stream_records WHERE table_name = ?1 AND shard_id = ?2",
+        ).and_then(|mut stmt| stmt.query_row(
             params![table_name, shard_id],
             |row| {
                 let min: Option<i64> = row.get(0)?;
                 let max: Option<i64> = row.get(1)?;
                 Ok((min.map(|n| n.to_string()), max.map(|n| n.to_string())))
             },
-        );
+        ));
         match result {
             Ok(range) => Ok(range),
             Err(_) => Ok((None, None)),
@@ -3056,6 +3091,7 @@ mod tests {
             gsi_insert_fault: RefCell::new(gsi_insert),
             item_size_fault: RefCell::new(item_size),
             clock: Arc::new(SystemClock),
+            compiled: Arc::default(),
         };
         storage.initialize()?;
         Ok(storage)
