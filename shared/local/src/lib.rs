@@ -584,6 +584,7 @@ mod tests {
                 base_url: None,
                 realm: "scim-local".into(),
                 tenant: Some("local".into()),
+                async_requests: Default::default(),
             },
         };
         let send = |method: http::Method, path: String, query: Option<String>, body: String| {
