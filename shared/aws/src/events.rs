@@ -153,18 +153,24 @@ pub async fn handle_stream_batch<S: EventSink>(
     failed.dedup();
     let mut out = BatchResponse::default();
     for i in failed {
-        let r = &batch.records[i];
-        let seq = r.change.sequence_number.clone().ok_or_else(|| {
-            format!(
-                "stream record {} failed and has no SequenceNumber",
-                r.event_id
-            )
-        })?;
-        let mut failure = BatchItemFailure::default();
-        failure.item_identifier = Some(seq);
-        out.batch_item_failures.push(failure);
+        out.batch_item_failures
+            .push(item_failure(&batch.records[i])?);
     }
     Ok(out)
+}
+
+/// A failed record, named by its `SequenceNumber` for the event source mapping to retry
+/// from; an error (the whole batch is retried) when it has none.
+pub fn item_failure(r: &StreamRecord) -> Result<BatchItemFailure, String> {
+    let seq = r.change.sequence_number.clone().ok_or_else(|| {
+        format!(
+            "stream record {} failed and has no SequenceNumber",
+            r.event_id
+        )
+    })?;
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = Some(seq);
+    Ok(failure)
 }
 
 // ------------------------------------------------------------------ sinks

@@ -10,7 +10,7 @@
 //! with the same `jti`s.
 
 use crate::dynamo::DynamoStore;
-use crate::events::{put_sets, BatchItemFailure, BatchResponse, Retry, StreamEvent};
+use crate::events::{item_failure, put_sets, BatchResponse, Retry, StreamEvent};
 use scim_service::http::{op_set, run_job, App, Operation};
 use scim_service::jobs::{Job, NoCallers, SetSigner};
 use std::sync::Arc;
@@ -76,15 +76,7 @@ pub async fn handle_job_batch<O: SetOutlet>(
         };
         if let Err(e) = done {
             tracing::error!(event_id = %r.event_id, error = %e, "job not finished");
-            let seq = r.change.sequence_number.clone().ok_or_else(|| {
-                format!(
-                    "stream record {} failed and has no SequenceNumber",
-                    r.event_id
-                )
-            })?;
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = Some(seq);
-            out.batch_item_failures.push(failure);
+            out.batch_item_failures.push(item_failure(r)?);
             // Later jobs wait for this one: the retry starts at the failed record.
             break;
         }

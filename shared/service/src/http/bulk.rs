@@ -188,23 +188,11 @@ async fn run_one<S: Store, A: Authenticator, const OPS: u16>(
             };
         }
     }
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(SCIM_CONTENT_TYPE),
-    );
-    if let Some(v) = op
-        .version
-        .as_deref()
-        .and_then(|v| HeaderValue::from_str(v).ok())
-    {
-        headers.insert(http::header::IF_MATCH, v);
-    }
     let inner = ScimRequest {
         method: http_method,
         path,
         query: None,
-        headers,
+        headers: inner_headers(op.version.as_deref()),
         body: data
             .map(|d| Bytes::from(serde_json::to_vec(&d).unwrap_or_default()))
             .unwrap_or_default(),
@@ -253,6 +241,20 @@ impl Outcome {
             error: None,
         }
     }
+}
+
+/// The headers of a request made from a bulk operation or a job: a SCIM body, and the
+/// version it names as `If-Match`.
+pub(super) fn inner_headers(if_match: Option<&str>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(SCIM_CONTENT_TYPE),
+    );
+    if let Some(v) = if_match.and_then(|v| HeaderValue::from_str(v).ok()) {
+        headers.insert(http::header::IF_MATCH, v);
+    }
+    headers
 }
 
 /// One entry of the response's `Operations` (RFC 7644 §3.7.3): `status` as a string, the

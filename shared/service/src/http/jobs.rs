@@ -5,7 +5,7 @@
 use super::bulk::{self, Outcome};
 use super::{
     dispatch, json_body, operation, route, App, Authenticator, Context, Operation, ScimRequest,
-    ScimResponse, Store, Target, SCIM_CONTENT_TYPE,
+    ScimResponse, Store, Target,
 };
 use crate::jobs::{self, AsyncRequests, Completion, Job, JobRecord, SetSigner};
 use crate::ops::{now_string, store_error};
@@ -198,23 +198,11 @@ async fn completions<S: Store, A: Authenticator, const OPS: u16>(
     ctx: &Context,
     job: &Job,
 ) -> Vec<Completion> {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(SCIM_CONTENT_TYPE),
-    );
-    if let Some(v) = job
-        .if_match
-        .as_deref()
-        .and_then(|v| HeaderValue::from_str(v).ok())
-    {
-        headers.insert(http::header::IF_MATCH, v);
-    }
     let req = ScimRequest {
         method: Method::from_bytes(job.method.as_bytes()).unwrap_or(Method::POST),
         path: job.path.clone(),
         query: job.query.clone(),
-        headers,
+        headers: bulk::inner_headers(job.if_match.as_deref()),
         body: Bytes::from(job.body.clone()),
         request_id: Some(job.request_id.clone()),
     };
