@@ -432,10 +432,10 @@ pub async fn put_sets(
         let entries: Vec<PutEventsRequestEntry> = chunk
             .iter()
             .map(|token| {
+                let jws = scim_service::oauth::jwt::Jws::parse(token).ok();
                 let claim = |name: &str| {
-                    scim_service::oauth::jwt::Jws::parse(token)
-                        .ok()
-                        .and_then(|j| j.claim_str(name).map(str::to_string))
+                    jws.as_ref()
+                        .and_then(|j| j.claim_str(name))
                         .unwrap_or_default()
                 };
                 PutEventsRequestEntry::builder()

@@ -150,9 +150,7 @@ impl Prefer {
 
 /// A new transaction id: 128 random bits as hex (RFC 9967's examples' shape).
 pub fn new_txn() -> StoreResult<String> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| StoreError::Internal(format!("random: {e}")))?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    crate::auth::random_hex::<16>().map_err(StoreError::Internal)
 }
 
 /// The authenticator of a process that only runs jobs (the `async-worker` function, the

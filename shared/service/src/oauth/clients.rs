@@ -119,10 +119,7 @@ fn check_name(name: Option<&str>) -> Result<Option<String>, ClientError> {
 }
 
 fn new_id() -> Result<String, ClientError> {
-    let mut bytes = [0u8; 12];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| ClientError(format!("the OS random generator failed: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    crate::auth::random_hex::<12>().map_err(ClientError)
 }
 
 /// Whether `id` has the shape of a client id (checked before any store lookup).
